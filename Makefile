@@ -1,0 +1,57 @@
+# The README's quick start is `make demo` and `make test`; both work on a fresh Debian machine
+# with only python3, pip, make and apt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+APT_TEST_PACKAGES := curl wrk nginx-light chromium
+# Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint typecheck bench bench-quick clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PIP) install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[fast,reload]'
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[fast,reload,test]'
+	touch $@ $(STAMP_RUN)
+
+demo: $(STAMP_RUN)
+	$(VENV)/bin/pronghorn --bind $(HOST):$(PORT) --access-logfile - pronghorn.demo:app
+
+apt-test-deps:
+	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing apt packages:$$missing (install them as root)"; fi; \
+	fi
+
+test: $(STAMP_TEST) apt-test-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy --strict src
+	$(PY) -m pytest -n 2 -q
+
+lint:
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests
+
+typecheck:
+	$(VENV)/bin/mypy --strict src
+
+bench: $(STAMP_RUN)
+	$(PY) bench/run.py
+
+bench-quick: $(STAMP_RUN)
+	$(PY) bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,122 @@
+"""The command line, derived from the settings registry.
+
+Owns: the argparse parser built from `SETTINGS` and `parse_command_line`, which turns argv
+into the settings given explicitly plus the two command switches (`--help`, `--version`).
+It never prints and never exits: argparse's own exits are turned into `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from pronghorn.config.registry import SECTIONS, SETTINGS, Setting, did_you_mean
+from pronghorn.errors import ConfigError
+
+PROG = "pronghorn"
+DESCRIPTION = "Serve a WSGI application (and static files) over HTTP/1.1."
+EPILOG = (
+    "Every option can also be set in the environment (PRONGHORN_<NAME>, as PRONGHORN_BIND) "
+    "or in a TOML config file (-c FILE, default ./pronghorn.toml) under its long name. "
+    "The command line wins over the environment, which wins over the file."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """What argv asked for: the explicitly given settings and the command switches."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    show_help: bool = False
+    show_version: bool = False
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for every registered setting, grouped by section."""
+    parser = _Parser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        add_help=False,
+        allow_abbrev=False,
+    )
+    groups = {section: parser.add_argument_group(section) for section in SECTIONS}
+    for setting in SETTINGS:
+        _add_argument(groups[setting.section], setting)
+    switches = parser.add_argument_group("Other")
+    switches.add_argument("-h", "--help", action="store_true", help="Show this help and exit.")
+    switches.add_argument("--version", action="store_true", help="Show the version and exit.")
+    return parser
+
+
+def _add_argument(group: argparse._ArgumentGroup, setting: Setting) -> None:
+    help_text = setting.help.replace("%", "%%") + f" [env {setting.env_var}]"
+    if not setting.flags:
+        group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
+    elif setting.is_switch:
+        group.add_argument(
+            *setting.flags,
+            dest=setting.name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=help_text,
+        )
+    else:
+        group.add_argument(
+            *setting.flags,
+            dest=setting.name,
+            metavar=setting.metavar,
+            action="append",
+            default=None,
+            help=help_text,
+        )
+
+
+def parse_command_line(argv: Sequence[str]) -> CommandLine:
+    """Parse argv (without the program name); raise ConfigError on any mistake."""
+    parser = build_parser()
+    namespace, unknown = parser.parse_known_args(list(argv))
+    if unknown:
+        raise ConfigError(_unknown_message(unknown[0]))
+    values: dict[str, object] = {}
+    for setting in SETTINGS:
+        raw = getattr(namespace, setting.name)
+        if raw is None:
+            continue
+        where = f"option {setting.long_option}" if setting.flags else f"argument {setting.metavar}"
+        if setting.is_switch:
+            values[setting.name] = bool(raw)
+        else:
+            values[setting.name] = setting.from_text(raw if isinstance(raw, list) else [raw], where)
+    return CommandLine(values, bool(namespace.help), bool(namespace.version))
+
+
+def _unknown_message(argument: str) -> str:
+    if not argument.startswith("-") or argument == "-":
+        return f"unexpected extra argument {argument!r} (only one APP may be given)"
+    option = argument.partition("=")[0]
+    return f"unknown option {option}" + did_you_mean(option, all_options())
+
+
+def all_options() -> list[str]:
+    """Every option string the command line accepts."""
+    options = ["-h", "--help", "--version"]
+    for setting in SETTINGS:
+        options.extend(setting.flags)
+        if setting.is_switch:
+            options.append("--no-" + setting.long_option.removeprefix("--"))
+    return options
+
+
+def help_text() -> str:
+    """The text `pronghorn --help` prints."""
+    return build_parser().format_help()

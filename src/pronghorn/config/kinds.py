@@ -1,0 +1,160 @@
+"""The kinds of value a setting can hold, and how text becomes each of them.
+
+Owns: one `Kind` per value shape (integer with a floor, number, choice, path, bind address,
+static mount, URL prefix, boolean). A kind parses one textual item (from the command line or
+the environment) or one TOML scalar (from the config file), and raises `ValueError` whose
+message says what is allowed; the settings reader adds which option was at fault.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pronghorn.config.address import ALLOWED_BIND, parse_bind
+from pronghorn.config.model import StaticMount
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one item of a setting is read. `allowed` is the human description of valid input."""
+
+    allowed: str
+    parse: Callable[[str], object]
+    toml_types: tuple[type, ...] = (str,)
+
+    def from_toml(self, value: object) -> object:
+        """Parse one TOML scalar: check its TOML type, then validate as for text."""
+        # bool is an int subclass; a TOML `true` is never a valid number.
+        if isinstance(value, bool) and bool not in self.toml_types:
+            raise ValueError(f"expected {self.allowed}")
+        if not isinstance(value, self.toml_types):
+            raise ValueError(f"expected {self.allowed}")
+        if isinstance(value, bool):
+            return value
+        return self.parse(str(value))
+
+
+def integer(minimum: int) -> Kind:
+    """A whole number no smaller than `minimum`."""
+    allowed = f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected {allowed}") from None
+        if number < minimum:
+            raise ValueError(f"expected {allowed}")
+        return number
+
+    return Kind(allowed, parse, (int,))
+
+
+def seconds(*, zero_allowed: bool) -> Kind:
+    """A finite, non-negative number of seconds; zero only where it has a meaning."""
+    allowed = "a number of seconds >= 0" if zero_allowed else "a number of seconds > 0"
+
+    def parse(text: str) -> float:
+        try:
+            number = float(text.strip())
+        except ValueError:
+            raise ValueError(f"expected {allowed}") from None
+        if not math.isfinite(number) or number < 0 or (number == 0 and not zero_allowed):
+            raise ValueError(f"expected {allowed}")
+        return number
+
+    return Kind(allowed, parse, (int, float))
+
+
+def choice(*words: str) -> Kind:
+    """One of `words`, case-insensitive, normalised to lower case."""
+    allowed = "one of " + ", ".join(words)
+
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        if word not in words:
+            raise ValueError(f"expected {allowed}")
+        return word
+
+    return Kind(allowed, parse)
+
+
+def boolean() -> Kind:
+    """true/false; the environment may also say 1/0, yes/no, on/off."""
+    truthy, falsy = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+    allowed = "true or false"
+
+    def parse(text: str) -> bool:
+        word = text.strip().lower()
+        if word in truthy:
+            return True
+        if word in falsy:
+            return False
+        raise ValueError(f"expected {allowed} (or 1/0, yes/no, on/off)")
+
+    return Kind(allowed, parse, (bool,))
+
+
+def text(what: str = "a non-empty string") -> Kind:
+    """Any non-empty string without NUL (paths, file names, format strings)."""
+
+    def parse(value: str) -> str:
+        if not value or "\0" in value:
+            raise ValueError(f"expected {what}")
+        return value
+
+    return Kind(what, parse)
+
+
+def app_spec() -> Kind:
+    """`module` or `module:expression`; the loader checks the expression itself."""
+    allowed = "MODULE or MODULE:CALLABLE, as in myproject.wsgi:application"
+    module_name = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*\Z")
+
+    def parse(value: str) -> str:
+        module, _, expression = value.strip().partition(":")
+        if not module_name.match(module) or (":" in value and not expression.strip()):
+            raise ValueError(f"expected {allowed}")
+        return value.strip()
+
+    return Kind(allowed, parse)
+
+
+def bind() -> Kind:
+    """A listening address; see `pronghorn.config.address`."""
+
+    def parse(value: str) -> str:
+        return str(parse_bind(value.strip()))
+
+    return Kind(ALLOWED_BIND, parse)
+
+
+def url_prefix() -> Kind:
+    """A URL path prefix, normalised to a leading slash and no trailing slash ("/" -> "")."""
+    return Kind("a URL path such as /api", normalise_prefix)
+
+
+def static_mount() -> Kind:
+    """`PREFIX=DIR`: serve directory DIR under URL prefix PREFIX."""
+    allowed = "PREFIX=DIR, as in /static=./public or /=./site"
+
+    def parse(value: str) -> StaticMount:
+        prefix, sep, directory = value.partition("=")
+        if not sep or not prefix.strip() or not directory.strip() or "\0" in directory:
+            raise ValueError(f"expected {allowed}")
+        return StaticMount(normalise_prefix(prefix.strip()), directory.strip())
+
+    return Kind(allowed, parse)
+
+
+def normalise_prefix(value: str) -> str:
+    """Return `value` as "/a/b" (or "" for the root); reject what cannot be a path prefix."""
+    if any(char in value for char in "?#%") or not value.isprintable() or " " in value:
+        raise ValueError("expected a URL path such as /api, without ?, #, % or spaces")
+    segments = [segment for segment in value.split("/") if segment]
+    if any(segment in (".", "..") for segment in segments):
+        raise ValueError("a URL prefix cannot contain . or .. segments")
+    return "".join("/" + segment for segment in segments)

@@ -1,0 +1,49 @@
+"""The typed, frozen `Config` value that every layer reads.
+
+Owns: the fields and their defaults. It does not parse anything: the settings registry
+(`pronghorn.config.registry`) declares how each field is read from the command line, the
+environment and a config file, and builds a `Config` from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class StaticMount:
+    """One `--static PREFIX=DIR` mount: URL prefix (no trailing slash, "" for "/") and directory."""
+
+    prefix: str
+    directory: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting pronghorn knows, already validated. Building one has no side effects."""
+
+    app: str | None = None
+    bind: tuple[str, ...] = ("127.0.0.1:8000",)
+    chdir: str | None = None
+    pythonpath: tuple[str, ...] = ()
+    threads: int = 4
+    loop: str = "auto"
+    timeout: float = 30.0
+    graceful_timeout: float = 30.0
+    keep_alive: float = 5.0
+    header_timeout: float = 10.0
+    io_timeout: float = 30.0
+    backlog: int = 2048
+    limit_request_line: int = 4094
+    limit_request_fields: int = 100
+    limit_request_field_size: int = 8190
+    limit_request_body: int = 0
+    root_path: str = ""
+    access_logfile: str | None = None
+    access_logformat: str = "combined"
+    error_logfile: str = "-"
+    log_level: str = "info"
+    static: tuple[StaticMount, ...] = field(default_factory=tuple)
+    static_fallthrough: bool = False
+    config: str | None = None
+    """The config file these settings were read from, if any (kept so a reload can re-read it)."""

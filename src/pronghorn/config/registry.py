@@ -1,0 +1,252 @@
+"""The settings registry: one declaration per setting.
+
+Owns: `SETTINGS`, the single list from which the command line (`arguments`), the environment
+and config-file readers (`sources`) and `docs/configuration.md` (`docs`) are derived. Each
+`Setting` names its `Config` field; the default is read from `Config` itself, so it is written
+down exactly once. Adding a setting = one field in `model.Config` + one entry here.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TypeVar
+
+from pronghorn.config import kinds
+from pronghorn.config.kinds import Kind
+from pronghorn.config.model import Config
+from pronghorn.errors import ConfigError
+
+_T = TypeVar("_T")
+
+ENV_PREFIX = "PRONGHORN_"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting. `flags` is empty for the positional APP argument."""
+
+    name: str
+    kind: Kind
+    flags: tuple[str, ...]
+    metavar: str
+    section: str
+    help: str
+    multiple: bool = False
+    """Repeatable: each occurrence adds items; a later source replaces the whole list."""
+    comma_list: bool = False
+    """Each occurrence may itself hold several comma-separated items (as --pythonpath)."""
+    in_file: bool = True
+    """False for settings that make no sense inside a config file (the file's own path)."""
+
+    @property
+    def is_switch(self) -> bool:
+        """A boolean on/off setting (`--x` / `--no-x` on the command line)."""
+        return self.kind.toml_types == (bool,)
+
+    @property
+    def long_option(self) -> str:
+        """`--bind`; for the positional setting, its name."""
+        return next((flag for flag in self.flags if flag.startswith("--")), self.name)
+
+    @property
+    def env_var(self) -> str:
+        """`PRONGHORN_BIND`."""
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def file_key(self) -> str:
+        """`bind`, `limit-request-line` (underscores are accepted too)."""
+        return self.long_option.removeprefix("--")
+
+    @property
+    def default(self) -> object:
+        """The default, as declared on `Config`."""
+        return getattr(DEFAULTS, self.name)
+
+    def from_text(self, items: Sequence[str], where: str) -> object:
+        """The value given by textual `items` (one per occurrence); `where` names the source."""
+        values = [self._parse(self.kind.parse, item, where) for item in self._split(items)]
+        if self.multiple:
+            return tuple(values)
+        if not values:
+            raise ConfigError(f"{where}: expected {self.kind.allowed}, got nothing")
+        return values[-1]
+
+    def from_toml(self, raw: object, where: str) -> object:
+        """The value given by a config-file entry: a TOML scalar, or a list if repeatable."""
+        if self.multiple and isinstance(raw, list):
+            items: list[object] = list(raw)
+        elif self.multiple and isinstance(raw, str):
+            items = [raw]
+        elif self.multiple:
+            raise ConfigError(f"{where}: expected a list of strings, each {self.kind.allowed}")
+        else:
+            items = [raw]
+        if self.comma_list:
+            if not all(isinstance(item, str) for item in items):
+                raise ConfigError(f"{where}: expected strings, each {self.kind.allowed}")
+            items = list(self._split([str(item) for item in items]))
+        values = [self._parse(self.kind.from_toml, item, where) for item in items]
+        return tuple(values) if self.multiple else values[0]
+
+    def _split(self, items: Sequence[str]) -> Iterator[str]:
+        for item in items:
+            if self.comma_list:
+                yield from (part for part in item.split(",") if part.strip())
+            else:
+                yield item
+
+    @staticmethod
+    def _parse(parse: Callable[[_T], object], item: _T, where: str) -> object:
+        try:
+            return parse(item)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}, got {item!r}") from None
+
+
+DEFAULTS = Config()
+
+_APP, _SOCKET, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
+    "Application",
+    "Server socket",
+    "Worker",
+    "Timeouts",
+    "Request limits",
+    "Logging",
+    "Static files",
+    "Config file",
+)
+
+SECTIONS = (_APP, _SOCKET, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG)
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "app", kinds.app_spec(), (), "APP", _APP,
+        "The WSGI application: MODULE:CALLABLE, MODULE:FACTORY() or MODULE:FACTORY(ARGS) with "
+        "literal arguments, or a bare MODULE (its `application`, else `app`). "
+        "May be omitted when --static is given.",
+    ),
+    Setting(
+        "chdir", kinds.text("a directory"), ("--chdir",), "DIR", _APP,
+        "Change to this directory before loading the application.",
+    ),
+    Setting(
+        "pythonpath", kinds.text("a directory"), ("--pythonpath",), "DIRS", _APP,
+        "Comma-separated directories to put in front of sys.path before loading the "
+        "application. Repeatable.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
+        "bind", kinds.bind(), ("-b", "--bind"), "ADDRESS", _SOCKET,
+        "Listen on HOST:PORT, [IPV6]:PORT or unix:PATH. Repeatable to listen on several.",
+        multiple=True,
+    ),
+    Setting(
+        "backlog", kinds.integer(1), ("--backlog",), "INT", _SOCKET,
+        "The most connections waiting to be accepted (the listen() backlog).",
+    ),
+    Setting(
+        "threads", kinds.integer(1), ("--threads",), "INT", _WORKER,
+        "Threads that run the application.",
+    ),
+    Setting(
+        "loop", kinds.choice("auto", "asyncio", "uvloop"), ("--loop",), "LOOP", _WORKER,
+        "Event loop: asyncio, uvloop, or auto (uvloop when installed).",
+    ),
+    Setting(
+        "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
+        _TIMEOUTS,
+        "A worker silent for longer than this is killed and restarted.",
+    ),
+    Setting(
+        "graceful_timeout", kinds.seconds(zero_allowed=True), ("--graceful-timeout",),
+        "SECONDS", _TIMEOUTS,
+        "On shutdown, how long in-flight requests may run before they are cut off.",
+    ),
+    Setting(
+        "keep_alive", kinds.seconds(zero_allowed=True), ("--keep-alive",), "SECONDS",
+        _TIMEOUTS,
+        "How long an idle keep-alive connection is kept open; 0 closes after each response.",
+    ),
+    Setting(
+        "header_timeout", kinds.seconds(zero_allowed=False), ("--header-timeout",), "SECONDS",
+        _TIMEOUTS,
+        "How long a client may take to send a complete request head.",
+    ),
+    Setting(
+        "io_timeout", kinds.seconds(zero_allowed=False), ("--io-timeout",), "SECONDS",
+        _TIMEOUTS,
+        "How long a read of the request body or a write of the response may stall.",
+    ),
+    Setting(
+        "limit_request_line", kinds.integer(1), ("--limit-request-line",), "BYTES", _LIMITS,
+        "The longest request line (method, target and version) accepted; longer gets 414.",
+    ),
+    Setting(
+        "limit_request_fields", kinds.integer(1), ("--limit-request-fields",), "INT", _LIMITS,
+        "The most header fields in one request; more gets 431.",
+    ),
+    Setting(
+        "limit_request_field_size", kinds.integer(1), ("--limit-request-field-size",), "BYTES",
+        _LIMITS,
+        "The longest single header field (name and value) accepted; longer gets 431.",
+    ),
+    Setting(
+        "limit_request_body", kinds.integer(0), ("--limit-request-body",), "BYTES", _LIMITS,
+        "The largest request body accepted; larger gets 413. 0 means unlimited.",
+    ),
+    Setting(
+        "root_path", kinds.url_prefix(), ("--root-path",), "PREFIX", _APP,
+        "URL prefix the application is mounted under (SCRIPT_NAME), as when a proxy "
+        "forwards /app/... here. Normalised to a leading slash and no trailing slash.",
+    ),
+    Setting(
+        "access_logfile", kinds.text("a file path, or - for stdout"), ("--access-logfile",),
+        "FILE", _LOGGING,
+        "Write the access log here; - means stdout. Not set: no access log.",
+    ),
+    Setting(
+        "access_logformat", kinds.text("combined, common, json or a format string"),
+        ("--access-logformat",), "FORMAT", _LOGGING,
+        "Access log line format: combined, common, json, or a string of gunicorn-style "
+        "atoms such as '%(h)s \"%(r)s\" %(s)s %(L)s'.",
+    ),
+    Setting(
+        "error_logfile", kinds.text("a file path, or - for stderr"), ("--error-logfile",),
+        "FILE", _LOGGING,
+        "Write the error log here; - means stderr.",
+    ),
+    Setting(
+        "log_level", kinds.choice("debug", "info", "warning", "error", "critical"),
+        ("--log-level",), "LEVEL", _LOGGING,
+        "The least severe error-log messages written.",
+    ),
+    Setting(
+        "static", kinds.static_mount(), ("--static",), "PREFIX=DIR", _STATIC,
+        "Serve the files in DIR under the URL PREFIX (/=./public serves the root). "
+        "Repeatable.",
+        multiple=True,
+    ),
+    Setting(
+        "static_fallthrough", kinds.boolean(), ("--static-fallthrough",), "", _STATIC,
+        "When a static mount has no such file, pass the request to the application "
+        "instead of answering 404.",
+    ),
+    Setting(
+        "config", kinds.text("a file path"), ("-c", "--config"), "FILE", _CONFIG,
+        "Read settings from this TOML file. Default: pronghorn.toml in the current "
+        "directory, if there is one.",
+        in_file=False,
+    ),
+)  # fmt: skip
+
+BY_NAME = MappingProxyType({setting.name: setting for setting in SETTINGS})
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """Return ' (did you mean X?)' for the closest candidate, or '' when none is close."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]}?)" if matches else ""

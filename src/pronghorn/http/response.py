@@ -1,0 +1,157 @@
+"""Response framing and serialisation: what goes on the wire before and around a body.
+
+Owns the decisions RFC 9112 section 6 leaves to the server: Content-Length vs chunked vs
+close-delimited, no body for HEAD/1xx/204/304, the Connection header, Date and Server.
+The caller supplies the headers (already validated) and, when it knows it, the whole
+body's length; it gets back the head bytes and how to frame what follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formatdate
+from enum import Enum
+from http import HTTPStatus
+
+CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+CRLF = b"\r\n"
+SERVER_NAME = "pronghorn"
+
+
+class Framing(Enum):
+    """How the response body is delimited on the wire."""
+
+    NO_BODY = 0
+    LENGTH = 1
+    CHUNKED = 2
+    CLOSE = 3
+
+
+@dataclass(slots=True)
+class ResponsePlan:
+    """The serialised head and how the body that follows must be framed."""
+
+    head: bytes
+    framing: Framing
+    keep_alive: bool
+    sends_body: bool
+    content_length: int | None
+
+
+def http_date(timestamp: float) -> str:
+    """An IMF-fixdate for a wall-clock timestamp, as the Date header wants it."""
+    return formatdate(timestamp, usegmt=True)
+
+
+def status_code(status: str) -> int:
+    """The integer code of a WSGI status line like "200 OK"; the caller has validated it."""
+    return int(status[:3])
+
+
+def plan_response(
+    *,
+    method: str,
+    request_version: str,
+    request_keep_alive: bool,
+    status: str,
+    headers: list[tuple[str, str]],
+    date: str,
+    body_length: int | None,
+) -> ResponsePlan:
+    """Decide framing and serialise the head of a response to one request.
+
+    `body_length` is the length of the whole body when the caller already has all of it
+    (a single-chunk or list body), else None.
+    """
+    code = status_code(status)
+    keep_alive = request_keep_alive
+    app_length: int | None = None
+    has_date = has_server = False
+    out = ["HTTP/1.1 ", status, "\r\n"]
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "content-length":
+            app_length = int(value)
+            if code == 204 or code < 200:
+                continue
+        elif lname == "connection":
+            if "close" in value.lower():
+                keep_alive = False
+            continue
+        elif lname == "date":
+            has_date = True
+        elif lname == "server":
+            has_server = True
+        out += (name, ": ", value, "\r\n")
+    if not has_date:
+        out += ("Date: ", date, "\r\n")
+    if not has_server:
+        out += ("Server: ", SERVER_NAME, "\r\n")
+
+    framing, length = _choose_framing(code, request_version, app_length, body_length)
+    if framing is Framing.LENGTH and app_length is None:
+        out += ("Content-Length: ", str(length), "\r\n")
+    elif framing is Framing.CHUNKED:
+        out.append("Transfer-Encoding: chunked\r\n")
+    elif framing is Framing.CLOSE:
+        keep_alive = False
+    sends_body = method != "HEAD" and framing is not Framing.NO_BODY
+    if request_version == "1.1":
+        if not keep_alive:
+            out.append("Connection: close\r\n")
+    elif keep_alive:
+        out.append("Connection: keep-alive\r\n")
+    out.append("\r\n")
+    return ResponsePlan(
+        head="".join(out).encode("latin-1"),
+        framing=framing,
+        keep_alive=keep_alive,
+        sends_body=sends_body,
+        content_length=length,
+    )
+
+
+def _choose_framing(
+    code: int, version: str, app_length: int | None, body_length: int | None
+) -> tuple[Framing, int | None]:
+    if code < 200 or code in (204, 304):
+        return Framing.NO_BODY, app_length
+    if app_length is not None:
+        return Framing.LENGTH, app_length
+    if body_length is not None:
+        return Framing.LENGTH, body_length
+    if version == "1.1":
+        return Framing.CHUNKED, None
+    return Framing.CLOSE, None
+
+
+def chunk_header(size: int) -> bytes:
+    """The line that opens a chunk of `size` bytes (the chunk data and CRLF follow)."""
+    return b"%x\r\n" % size
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One whole chunk; for large data prefer `chunk_header` + data + CRLF, uncopied."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def error_response(status: int, date: str, *, keep_alive: bool = False) -> bytes:
+    """A complete small text response for errors we answer ourselves (4xx/5xx)."""
+    phrase = _phrase(status)
+    body = f"{status} {phrase}\n".encode("ascii")
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Date: {date}\r\nServer: {SERVER_NAME}\r\n"
+        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

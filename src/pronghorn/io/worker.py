@@ -1,0 +1,234 @@
+"""One worker: the event loop, its listeners, the app pool, the sweep, and graceful stop.
+
+Owns `serve(config, app, logs)`, the single-process entry point (the supervisor runs the
+same function in each worker), and `WorkerState`, what every connection of this worker
+shares: config, app, pool, the cached Date header and the set of open connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pronghorn.config.model import Config
+from pronghorn.http.events import RequestHead
+from pronghorn.http.parser import ParserLimits
+from pronghorn.http.response import http_date
+from pronghorn.io.bridge import RequestBridge
+from pronghorn.io.connection import Connection
+from pronghorn.io.listeners import Listener, open_listener
+from pronghorn.io.pool import ThreadPool
+from pronghorn.logs import AccessRecord, Logs
+from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
+from pronghorn.wsgi.file_wrapper import FileWrapper
+from pronghorn.wsgi.input import InputStream
+from pronghorn.wsgi.runner import WSGIApp, run_app
+
+_SWEEP_SECONDS = 1.0
+
+
+class WorkerState:
+    """Everything the connections of one worker share. Lives on the loop thread, except
+    `run_request`, which runs on an application thread and only reads shared fields."""
+
+    def __init__(
+        self,
+        config: Config,
+        app: WSGIApp | None,
+        logs: Logs,
+        loop: asyncio.AbstractEventLoop,
+        listeners: Sequence[Listener],
+        multiprocess: bool = False,
+    ) -> None:
+        self.config = config
+        self.app = app
+        self.logs = logs
+        self.error_log: logging.Logger = logs.error
+        self.loop = loop
+        self.listeners = listeners
+        self.parser_limits = ParserLimits(
+            max_request_line=config.limit_request_line,
+            max_fields=config.limit_request_fields,
+            max_field_size=config.limit_request_field_size,
+            max_body=config.limit_request_body,
+        )
+        self.connections: set[Connection] = set()
+        self.pool = ThreadPool(config.threads, self.error_log)
+        self.stopping = False
+        self.date = http_date(time.time())
+        self.pid = os.getpid()
+        self.builders = [
+            EnvironBuilder(
+                ServerFacts(
+                    server_name=lst.server_name,
+                    server_port=lst.server_port,
+                    root_path=config.root_path,
+                    multithread=config.threads > 1,
+                    multiprocess=multiprocess,
+                ),
+                errors=_ErrorStream(self.error_log),
+            )
+            for lst in listeners
+        ]
+
+    def run_request(
+        self,
+        head: RequestHead,
+        bridge: RequestBridge,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+    ) -> None:
+        """Application thread: build environ, call the app, write the access log."""
+        started = time.monotonic()
+        environ = self.builders[listener_index].build(
+            head, remote, InputStream(bridge), FileWrapper
+        )
+        app = self.app
+        assert app is not None
+        outcome = run_app(app, environ, head, bridge, self.date, self.error_log)
+        access = self.logs.access
+        if access.enabled:
+            access.log(
+                AccessRecord(
+                    remote_addr=remote[0] if remote else "-",
+                    remote_port=remote[1] if remote else 0,
+                    request_time=time.time(),
+                    method=head.method,
+                    target=head.target.decode("latin-1"),
+                    version="HTTP/" + head.version,
+                    status=outcome.status,
+                    response_bytes=outcome.body_bytes,
+                    duration=time.monotonic() - started,
+                    request_headers=head.headers,
+                    response_headers=outcome.headers,
+                    pid=self.pid,
+                )
+            )
+
+    def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
+        """Access-log a request we refused before it reached the app."""
+        access = self.logs.access
+        if access.enabled:
+            access.log(
+                AccessRecord(
+                    remote_addr=remote[0] if remote else "-",
+                    remote_port=remote[1] if remote else 0,
+                    request_time=time.time(),
+                    method="-",
+                    target="-",
+                    version="HTTP/1.1",
+                    status=status,
+                    response_bytes=0,
+                    duration=0.0,
+                    request_headers=[],
+                    response_headers=[],
+                    pid=self.pid,
+                )
+            )
+
+    def sweep(self) -> None:
+        """Once a second: refresh the Date header and enforce connection deadlines."""
+        self.date = http_date(time.time())
+        now = time.monotonic()
+        for connection in [c for c in self.connections if c.deadline <= now]:
+            connection.deadline_passed()
+
+
+class _ErrorStream:
+    """`wsgi.errors`: a text stream that writes into the error log."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self._log = log
+
+    def write(self, text: str) -> int:
+        stripped = text.rstrip("\n")
+        if stripped:
+            self._log.error("%s", stripped)
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        return None
+
+
+def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
+    """uvloop when asked for or (with "auto") when installed; asyncio's loop otherwise."""
+    if choice in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
+def serve(
+    config: Config,
+    app: WSGIApp | None,
+    logs: Logs,
+    listeners: Sequence[Listener] | None = None,
+    multiprocess: bool = False,
+) -> int:
+    """Run one worker until SIGTERM/SIGINT; returns the process exit code."""
+    if listeners is None:
+        listeners = [open_listener(bind, config.backlog) for bind in config.bind]
+    loop = new_event_loop(config.loop)
+    try:
+        asyncio.set_event_loop(loop)
+        state = WorkerState(config, app, logs, loop, listeners, multiprocess)
+        return loop.run_until_complete(_run(state))
+    finally:
+        loop.close()
+
+
+async def _run(state: WorkerState) -> int:
+    loop = state.loop
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    servers = []
+    for index, listener in enumerate(state.listeners):
+        server = await loop.create_server(
+            lambda index=index: Connection(state, index),  # type: ignore[misc]
+            sock=listener.sock,
+            backlog=state.config.backlog,
+        )
+        servers.append(server)
+        state.error_log.info("Listening at: %s (%d)", listener.url, state.pid)
+    sweeper = loop.create_task(_sweep_forever(state))
+    await stop.wait()
+    state.error_log.info("Shutting down: graceful stop of %d connections", len(state.connections))
+    await _graceful_stop(state, servers)
+    sweeper.cancel()
+    return 0
+
+
+async def _sweep_forever(state: WorkerState) -> None:
+    while True:
+        await asyncio.sleep(_SWEEP_SECONDS)
+        state.sweep()
+
+
+async def _graceful_stop(state: WorkerState, servers: list[Any]) -> None:
+    state.stopping = True
+    for server in servers:
+        server.close()
+    for connection in list(state.connections):
+        connection.close_if_idle()
+    deadline = time.monotonic() + state.config.graceful_timeout
+    while state.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for connection in list(state.connections):
+        connection.force_close()
+    state.pool.shutdown(timeout=0.5)

@@ -1,0 +1,411 @@
+"""Error and access logging.
+
+Owns: the two stdlib loggers `pronghorn.error` and `pronghorn.access`, their handlers (stderr,
+stdout or a file that `reopen()` reopens after log rotation), and the access-log line format.
+`configure(config)` is the only place handlers are installed. An access format is compiled
+once into a %-template plus one small function per atom, so `AccessLog.log()` costs one
+tuple of string conversions and returns at once when access logging is off.
+
+Access format atoms follow gunicorn's `--access-logformat` (`%(NAME)s`):
+h remote address, l "-", u user (HTTP Basic), t [request time], r request line, m method,
+U path, q query string, H protocol, s status, B body bytes, b body bytes or "-", f Referer,
+a User-Agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p <pid>,
+{name}i request header, {name}o response header, {name}e WSGI environ variable (or process
+environment variable when the record carries no environ). Values from the peer or the app
+are escaped (control bytes, non-ASCII, `"` and backslash) so a line cannot be forged or split.
+"""
+
+from __future__ import annotations
+
+import binascii
+import difflib
+import functools
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import TextIO
+
+from pronghorn.config.model import Config
+from pronghorn.errors import ConfigError
+
+ERROR_LOGGER = "pronghorn.error"
+ACCESS_LOGGER = "pronghorn.access"
+ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+ERROR_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+
+PRESET_FORMATS = MappingProxyType(
+    {
+        "combined": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+        "common": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s',
+    }
+)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_UNSAFE_TEXT = re.compile(r'[^\x20-\x7e]|["\\]')
+_UNSAFE_BYTES = re.compile(rb'[^\x20-\x7e]|["\\]')
+_PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^()]*)\)(?P<conversion>[a-zA-Z]?)|(?P<percent>%))?")
+
+
+@dataclass(slots=True)
+class AccessRecord:
+    """One finished request, as the I/O layer reports it to the access log.
+
+    `request_time` is wall-clock `time.time()` at the start of the request; `duration` is
+    measured with the monotonic clock. `response_bytes` counts body bytes sent (no head).
+    `remote_port` is 0 when the peer has none (Unix sockets). `environ` is optional and only
+    read by `{name}e` atoms.
+    """
+
+    remote_addr: str
+    remote_port: int
+    request_time: float
+    method: str
+    target: str
+    version: str
+    status: int
+    response_bytes: int
+    duration: float
+    request_headers: Sequence[tuple[bytes, bytes]]
+    response_headers: Sequence[tuple[str, str]]
+    pid: int
+    environ: Mapping[str, object] | None = None
+
+
+Atom = Callable[[AccessRecord], str]
+
+
+# --- escaping ------------------------------------------------------------------------------
+
+
+def escape_text(value: str) -> str:
+    """`value` with control and non-ASCII characters, `"` and backslash escaped."""
+    if _UNSAFE_TEXT.search(value) is None:
+        return value
+    return _UNSAFE_TEXT.sub(_escape_char, value)
+
+
+def escape_bytes(value: bytes) -> str:
+    """Raw bytes as ASCII text, escaping as `escape_text` does (`\\xHH` per unsafe byte)."""
+    if _UNSAFE_BYTES.search(value) is None:
+        return value.decode("ascii")
+    return _UNSAFE_BYTES.sub(_escape_byte, value).decode("ascii")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in '"\\':
+        return "\\" + char
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _escape_byte(match: re.Match[bytes]) -> bytes:
+    byte = match.group()
+    if byte in (b'"', b"\\"):
+        return b"\\" + byte
+    return b"\\x%02x" % byte[0]
+
+
+# --- atoms -----------------------------------------------------------------------------------
+
+
+def _request_header(record: AccessRecord, name: bytes) -> bytes | None:
+    found: list[bytes] = [value for key, value in record.request_headers if key.lower() == name]
+    return b", ".join(found) if found else None
+
+
+def _request_header_atom(name: str) -> Atom:
+    wanted = name.lower().encode("latin-1")
+
+    def atom(record: AccessRecord) -> str:
+        value = _request_header(record, wanted)
+        return "-" if value is None else escape_bytes(value)
+
+    return atom
+
+
+def _response_header_atom(name: str) -> Atom:
+    wanted = name.lower()
+
+    def atom(record: AccessRecord) -> str:
+        found = [value for key, value in record.response_headers if key.lower() == wanted]
+        return escape_text(", ".join(found)) if found else "-"
+
+    return atom
+
+
+def _environ_atom(name: str) -> Atom:
+    def atom(record: AccessRecord) -> str:
+        source: Mapping[str, object] = os.environ if record.environ is None else record.environ
+        value = source.get(name)
+        return "-" if value is None else escape_text(str(value))
+
+    return atom
+
+
+def _user(record: AccessRecord) -> str:
+    value = _request_header(record, b"authorization")
+    if value is None or value[:6].lower() != b"basic ":
+        return "-"
+    try:
+        decoded = binascii.a2b_base64(value[6:].strip(), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return "-"
+    return escape_bytes(decoded.partition(b":")[0]) or "-"
+
+
+def _timestamp(seconds: int) -> str:
+    """Apache/gunicorn `%t`: [10/Oct/2000:13:55:36 -0700], local time."""
+    tm = time.localtime(seconds)
+    offset = tm.tm_gmtoff // 60
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    return (
+        f"[{tm.tm_mday:02d}/{_MONTHS[tm.tm_mon - 1]}/{tm.tm_year}:"
+        f"{tm.tm_hour:02d}:{tm.tm_min:02d}:{tm.tm_sec:02d} {sign}{hours:02d}{minutes:02d}]"
+    )
+
+
+def _time_atom() -> Atom:
+    # Most log lines in a second share their timestamp: format it once per second.
+    cached = functools.lru_cache(maxsize=4)(_timestamp)
+    return lambda record: cached(int(record.request_time))
+
+
+SIMPLE_ATOMS: Mapping[str, Atom] = MappingProxyType(
+    {
+        "h": lambda r: escape_text(r.remote_addr) or "-",
+        "l": lambda r: "-",
+        "u": _user,
+        "r": lambda r: escape_text(f"{r.method} {r.target} {r.version}"),
+        "m": lambda r: escape_text(r.method),
+        "U": lambda r: escape_text(r.target.partition("?")[0]),
+        "q": lambda r: escape_text(r.target.partition("?")[2]),
+        "H": lambda r: escape_text(r.version),
+        "s": lambda r: str(r.status),
+        "B": lambda r: str(r.response_bytes),
+        "b": lambda r: str(r.response_bytes) if r.response_bytes else "-",
+        "f": _request_header_atom("Referer"),
+        "a": _request_header_atom("User-Agent"),
+        "T": lambda r: str(int(r.duration)),
+        "M": lambda r: str(int(r.duration * 1_000)),
+        "D": lambda r: str(int(r.duration * 1_000_000)),
+        "L": lambda r: f"{r.duration:.6f}",
+        "p": lambda r: f"<{r.pid}>",
+    }
+)
+_HEADER_ATOMS: Mapping[str, Callable[[str], Atom]] = MappingProxyType(
+    {"i": _request_header_atom, "o": _response_header_atom, "e": _environ_atom}
+)
+
+
+def _atom(name: str) -> Atom:
+    if name == "t":
+        return _time_atom()
+    simple = SIMPLE_ATOMS.get(name)
+    if simple is not None:
+        return simple
+    if name.startswith("{") and name[-1:] in _HEADER_ATOMS and name[-2:-1] == "}":
+        inner = name[1:-2]
+        if inner and inner.isprintable():
+            return _HEADER_ATOMS[name[-1]](inner)
+    known = [*SIMPLE_ATOMS, "t", "{header}i", "{header}o", "{variable}e"]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean %({close[0]})s?)" if close else ""
+    raise ConfigError(f"option --access-logformat: unknown atom %({name})s{hint}")
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def compile_format(spec: str) -> Callable[[AccessRecord], str]:
+    """Compile `combined`, `common`, `json` or a `%(NAME)s` format into a line formatter."""
+    if spec == "json":
+        return format_json
+    template, atoms = _parse_format(PRESET_FORMATS.get(spec, spec))
+    atom_tuple = tuple(atoms)
+
+    def format_line(record: AccessRecord) -> str:
+        return template % tuple([atom(record) for atom in atom_tuple])
+
+    return format_line
+
+
+def _parse_format(spec: str) -> tuple[str, list[Atom]]:
+    pieces: list[str] = []
+    atoms: list[Atom] = []
+    position = 0
+    for match in _PLACEHOLDER.finditer(spec):
+        pieces.append(spec[position : match.start()].replace("%", "%%"))
+        position = match.end()
+        if match.group("percent"):
+            pieces.append("%%")
+        elif match.group("name") is not None and match.group("conversion") == "s":
+            pieces.append("%s")
+            atoms.append(_atom(match.group("name")))
+        else:
+            raise ConfigError(
+                f"option --access-logformat: bad placeholder {match.group()!r} at offset "
+                f"{match.start()}: write atoms as %(NAME)s and a literal percent sign as %%"
+            )
+    pieces.append(spec[position:].replace("%", "%%"))
+    return "".join(pieces), atoms
+
+
+def format_json(record: AccessRecord) -> str:
+    """One JSON object per line; json.dumps escapes everything a line could be forged with."""
+    referer = _request_header(record, b"referer")
+    agent = _request_header(record, b"user-agent")
+    return json.dumps(
+        {
+            "time": datetime.fromtimestamp(record.request_time)
+            .astimezone()
+            .isoformat(timespec="milliseconds"),
+            "remote_addr": record.remote_addr,
+            "remote_port": record.remote_port,
+            "method": record.method,
+            "target": record.target,
+            "version": record.version,
+            "status": record.status,
+            "bytes": record.response_bytes,
+            "duration": round(record.duration, 6),
+            "referer": None if referer is None else referer.decode("utf-8", "backslashreplace"),
+            "user_agent": None if agent is None else agent.decode("utf-8", "backslashreplace"),
+            "pid": record.pid,
+        },
+        separators=(",", ":"),
+    )
+
+
+class AccessLog:
+    """Writes one line per finished request to the `pronghorn.access` logger."""
+
+    __slots__ = ("_format", "_logger", "enabled")
+
+    def __init__(self, logger: logging.Logger, spec: str, *, enabled: bool) -> None:
+        self._logger = logger
+        self._format = compile_format(spec)
+        self.enabled = enabled
+
+    def format(self, record: AccessRecord) -> str:
+        """The line `log(record)` would write, without writing it."""
+        return self._format(record)
+
+    def log(self, record: AccessRecord) -> None:
+        """Write the line for `record`; does nothing when access logging is off."""
+        if not self.enabled:
+            return
+        # Build the LogRecord directly: Logger.info() would walk the stack to find the caller.
+        self._logger.handle(
+            logging.LogRecord(
+                self._logger.name, logging.INFO, "", 0, self._format(record), None, None
+            )
+        )
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+class ReopeningFileHandler(logging.StreamHandler[TextIO]):
+    """Appends to a file and can reopen it by name (after logrotate moved it away)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(self._open())
+
+    def _open(self) -> TextIO:
+        return open(self.path, "a", encoding="utf-8", errors="backslashreplace")
+
+    def reopen(self) -> None:
+        """Open the path again and switch to it; lines in flight go to one file or the other."""
+        old = self.setStream(self._open())
+        if old is not None:
+            old.close()
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            self.stream.close()
+        finally:
+            self.release()
+        super().close()
+
+
+def _handler(target: str, standard: TextIO, option: str, name: str) -> logging.Handler:
+    if target == "-":
+        handler: logging.Handler = logging.StreamHandler(standard)
+    else:
+        try:
+            handler = ReopeningFileHandler(target)
+        except OSError as exc:
+            raise ConfigError(f"option {option}: cannot open {target}: {exc.strerror}") from None
+    handler.set_name(name)
+    return handler
+
+
+def _install(logger: logging.Logger, handler: logging.Handler | None, level: int) -> None:
+    for old in list(logger.handlers):
+        if old.get_name() == logger.name:
+            logger.removeHandler(old)
+            old.close()
+    if handler is not None:
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+@dataclass(frozen=True, slots=True)
+class Logs:
+    """The configured loggers. `reopen()` is what SIGUSR1 should call."""
+
+    error: logging.Logger
+    access: AccessLog
+    handlers: tuple[logging.Handler, ...]
+
+    def reopen(self) -> None:
+        """Reopen every log file by name (after rotation); stdout/stderr are left alone."""
+        for handler in self.handlers:
+            if isinstance(handler, ReopeningFileHandler):
+                handler.reopen()
+
+    def close(self) -> None:
+        """Detach and close the handlers `configure` installed."""
+        for logger in (self.error, logging.getLogger(ACCESS_LOGGER)):
+            _install(logger, None, logger.level)
+
+
+def configure(config: Config) -> Logs:
+    """Install handlers on `pronghorn.error` and `pronghorn.access` as `config` says.
+
+    Raises ConfigError for a bad access format or a log file that cannot be opened; nothing
+    is changed in that case. Calling it again replaces what the previous call installed.
+    """
+    access_logger = logging.getLogger(ACCESS_LOGGER)
+    enabled = config.access_logfile is not None
+    access = AccessLog(access_logger, config.access_logformat, enabled=enabled)
+    error_handler = _handler(config.error_logfile, sys.stderr, "--error-logfile", ERROR_LOGGER)
+    error_handler.setFormatter(logging.Formatter(ERROR_FORMAT, ERROR_DATE_FORMAT))
+    access_handler = None
+    if config.access_logfile is not None:
+        try:
+            access_handler = _handler(
+                config.access_logfile, sys.stdout, "--access-logfile", ACCESS_LOGGER
+            )
+        except ConfigError:
+            error_handler.close()
+            raise
+        access_handler.setFormatter(logging.Formatter("%(message)s"))
+    error_logger = logging.getLogger(ERROR_LOGGER)
+    level = logging.getLevelNamesMapping()[config.log_level.upper()]
+    _install(error_logger, error_handler, level)
+    _install(access_logger, access_handler, logging.INFO)
+    handlers = tuple(h for h in (error_handler, access_handler) if h is not None)
+    return Logs(error_logger, access, handlers)

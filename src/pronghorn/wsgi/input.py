@@ -1,0 +1,84 @@
+"""`wsgi.input`: a file-like reader over the request body as it arrives.
+
+Owns buffering for `readline` and the PEP 3333 read semantics (`read()`, `read(n)`,
+`readline()`, `readline(n)`, `readlines()`, iteration). It never holds more of the body
+than the caller asked for plus one received piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pronghorn.wsgi.channel import BodySource
+
+_READ_PIECE = 65536
+
+
+class InputStream:
+    """The request body as a binary stream; reading past the end returns b""."""
+
+    __slots__ = ("_buffer", "_eof", "_source")
+
+    def __init__(self, source: BodySource) -> None:
+        self._source = source
+        self._buffer = bytearray()
+        self._eof = False
+
+    def _fill(self, want: int) -> bool:
+        """Receive one more piece into the buffer; False once the body has ended."""
+        if self._eof:
+            return False
+        piece = self._source.read_some(max(want, 1))
+        if not piece:
+            self._eof = True
+            return False
+        self._buffer += piece
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill(_READ_PIECE):
+                pass
+            return self._take(len(self._buffer))
+        while len(self._buffer) < size and self._fill(size - len(self._buffer)):
+            pass
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        scanned = 0
+        while True:
+            newline = self._buffer.find(b"\n", scanned)
+            if newline >= 0:
+                end = newline + 1
+                break
+            scanned = len(self._buffer)
+            if 0 <= limit <= scanned or not self._fill(_READ_PIECE):
+                end = len(self._buffer)
+                break
+        if limit >= 0:
+            end = min(end, limit)
+        return self._take(end)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def drained(self) -> bool:
+        """True once the whole body has been read by the application."""
+        return self._eof and not self._buffer

@@ -1,0 +1,238 @@
+"""One application call, from `app(environ, start_response)` to `close()`.
+
+Owns PEP 3333's response rules: start_response and exc_info, the write() callable, headers
+sent only with the first non-empty body part, Content-Length honoured exactly, file_wrapper
+bodies through sendfile, close() always called, and the answer when things go wrong (500
+before headers are sent, an aborted connection after). This is a named error boundary:
+anything the application raises is caught here and logged with the request it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from pronghorn.http.events import RequestHead
+from pronghorn.http.response import (
+    CRLF,
+    LAST_CHUNK,
+    Framing,
+    ResponsePlan,
+    chunk_header,
+    error_response,
+    plan_response,
+    status_code,
+)
+from pronghorn.wsgi.channel import BodyError, ClientDisconnected, ResponseSink
+from pronghorn.wsgi.file_wrapper import FileWrapper
+from pronghorn.wsgi.headers import AppResponseError, check_headers, check_status
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+_COPY_LIMIT = 65536
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened, for the access log and the connection's next step."""
+
+    status: int
+    body_bytes: int
+    keep_alive: bool
+    headers: list[tuple[str, str]]
+
+
+class _Exchange:
+    """The state of one response while the application produces it."""
+
+    __slots__ = ("head", "headers", "plan", "remaining", "sent", "sink", "date", "status")
+
+    def __init__(self, head: RequestHead, sink: ResponseSink, date: str) -> None:
+        self.head = head
+        self.sink = sink
+        self.date = date
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.plan: ResponsePlan | None = None
+        self.remaining = -1  # body bytes still allowed by Content-Length; -1: no limit
+        self.sent = 0
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.plan is not None:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AppResponseError("start_response called a second time without exc_info")
+        self.headers = check_headers(headers)
+        self.status = check_status(status)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """The legacy write() callable: sends at once, headers first if not yet sent."""
+        if type(data) is not bytes:
+            raise AppResponseError(f"write() takes bytes, got {type(data).__name__}")
+        if data:
+            self._send_part(data)
+
+    def _start(self, body_length: int | None) -> ResponsePlan:
+        if self.status is None:
+            raise AppResponseError("the application sent a body before calling start_response")
+        head = self.head
+        plan = plan_response(
+            method=head.method,
+            request_version=head.version,
+            request_keep_alive=head.keep_alive,
+            status=self.status,
+            headers=self.headers,
+            date=self.date,
+            body_length=body_length,
+        )
+        if plan.framing is Framing.LENGTH and plan.content_length is not None:
+            self.remaining = plan.content_length
+        self.plan = plan
+        return plan
+
+    def _frame(self, data: bytes) -> list[bytes]:
+        plan = self.plan
+        assert plan is not None
+        if not plan.sends_body:
+            return []
+        if self.remaining >= 0:
+            data = data[: self.remaining]
+            self.remaining -= len(data)
+        self.sent += len(data)
+        if plan.framing is Framing.CHUNKED and data:
+            return [chunk_header(len(data)), data, CRLF]
+        return [data]
+
+    def _send_part(self, data: bytes) -> None:
+        parts = [] if self.plan is not None else [self._start(None).head]
+        parts += self._frame(data)
+        if sum(map(len, parts)) <= _COPY_LIMIT:
+            self.sink.write(b"".join(parts))
+        else:
+            for part in parts:
+                self.sink.write(part)
+
+    def send_whole(self, body: bytes) -> None:
+        """The whole body is known: one head with its length, one hand-off."""
+        if self.plan is None:
+            plan = self._start(len(body))
+            self.sink.finish(plan.head + b"".join(self._frame(body)), self._keep_alive())
+        else:
+            if body:
+                self._send_part(body)
+            self.finish()
+
+    def send_file(self, wrapper: FileWrapper) -> bool:
+        """Send a file_wrapper body with sendfile; False if it must be iterated instead."""
+        found = wrapper.regular_file() if self.plan is None else None
+        if found is None:
+            return False
+        file, position, left = found
+        plan = self._start(left)
+        count = min(left, plan.content_length if plan.content_length is not None else left)
+        self.sink.write(plan.head)
+        if plan.sends_body and count:
+            self.sink.sendfile(file, position, count)
+            self.sent = count
+            self.remaining -= count
+        self.finish()
+        return True
+
+    def finish(self) -> None:
+        """End the response: the head if nothing was sent yet, the last chunk if chunked."""
+        if self.plan is None:
+            plan = self._start(0)
+            self.sink.finish(plan.head, self._keep_alive())
+            return
+        plan = self.plan
+        tail = LAST_CHUNK if plan.framing is Framing.CHUNKED and plan.sends_body else b""
+        self.sink.finish(tail, self._keep_alive())
+
+    def _keep_alive(self) -> bool:
+        plan = self.plan
+        assert plan is not None
+        # A body shorter than its Content-Length leaves the client waiting: close instead.
+        return plan.keep_alive and not (plan.sends_body and self.remaining > 0)
+
+    def outcome(self, keep_alive: bool) -> Outcome:
+        code = status_code(self.status) if self.status and self.plan else 500
+        return Outcome(code, self.sent, keep_alive, self.headers)
+
+
+def run_app(
+    app: WSGIApp,
+    environ: dict[str, Any],
+    head: RequestHead,
+    sink: ResponseSink,
+    date: str,
+    error_log: logging.Logger,
+) -> Outcome:
+    """Call the application for one request and send its response through `sink`."""
+    exchange = _Exchange(head, sink, date)
+    result: Iterable[bytes] | None = None
+    try:
+        result = app(environ, exchange.start_response)
+        _send_result(exchange, result)
+    except ClientDisconnected:
+        sink.abort()
+        return exchange.outcome(keep_alive=False)
+    except BodyError as exc:
+        error_log.info("request body error for %s %s: %s", head.method, _target(head), exc.detail)
+        return _answer_error(exchange, exc.status, keep_alive=False)
+    except Exception:
+        error_log.exception("error handling request %s %s", head.method, _target(head))
+        return _answer_error(exchange, 500, keep_alive=head.keep_alive)
+    finally:
+        _close_result(result, head, error_log)
+    plan = exchange.plan
+    return exchange.outcome(keep_alive=plan is not None and exchange._keep_alive())
+
+
+def _send_result(exchange: _Exchange, result: Iterable[bytes]) -> None:
+    if isinstance(result, FileWrapper) and exchange.send_file(result):
+        return
+    if type(result) is list or type(result) is tuple:
+        for part in result:
+            if type(part) is not bytes:
+                raise AppResponseError(f"body parts must be bytes, got {type(part).__name__}")
+        exchange.send_whole(b"".join(result) if len(result) != 1 else result[0])
+        return
+    for part in result:
+        if type(part) is not bytes:
+            raise AppResponseError(f"body parts must be bytes, got {type(part).__name__}")
+        if part:
+            exchange._send_part(part)
+    exchange.finish()
+
+
+def _answer_error(exchange: _Exchange, status: int, keep_alive: bool) -> Outcome:
+    if exchange.plan is not None:
+        # Headers are on the wire: the only honest signal left is to drop the connection.
+        exchange.sink.abort()
+        return exchange.outcome(keep_alive=False)
+    exchange.sink.finish(error_response(status, exchange.date, keep_alive=keep_alive), keep_alive)
+    return Outcome(status, 0, keep_alive, [])
+
+
+def _close_result(result: object, head: RequestHead, error_log: logging.Logger) -> None:
+    close = getattr(result, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        error_log.exception("error closing response of %s %s", head.method, _target(head))
+
+
+def _target(head: RequestHead) -> str:
+    return head.target.decode("latin-1")[:200]

@@ -1,0 +1,31 @@
+"""Shared pytest fixtures for the whole test tree.
+
+``serve`` starts server processes (see `serverproc.ServerProcess`) for one
+test and stops all of them at teardown.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# serverproc lives beside this file; under pytest's importlib mode this
+# directory is not put on sys.path for us.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from serverproc import Serve, ServerPool  # noqa: E402
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Yield ``serve(*args, cwd=None, env=None) -> ServerProcess``."""
+    pool = ServerPool()
+    try:
+        yield pool
+    finally:
+        pool.stop_all()

@@ -1,0 +1,1 @@
+"""A small app whose views exercise forms, uploads, streaming and files."""
