@@ -81,6 +81,19 @@ def tree_cpu_seconds(root: int) -> float:
     return ticks / CLK_TCK
 
 
+def cpu_busy_seconds(cpu: int) -> float:
+    """Time one CPU spent running processes (user, nice, system) since boot, in seconds.
+
+    Interrupt and softirq time are left out: loopback networking runs there, and it is load the
+    benchmark itself makes, not another process's.
+    """
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{cpu} "):
+            user, nice, system = (int(value) for value in line.split()[1:4])
+            return (user + nice + system) / CLK_TCK
+    return 0.0
+
+
 def tree_peak_rss_kib(root: int) -> int:
     """VmHWM (peak resident set size) summed over the tree, in KiB."""
     total = 0
@@ -100,6 +113,7 @@ class Server:
     argv: list[str]
     proc: subprocess.Popen[bytes]
     log_path: Path
+    stop_signal: signal.Signals = signal.SIGTERM
     known: dict[int, int] = field(default_factory=dict)  # pid -> start time
 
     @property
@@ -122,7 +136,14 @@ class Server:
 
 
 def start_server(
-    name: str, argv: list[str], *, cpu: int, cwd: Path, env: dict[str, str], log_path: Path
+    name: str,
+    argv: list[str],
+    *,
+    cpu: int,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    stop_signal: signal.Signals = signal.SIGTERM,
 ) -> Server:
     """Start argv pinned to one CPU with taskset, output to log_path, in a new session."""
     with log_path.open("wb") as log:
@@ -135,7 +156,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(name=name, argv=argv, proc=proc, log_path=log_path)
+    server = Server(name=name, argv=argv, proc=proc, log_path=log_path, stop_signal=stop_signal)
     server.remember_tree()
     return server
 
@@ -201,10 +222,10 @@ def _signal_pids(pids: list[int], sig: signal.Signals) -> None:
 
 
 def stop_server(server: Server, grace: float = 5.0) -> None:
-    """SIGTERM the root, wait up to `grace` seconds, then SIGKILL every known pid left."""
+    """Signal the root (SIGTERM by default), wait up to `grace` s, then SIGKILL known pids left."""
     server.remember_tree()
     if server.proc.poll() is None:
-        _signal_pids([server.pid], signal.SIGTERM)
+        _signal_pids([server.pid], server.stop_signal)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         server.proc.poll()

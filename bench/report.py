@@ -25,6 +25,10 @@ class Run:
     non2xx: int
     socket_errors: int
     cpu_us_per_req: float
+    server_cpu_s: float = 0.0  # CPU time of the server tree during the run
+    core_busy_s: float = 0.0  # process time on the server's core during the run (any process)
+    noise: float = 0.0  # share of the server core used by other processes during the run
+    wrk_noise: float = 0.0  # share of wrk's core used by processes other than wrk
 
 
 @dataclass
@@ -64,7 +68,9 @@ def summarize(result: ScenarioResult) -> None:
             metric: _median([getattr(run, metric) for run in row.runs])
             for metric in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req")
         }
-        row.summary["errors"] = float(sum(run.non2xx + run.socket_errors for run in row.runs))
+        row.summary["noise"] = _median([max(run.noise, run.wrk_noise) for run in row.runs])
+        row.summary["non2xx"] = float(sum(run.non2xx for run in row.runs))
+        row.summary["socket_errors"] = float(sum(run.socket_errors for run in row.runs))
         row.summary["efficiency"] = row.summary["rps"] / result.limit_rps
     best = best_peer(result)
     for row in result.rows:
@@ -93,7 +99,8 @@ def _row_cells(row: Row, wsgi: bool) -> list[str]:
         _fmt(summary["p99_ms"], 2),
         _fmt(summary["cpu_us_per_req"], 0),
         _fmt(row.peak_rss_mib, 1),
-        str(int(summary["errors"])),
+        f"{int(summary['non2xx'])} / {int(summary['socket_errors'])}",
+        f"{summary['noise'] * 100:.0f}%",
     ]
     if wsgi:
         cells.insert(3, f"{_fmt(summary['efficiency'] * 100, 1)}%")
@@ -104,7 +111,8 @@ def scenario_table(result: ScenarioResult) -> str:
     wsgi = result.kind == "wsgi"
     header = ["server", "req/s", "ratio vs best peer"]
     header += ["efficiency"] if wsgi else []
-    header += ["p50 ms", "p99 ms", "CPU µs/req", "peak RSS MiB", "errors"]
+    header += ["p50 ms", "p99 ms", "CPU µs/req", "peak RSS MiB", "non-2xx / socket errors"]
+    header += ["other load"]
     lines = [f"### {result.name} — {result.note}", ""]
     if wsgi:
         limit = _fmt(result.limit_rps) if not result.limit_error else result.limit_error

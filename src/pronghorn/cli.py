@@ -2,8 +2,9 @@
 
 Owns: the order of start-up and the exit codes. argv + environment + config file -> Config
 (mistakes: message on stderr, exit 2), `--help` / `--version`, logging, loading the app
-(failure: exit 3; with --static and no APP there is no app), then `pronghorn.io.serve`, whose
-return value is the exit status.
+(failure: exit 3; with --static and no APP there is no app), then either a supervisor
+(`pronghorn.supervisor.Master`, the default, even with -w 1) or, with --single-process,
+`pronghorn.io.serve` in this process. Their return value is the exit status.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run pronghorn with `argv` (default: sys.argv[1:]); return the process exit status."""
+    arguments = tuple(sys.argv[1:] if argv is None else argv)
+    launch_cwd = os.getcwd()
     try:
-        command_line = parse_command_line(sys.argv[1:] if argv is None else argv)
+        command_line = parse_command_line(arguments)
         if command_line.show_help:
             sys.stdout.write(help_text())
             return EXIT_OK
@@ -40,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"pronghorn: error: {exc}\nRun 'pronghorn --help' for the options.\n")
         return EXIT_USAGE
     try:
+        for warning in config.extras.warnings:
+            logs.error.warning("%s", warning)
+        if not config.single_process:
+            return _supervise(config, logs, arguments, launch_cwd)
         try:
             app = load(config)
         except AppLoadError as exc:
@@ -51,6 +58,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(config, app, logs)
     finally:
         logs.close()
+
+
+def _supervise(config: Config, logs: Logs, arguments: tuple[str, ...], launch_cwd: str) -> int:
+    """Run the master. The app is imported here only with --preload; otherwise each worker
+    imports it after the fork, which is what lets a reload pick up new code."""
+    from pronghorn.supervisor import Launch, Master
+
+    def reconfigure() -> Config:
+        # The config file and relative paths are read as at start, whatever --chdir did.
+        here = os.getcwd()
+        os.chdir(launch_cwd)
+        try:
+            return build_config(parse_command_line(arguments), os.environ)
+        finally:
+            os.chdir(here)
+
+    try:
+        apply_search_path(config.chdir, config.pythonpath)
+        app = _import(config) if config.preload else None
+    except AppLoadError as exc:
+        _report_load_error(config, logs, exc)
+        return EXIT_APP_LOAD
+    launch = Launch(arguments, launch_cwd, _import, reconfigure)
+    return Master(config, logs, launch, preloaded=app).run()
+
+
+def _import(config: Config) -> WSGIApplication | None:
+    return None if config.app is None else import_app(config.app)
 
 
 def load(config: Config) -> WSGIApplication | None:

@@ -85,15 +85,17 @@ Atom = Callable[[AccessRecord], str]
 
 def escape_text(value: str) -> str:
     """`value` with control and non-ASCII characters, `"` and backslash escaped."""
-    if _UNSAFE_TEXT.search(value) is None:
+    # The str predicates run in C and are several times cheaper than a regex search.
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
         return value
     return _UNSAFE_TEXT.sub(_escape_char, value)
 
 
 def escape_bytes(value: bytes) -> str:
     """Raw bytes as ASCII text, escaping as `escape_text` does (`\\xHH` per unsafe byte)."""
-    if _UNSAFE_BYTES.search(value) is None:
-        return value.decode("ascii")
+    text = value.decode("latin-1")
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
     return _UNSAFE_BYTES.sub(_escape_byte, value).decode("ascii")
 
 
@@ -229,7 +231,7 @@ def _atom(name: str) -> Atom:
 def compile_format(spec: str) -> Callable[[AccessRecord], str]:
     """Compile `combined`, `common`, `json` or a `%(NAME)s` format into a line formatter."""
     if spec == "json":
-        return format_json
+        return _json_formatter()
     template, atoms = _parse_format(PRESET_FORMATS.get(spec, spec))
     atom_tuple = tuple(atoms)
 
@@ -260,29 +262,43 @@ def _parse_format(spec: str) -> tuple[str, list[Atom]]:
     return "".join(pieces), atoms
 
 
-def format_json(record: AccessRecord) -> str:
-    """One JSON object per line; json.dumps escapes everything a line could be forged with."""
-    referer = _request_header(record, b"referer")
-    agent = _request_header(record, b"user-agent")
-    return json.dumps(
-        {
-            "time": datetime.fromtimestamp(record.request_time)
-            .astimezone()
-            .isoformat(timespec="milliseconds"),
-            "remote_addr": record.remote_addr,
-            "remote_port": record.remote_port,
-            "method": record.method,
-            "target": record.target,
-            "version": record.version,
-            "status": record.status,
-            "bytes": record.response_bytes,
-            "duration": round(record.duration, 6),
-            "referer": None if referer is None else referer.decode("utf-8", "backslashreplace"),
-            "user_agent": None if agent is None else agent.decode("utf-8", "backslashreplace"),
-            "pid": record.pid,
-        },
-        separators=(",", ":"),
-    )
+def _iso_second(seconds: int) -> tuple[str, str]:
+    """Local ISO 8601 date-time to the second, and the UTC offset, for `seconds`."""
+    moment = datetime.fromtimestamp(seconds).astimezone()
+    offset = moment.isoformat()[19:]
+    return moment.isoformat(timespec="seconds")[:19], offset
+
+
+def _json_formatter() -> Callable[[AccessRecord], str]:
+    iso_second = functools.lru_cache(maxsize=4)(_iso_second)
+    # json.dumps() with options builds a new encoder per call; build one, once.
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+
+    def format_json(record: AccessRecord) -> str:
+        """One JSON object per line; json.dumps escapes all a line could be forged with."""
+        second = int(record.request_time)
+        stamp, offset = iso_second(second)
+        millis = int((record.request_time - second) * 1000)
+        referer = _request_header(record, b"referer")
+        agent = _request_header(record, b"user-agent")
+        return encode(
+            {
+                "time": f"{stamp}.{millis:03d}{offset}",
+                "remote_addr": record.remote_addr,
+                "remote_port": record.remote_port,
+                "method": record.method,
+                "target": record.target,
+                "version": record.version,
+                "status": record.status,
+                "bytes": record.response_bytes,
+                "duration": round(record.duration, 6),
+                "referer": None if referer is None else referer.decode("utf-8", "backslashreplace"),
+                "user_agent": None if agent is None else agent.decode("utf-8", "backslashreplace"),
+                "pid": record.pid,
+            }
+        )
+
+    return format_json
 
 
 class AccessLog:

@@ -121,7 +121,7 @@ def test_pythonpath_relative_entries_follow_chdir(isolated: Path) -> None:
 
 
 def test_missing_chdir(isolated: Path) -> None:
-    with pytest.raises(AppLoadError, match="--chdir .*nowhere: No such file or directory"):
+    with pytest.raises(AppLoadError, match=r"--chdir .*nowhere: No such file or directory"):
         apply_search_path(str(isolated / "nowhere"), [])
 
 
@@ -146,7 +146,7 @@ def test_failing_import_inside_the_module_keeps_the_traceback(isolated: Path) ->
     message = str(info.value)
     assert "module 'loadme_f' was found, but importing it failed" in message
     assert "Traceback (most recent call last)" in message
-    assert "loadme_f.py\", line 2" in message
+    assert 'loadme_f.py", line 2' in message
     assert "ModuleNotFoundError: No module named 'missing_dependency_xyz'" in message
     assert "pronghorn/loader.py" not in message
 
@@ -169,7 +169,10 @@ def test_syntax_error_in_module(isolated: Path) -> None:
     [
         ("loadme_i:ap", "module 'loadme_i' has no attribute 'ap'; did you mean 'app'"),
         ("loadme_i:aplication", "did you mean 'application'"),
-        ("loadme_i:holder.wsgi", "loadme_i:holder has no attribute 'wsgi'; did you mean 'wsgi_app'"),
+        (
+            "loadme_i:holder.wsgi",
+            "loadme_i:holder has no attribute 'wsgi'; did you mean 'wsgi_app'",
+        ),
         ("loadme_i:zzzz", "callables it defines: Holder, app, application"),
         ("loadme_i:create_ap()", "has no attribute 'create_ap'; did you mean 'create_app'"),
     ],

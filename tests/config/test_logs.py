@@ -16,7 +16,7 @@ import pytest
 
 from pronghorn.config.model import Config
 from pronghorn.errors import ConfigError
-from pronghorn.logs import AccessRecord, Logs, compile_format, configure
+from pronghorn.logs import PRESET_FORMATS, AccessRecord, Logs, compile_format, configure
 
 # 2023-11-14 22:13:20 UTC
 WHEN = 1_700_000_000.25
@@ -194,7 +194,7 @@ HOSTILE = record(
 
 
 def test_text_formats_escape_hostile_bytes() -> None:
-    line = render('combined %({x-echo}o)s')
+    line = render(PRESET_FORMATS["combined"] + " %({x-echo}o)s", HOSTILE)
     assert line.isascii() and line.isprintable()
     assert '"GET /a\\x0ab\\"c\\x1b[31m\\\\d\\x00caf\\xe9\\u2028 HTTP/1.1"' in line
     assert '"evil\\x0d\\x0a127.0.0.1 - - \\"GET / HTTP/1.1\\" 200\\xff\\xfe"' in line
@@ -231,6 +231,11 @@ def test_json_without_optional_headers() -> None:
 # --- configure ---------------------------------------------------------------------------------
 
 
+def ours(name: str) -> list[logging.Handler]:
+    """The handlers `configure` installed (pytest adds its own capture handlers too)."""
+    return [h for h in logging.getLogger(name).handlers if h.get_name() == name]
+
+
 @pytest.fixture
 def configured() -> Iterator[list[Logs]]:
     made: list[Logs] = []
@@ -259,7 +264,7 @@ def test_access_log_off_writes_nothing(
     configured.append(logs)
     assert not logs.access.enabled
     logs.access.log(record())
-    assert logging.getLogger("pronghorn.access").handlers == []
+    assert ours("pronghorn.access") == []
     assert capsys.readouterr() == ("", "")
 
 
@@ -280,7 +285,9 @@ def test_error_log_format_and_level(
     logs.error.info("not shown")
     logs.error.warning("shown %s", 1)
     err = capsys.readouterr().err
-    pattern = rf"\[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{{4}}\] \[{os.getpid()}\] \[WARNING\] shown 1\n"
+    pattern = (
+        rf"\[\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{{4}}\] \[{os.getpid()}\] \[WARNING\] shown 1\n"
+    )
     assert re.fullmatch(pattern, err), err
 
 
@@ -291,7 +298,7 @@ def test_configure_twice_replaces_handlers(tmp_path: Path, configured: list[Logs
     configured.append(logs)
     logs.error.info("once")
     assert path.read_text().count("once") == 1
-    assert len(logging.getLogger("pronghorn.error").handlers) == 1
+    assert len(ours("pronghorn.error")) == 1
 
 
 @pytest.mark.parametrize("option", ["error_logfile", "access_logfile"])
@@ -305,7 +312,7 @@ def test_unopenable_log_file(tmp_path: Path, option: str) -> None:
 
 
 def test_bad_format_fails_before_touching_handlers() -> None:
-    before = list(logging.getLogger("pronghorn.error").handlers)
+    before = ours("pronghorn.error")
     with pytest.raises(ConfigError):
         configure(Config(access_logfile="-", access_logformat="%(nope)s"))
-    assert logging.getLogger("pronghorn.error").handlers == before
+    assert ours("pronghorn.error") == before

@@ -4,7 +4,7 @@ Owns nothing itself; it re-exports the names other layers use. See `registry` fo
 declaration per setting, `sources` for precedence and `model` for the fields.
 """
 
-from pronghorn.config.address import BindAddress, TcpAddress, UnixAddress, parse_bind
+from pronghorn.config.address import BindAddress, FdAddress, TcpAddress, UnixAddress, parse_bind
 from pronghorn.config.arguments import CommandLine, help_text, parse_command_line
 from pronghorn.config.model import Config, StaticMount
 from pronghorn.config.sources import build_config, load_config
@@ -13,6 +13,7 @@ __all__ = [
     "BindAddress",
     "CommandLine",
     "Config",
+    "FdAddress",
     "StaticMount",
     "TcpAddress",
     "UnixAddress",

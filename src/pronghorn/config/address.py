@@ -1,6 +1,7 @@
 """Listening addresses: the `--bind` forms and their parsed value.
 
-Owns: the grammar of a bind string (`HOST:PORT`, `[IPV6]:PORT`, `unix:PATH`) and the typed
+Owns: the grammar of a bind string (`HOST:PORT`, `[IPV6]:PORT`, `unix:PATH`, `fd://N` for an
+already-listening inherited socket, as gunicorn) and the typed
 address it denotes. `Config.bind` keeps the validated strings; the I/O layer calls
 `parse_bind` on each to learn what to listen on. Parsing binds nothing.
 """
@@ -11,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-ALLOWED_BIND = "HOST:PORT, [IPV6]:PORT or unix:PATH, with PORT from 0 to 65535"
+ALLOWED_BIND = "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N, with PORT from 0 to 65535"
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\Z")
 
@@ -42,11 +43,26 @@ class UnixAddress:
         return f"unix:{self.path}"
 
 
-BindAddress = TcpAddress | UnixAddress
+@dataclass(frozen=True, slots=True)
+class FdAddress:
+    """An inherited socket that is already bound and listening, by file descriptor."""
+
+    fd: int
+
+    def __str__(self) -> str:
+        return f"fd://{self.fd}"
+
+
+BindAddress = TcpAddress | UnixAddress | FdAddress
 
 
 def parse_bind(text: str) -> BindAddress:
     """Parse one bind string; raise ValueError saying what is wrong with it."""
+    if text.startswith("fd://"):
+        number = text[len("fd://") :]
+        if not number.isdecimal() or not number.isascii():
+            raise ValueError("fd:// needs a file descriptor number, as in fd://3")
+        return FdAddress(int(number))
     if text.startswith("unix:"):
         path = text[len("unix:") :]
         if not path:

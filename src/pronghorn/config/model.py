@@ -7,7 +7,23 @@ environment and a config file, and builds a `Config` from them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+HOOK_NAMES = (
+    "on_starting",
+    "on_reload",
+    "when_ready",
+    "pre_fork",
+    "post_fork",
+    "post_worker_init",
+    "worker_exit",
+    "child_exit",
+    "nworkers_changed",
+    "pre_exec",
+    "on_exit",
+)
+"""The server hooks a Python config file may define, under gunicorn's names and signatures."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +35,19 @@ class StaticMount:
 
 
 @dataclass(frozen=True, slots=True)
+class FileExtras:
+    """What a Python config file gives besides settings: hook functions (by name, from
+    `HOOK_NAMES`) and warnings about the names in it that pronghorn ignores."""
+
+    hooks: tuple[tuple[str, Callable[..., object]], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def hook(self, name: str) -> Callable[..., object] | None:
+        """The hook called `name`, or None when the file defines none."""
+        return next((function for key, function in self.hooks if key == name), None)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Every setting pronghorn knows, already validated. Building one has no side effects."""
 
@@ -27,6 +56,14 @@ class Config:
     chdir: str | None = None
     pythonpath: tuple[str, ...] = ()
     threads: int = 4
+    workers: int = 1
+    single_process: bool = False
+    reuse_port: bool = False
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    preload: bool = False
+    reload: bool = False
+    pid: str | None = None
     loop: str = "auto"
     timeout: float = 30.0
     graceful_timeout: float = 30.0
@@ -47,3 +84,5 @@ class Config:
     static_fallthrough: bool = False
     config: str | None = None
     """The config file these settings were read from, if any (kept so a reload can re-read it)."""
+    extras: FileExtras = field(default_factory=FileExtras)
+    """Hooks and warnings from a Python config file; not a setting (no flag, no variable)."""

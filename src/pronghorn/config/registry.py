@@ -109,9 +109,10 @@ class Setting:
 
 DEFAULTS = Config()
 
-_APP, _SOCKET, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
+_APP, _SOCKET, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
     "Application",
     "Server socket",
+    "Processes",
     "Worker",
     "Timeouts",
     "Request limits",
@@ -120,7 +121,7 @@ _APP, _SOCKET, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
     "Config file",
 )
 
-SECTIONS = (_APP, _SOCKET, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG)
+SECTIONS = (_APP, _SOCKET, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG)
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -141,12 +142,59 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "bind", kinds.bind(), ("-b", "--bind"), "ADDRESS", _SOCKET,
-        "Listen on HOST:PORT, [IPV6]:PORT or unix:PATH. Repeatable to listen on several.",
+        "Listen on HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N (an inherited listening "
+        "socket). Repeatable to listen on several.",
         multiple=True,
     ),
     Setting(
         "backlog", kinds.integer(1), ("--backlog",), "INT", _SOCKET,
         "The most connections waiting to be accepted (the listen() backlog).",
+    ),
+    Setting(
+        "reuse_port", kinds.boolean(), ("--reuse-port",), "", _SOCKET,
+        "Each worker binds its own SO_REUSEPORT socket for every TCP address and the kernel "
+        "spreads new connections across them. Connections still queued on a worker's socket "
+        "when it stops are reset, so graceful reloads can drop a few; off by default.",
+    ),
+    Setting(
+        "workers", kinds.integer(1), ("-w", "--workers"), "INT", _PROCESSES,
+        "Worker processes. A master process binds the listeners, starts the workers, "
+        "restarts any that die and handles the signals, even with -w 1 (see "
+        "--single-process).",
+    ),
+    Setting(
+        "single_process", kinds.boolean(), ("--single-process",), "", _PROCESSES,
+        "Run without a master: this one process serves requests itself. Nothing restarts "
+        "it, and HUP, TTIN, TTOU and USR2 do nothing. Requires -w 1 and no --reload.",
+    ),
+    Setting(
+        "max_requests", kinds.integer(0), ("--max-requests",), "INT", _PROCESSES,
+        "A worker that has answered this many requests stops gracefully and is replaced "
+        "(a guard against slow leaks). 0 means never.",
+    ),
+    Setting(
+        "max_requests_jitter", kinds.integer(0), ("--max-requests-jitter",), "INT",
+        _PROCESSES,
+        "Add a random 0..N to each worker's --max-requests, so workers do not all "
+        "restart at once.",
+    ),
+    Setting(
+        "preload", kinds.boolean(), ("--preload",), "", _PROCESSES,
+        "Import the application in the master before starting workers (and freeze the "
+        "garbage collector's view of it), so the workers share its memory copy-on-write "
+        "and an import error stops the start at once. HUP then restarts workers with the "
+        "code already loaded; use USR2 to load new code.",
+    ),
+    Setting(
+        "reload", kinds.boolean(), ("--reload",), "", _PROCESSES,
+        "Development: restart the workers when a .py file under the current directory "
+        "(or --chdir, --pythonpath) changes. Uses watchfiles when installed "
+        "(pip install pronghorn[reload]), else polls once a second.",
+    ),
+    Setting(
+        "pid", kinds.text("a file path"), ("-p", "--pid"), "FILE", _PROCESSES,
+        "Write the master's process id to this file, and remove it on exit. A USR2 "
+        "upgrade rewrites it with the new master's id.",
     ),
     Setting(
         "threads", kinds.integer(1), ("--threads",), "INT", _WORKER,
@@ -159,7 +207,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
         _TIMEOUTS,
-        "A worker silent for longer than this is killed and restarted.",
+        "A worker whose event loop stops beating, or whose application call runs, for "
+        "longer than this is killed and replaced; the log names the request it was in.",
     ),
     Setting(
         "graceful_timeout", kinds.seconds(zero_allowed=True), ("--graceful-timeout",),
@@ -237,7 +286,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "config", kinds.text("a file path"), ("-c", "--config"), "FILE", _CONFIG,
-        "Read settings from this TOML file. Default: pronghorn.toml in the current "
+        "Read settings from this file: TOML, or Python when the name ends in .py "
+        "(gunicorn.conf.py files work; see below). Default: pronghorn.toml in the current "
         "directory, if there is one.",
         in_file=False,
     ),

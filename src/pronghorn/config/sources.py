@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from pronghorn.config.arguments import CommandLine, parse_command_line
-from pronghorn.config.model import Config
+from pronghorn.config.model import Config, FileExtras
+from pronghorn.config.pyfile import read_python_file
 from pronghorn.config.registry import ENV_PREFIX, SETTINGS, did_you_mean
 from pronghorn.errors import ConfigError
 
@@ -37,10 +38,16 @@ def build_config(command_line: CommandLine, environ: Mapping[str, str]) -> Confi
     """Combine defaults < config file < environment < command line into a Config."""
     env_values = read_environment(environ)
     path = command_line.values.get("config") or env_values.get("config") or _default_file()
-    file_values = read_config_file(str(path)) if path else {}
+    extras = FileExtras()
+    if path and str(path).endswith(".py"):
+        python_file = read_python_file(str(path))
+        file_values, extras = python_file.values, python_file.extras
+    else:
+        file_values = read_config_file(str(path)) if path else {}
     values = {**file_values, **env_values, **command_line.values}
     if path:
         values["config"] = str(path)
+    values["extras"] = extras
     return finish(values)
 
 
@@ -104,6 +111,9 @@ def finish(values: Mapping[str, object]) -> Config:
     config = Config(**cast(dict[str, Any], dict(values)))
     _check_unique("--bind", "address", config.bind)
     _check_unique("--static", "prefix", [mount.prefix or "/" for mount in config.static])
+    if config.single_process and (config.workers > 1 or config.reload):
+        raise ConfigError("--single-process runs one process: it cannot have --workers > 1 "
+                          "or --reload")
     if config.app is None and not config.static:
         raise ConfigError(
             "no application given: pass APP (as myproject.wsgi:application) "

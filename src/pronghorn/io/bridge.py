@@ -9,6 +9,9 @@ response bytes out. Everything the application thread asks of the connection goe
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import select
 import threading
 from collections import deque
 from typing import BinaryIO, Protocol
@@ -21,6 +24,11 @@ BODY_LOW_WATER = 65536
 # Responses: the app thread waits while more than this is handed over but not yet written.
 WRITE_HIGH_WATER = 262144
 _SENDFILE_PIECE = 262144
+_NO_ANSWER = -1
+# errno values meaning "this descriptor pair cannot sendfile": fall back to copying.
+_SENDFILE_UNSUPPORTED = frozenset(
+    (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK, errno.EOVERFLOW)
+)
 
 
 class ConnectionSide(Protocol):
@@ -30,6 +38,7 @@ class ConnectionSide(Protocol):
     def write_from_app(self, data: bytes, bridge: RequestBridge) -> None: ...
     def finish_from_app(self, data: bytes, keep_alive: bool, bridge: RequestBridge) -> None: ...
     def abort_from_app(self) -> None: ...
+    def direct_socket(self) -> int | None: ...
     def body_drained(self) -> None: ...
 
 
@@ -58,6 +67,8 @@ class RequestBridge:
         self.continue_requested = False
         self._unflushed = 0
         self._writable = True
+        self._lent_fd: int | None = _NO_ANSWER  # sendfile's borrowed socket; None: refused
+        self._lend_wanted = False
         self.closed = False
 
     # -- loop thread ----------------------------------------------------------------
@@ -140,8 +151,99 @@ class RequestBridge:
         return self.closed or (self._writable and self._unflushed < WRITE_HIGH_WATER)
 
     def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        # Portable path, with back-pressure through write(); the zero-copy path belongs to
-        # connections whose loop supports it and replaces this one there.
+        """Zero-copy from the application thread when the socket is ours alone, else copy.
+
+        The loop thread stays the owner of the socket. It lends it for the duration of one
+        sendfile: `direct_socket` (on the loop, after every earlier hand-off, in FIFO order)
+        answers with a dup of the descriptor only when the transport has nothing buffered,
+        so no bytes can overtake ours, and nothing else writes to the socket while the
+        request is in flight (the connection writes only for requests not running). The dup
+        keeps the descriptor number valid even if the loop closes its socket meanwhile; we
+        notice through `closed` and stop.
+        """
+        if count <= 0:
+            return
+        fd = self._borrow_socket()
+        if fd is None:
+            self._copy(file, offset, count)
+            return
+        try:
+            sent = self._send_direct(fd, file.fileno(), offset, count)
+        finally:
+            os.close(fd)
+        if sent < count:  # sendfile unsupported for this pair: nothing was sent yet
+            self._copy(file, offset + sent, count - sent)
+
+    def _borrow_socket(self) -> int | None:
+        with self._cond:
+            if self.closed:
+                raise ClientDisconnected("client closed the connection")
+            self._lent_fd = _NO_ANSWER
+            self._lend_wanted = True
+        self._loop.call_soon_threadsafe(self._lend_socket)
+        with self._cond:
+            answered = self._cond.wait_for(self._answered, self._io_timeout)
+            lent, self._lent_fd = self._lent_fd, _NO_ANSWER
+            self._lend_wanted = False
+        if lent == _NO_ANSWER:
+            # If the loop answers later, _lend_socket closes the descriptor nobody takes.
+            raise ClientDisconnected(
+                "client closed the connection" if answered else "loop did not answer"
+            )
+        if self.closed and lent is not None:
+            os.close(lent)
+            raise ClientDisconnected("client closed the connection")
+        return lent
+
+    def _answered(self) -> bool:
+        return self.closed or self._lent_fd != _NO_ANSWER
+
+    def _lend_socket(self) -> None:
+        # Loop thread.
+        fd = self._connection.direct_socket()
+        with self._cond:
+            if fd is not None and (self.closed or not self._lend_wanted):
+                os.close(fd)
+                fd = None
+            self._lent_fd = fd
+            self._cond.notify_all()
+
+    def _send_direct(self, sock: int, source: int, offset: int, count: int) -> int:
+        """os.sendfile until done; returns bytes sent (short only if sendfile is unsupported)."""
+        sent = 0
+        while sent < count:
+            if self.closed:  # a plain read of a bool set under the lock: a hint, rechecked
+                raise ClientDisconnected("client closed the connection")
+            try:
+                done = os.sendfile(sock, source, offset + sent, count - sent)
+            except BlockingIOError:
+                self._wait_writable(sock)
+                continue
+            except OSError as exc:
+                if sent == 0 and exc.errno in _SENDFILE_UNSUPPORTED:
+                    return 0
+                raise ClientDisconnected(f"sendfile failed: {exc}") from exc
+            if done == 0:
+                raise ClientDisconnected("file shrank while it was being sent")
+            sent += done
+        return sent
+
+    def _wait_writable(self, sock: int) -> None:
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        deadline = self._io_timeout
+        while deadline > 0:
+            # One-second slices, so a connection closed by the loop is noticed promptly.
+            if poller.poll(min(deadline, 1.0) * 1000):
+                return
+            if self.closed:
+                raise ClientDisconnected("client closed the connection")
+            deadline -= 1.0
+        raise ClientDisconnected("client stopped reading the response")
+
+    def _copy(self, file: BinaryIO, offset: int, count: int) -> None:
+        # Portable path, with back-pressure through write(); memory stays bounded by the
+        # piece size and WRITE_HIGH_WATER whatever the file size.
         file.seek(offset)
         while count > 0:
             piece = file.read(min(count, _SENDFILE_PIECE))

@@ -9,6 +9,7 @@ Runs on the loop thread only; the application thread reaches it through `Request
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -89,7 +90,10 @@ class Connection(asyncio.Protocol):
             # First bytes of a new request: the whole head must arrive in header_timeout.
             self._set_deadline(self._state.config.header_timeout, self._head_timed_out)
         for event in self._parser.feed(data):
-            self._handle(event)
+            if self._pending:
+                self._queue(event)  # behind what already waits, in arrival order
+            else:
+                self._handle(event)
 
     def eof_received(self) -> bool | None:
         if self._bridge is not None and self._body_open:
@@ -99,12 +103,10 @@ class Connection(asyncio.Protocol):
     # -- events -----------------------------------------------------------------------
 
     def _handle(self, event: Event) -> None:
-        if self._pending:
-            self._pending.append(event)
-        elif type(event) is BodyData:
-            if self._app_running and self._bridge is not None:
-                if self._bridge.push_body(event.data):
-                    self._pause()
+        if type(event) is BodyData:
+            bridge = self._bridge
+            if self._app_running and bridge is not None and bridge.push_body(event.data):
+                self._pause()
         elif type(event) is MessageEnd:
             self._body_open = False
             if self._app_running:
@@ -121,7 +123,7 @@ class Connection(asyncio.Protocol):
             if self._app_running and self._body_open and self._bridge is not None:
                 self._bridge.fail_body(event.status, event.detail)
                 self._closing = True
-            elif self._app_running or self._body_open:
+            elif self._app_running:
                 self._queue(event)
             else:
                 self._refuse(event)
@@ -138,7 +140,9 @@ class Connection(asyncio.Protocol):
         self._body_open = head.body_kind is not BodyKind.NONE
         self._idle = False
         self.deadline = float("inf")
-        if state.stopping:
+        if state.stopping or state.config.keep_alive <= 0:
+            # No request after this one on this connection: the response must say so.
+            head.keep_alive = False
             self._closing = True
         bridge = RequestBridge(
             state.loop,
@@ -148,13 +152,12 @@ class Connection(asyncio.Protocol):
             io_timeout=state.config.io_timeout,
         )
         self._bridge = bridge
-        state.pool.submit(lambda: state.run_request(head, bridge, self._remote, self._listener_index))
+        remote, index = self._remote, self._listener_index
+        state.pool.submit(lambda: state.run_request(head, bridge, remote, index))
 
     def _refuse(self, error: ProtocolError) -> None:
         state = self._state
-        state.error_log.info(
-            "%d %s from %s", error.status, error.detail, _peer_text(self._remote)
-        )
+        state.error_log.info("%d %s from %s", error.status, error.detail, _peer_text(self._remote))
         if self._transport is not None:
             self._transport.write(error_response(error.status, state.date))
             self._transport.close()
@@ -187,11 +190,7 @@ class Connection(asyncio.Protocol):
             self._closing = True
             transport.close()
             return
-        if not self._body_open:
-            self._next_request()
-        # else: the app left body unread; it is discarded as it arrives, then we go on.
-        if self._paused and not self._pending:
-            self._resume()
+        self._next_request()
 
     def abort_from_app(self) -> None:
         self._app_running = False
@@ -204,23 +203,47 @@ class Connection(asyncio.Protocol):
         if self._paused and not self._pending:
             self._resume()
 
+    def direct_socket(self) -> int | None:
+        """A dup of the socket for the app thread's sendfile, or None to copy instead.
+
+        Only for a plain (non-TLS) transport with nothing buffered, so bytes written
+        directly cannot overtake bytes the transport still holds.
+        """
+        transport = self._transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return None
+        if transport.get_extra_info("sslcontext") or transport.get_extra_info("ssl_object"):
+            return None
+        sock = transport.get_extra_info("socket")
+        return None if sock is None else os.dup(sock.fileno())
+
     # -- flow and deadlines -----------------------------------------------------------
 
     def _next_request(self) -> None:
-        while self._pending and not self._app_running and not self._closing:
-            self._handle_pending(self._pending.popleft())
-        if self._closing:
+        # Replays queued events as if they had just arrived: the next request's head, and
+        # the body pieces of the request in flight (a pipelined request's body may have
+        # been queued behind its head).
+        while self._pending and not self._closing and self._can_take(self._pending[0]):
+            self._handle(self._pending.popleft())
+        if self._closing or self._pending:
             return
-        if not self._app_running and not self._pending:
-            if self._paused:
-                self._resume()
+        if self._app_running:
+            if self._body_open:
+                self._resume()  # the rest of this body is still in the socket
+            return
+        self._resume()
+        if self._body_open:
+            # The app answered without reading all of the body: what is left is discarded
+            # as it arrives, and a client that stalls in it is not waited for forever.
+            self._idle = False
+            self._set_deadline(self._state.config.io_timeout, self._close_idle)
+        else:
             self._wait_for_head()
 
-    def _handle_pending(self, event: Event) -> None:
-        # Replays a queued event as if it had just arrived, now that nothing is in flight.
-        pending, self._pending = self._pending, deque()
-        self._handle(event)
-        self._pending.extend(pending)
+    def _can_take(self, event: Event) -> bool:
+        if not self._app_running:
+            return True
+        return type(event) is MessageEnd or (self._body_open and type(event) is not RequestHead)
 
     def _pause(self) -> None:
         if not self._paused and self._transport is not None:
@@ -270,4 +293,3 @@ class Connection(asyncio.Protocol):
 
 def _peer_text(remote: tuple[str, int] | None) -> str:
     return f"{remote[0]}:{remote[1]}" if remote else "unix socket"
-

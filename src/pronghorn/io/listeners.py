@@ -12,6 +12,8 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from pronghorn.config.address import FdAddress, UnixAddress, parse_bind
+
 
 @dataclass(frozen=True, slots=True)
 class Listener:
@@ -32,20 +34,19 @@ class Listener:
 
 
 def open_listener(bind: str, backlog: int) -> Listener:
-    """Create, bind and listen on one `--bind` address."""
-    if bind.startswith("fd://"):
-        sock = socket.socket(fileno=int(bind[5:]))
-        return describe(sock)
-    if bind.startswith("unix:"):
-        return _open_unix(bind[5:], backlog)
-    host, port = split_host_port(bind)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    """Create, bind and listen on one `--bind` address (already validated by the config)."""
+    address = parse_bind(bind)
+    if isinstance(address, FdAddress):
+        return describe(socket.socket(fileno=address.fd))
+    if isinstance(address, UnixAddress):
+        return _open_unix(address.path, backlog)
+    family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
+        sock.bind((address.host, address.port))
         sock.listen(backlog)
     except OSError:
         sock.close()
@@ -78,13 +79,47 @@ def describe(sock: socket.socket) -> Listener:
     return Listener(sock, str(address[0]), str(address[1]))
 
 
-def split_host_port(bind: str) -> tuple[str, int]:
-    """"127.0.0.1:8000" -> ("127.0.0.1", 8000); "[::1]:80" -> ("::1", 80); "host" -> port 8000."""
-    if bind.startswith("["):
-        host, _, rest = bind[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else "8000"
-    elif ":" in bind:
-        host, _, port = bind.rpartition(":")
-    else:
-        host, port = bind, "8000"
-    return host or "0.0.0.0", int(port)
+def reserve_reuse_port(bind: str) -> Listener | None:
+    """For --reuse-port: a TCP socket bound with SO_REUSEPORT but not listening, which holds
+    the address (and learns the port when it is 0) for the workers' own sockets; None for
+    addresses that are not TCP."""
+    address = parse_bind(bind)
+    if isinstance(address, FdAddress | UnixAddress):
+        return None
+    family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((address.host, address.port))
+    except OSError:
+        sock.close()
+        raise
+    return describe(sock)
+
+
+def is_reservation(sock: socket.socket) -> bool:
+    """True for a TCP socket that is bound but not listening (a `reserve_reuse_port` one)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
+
+
+def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
+    """A worker's own listening socket on the address `reservation` holds (SO_REUSEPORT)."""
+    family = reservation.sock.family
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(reservation.sock.getsockname())
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return describe(sock)

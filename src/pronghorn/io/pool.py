@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 Job = Callable[[], None]
@@ -45,5 +46,6 @@ class ThreadPool:
         """Ask every thread to stop after its current job; wait up to `timeout` in all."""
         for _ in self._threads:
             self._jobs.put(None)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))

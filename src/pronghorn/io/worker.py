@@ -11,9 +11,10 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
@@ -24,12 +25,23 @@ from pronghorn.io.connection import Connection
 from pronghorn.io.listeners import Listener, open_listener
 from pronghorn.io.pool import ThreadPool
 from pronghorn.logs import AccessRecord, Logs
+from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.input import InputStream
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
 _SWEEP_SECONDS = 1.0
+
+
+class WorkerControl(Protocol):
+    """What a supervisor that started this worker asks of it (see `pronghorn.supervisor`)."""
+
+    def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
+        """Loop thread, when serving starts and then once a second: the monotonic start and
+        request line of the longest-running request (None when idle) and the number of
+        requests answered so far. True asks the worker for a graceful stop."""
+        ...
 
 
 class WorkerState:
@@ -62,6 +74,19 @@ class WorkerState:
         self.stopping = False
         self.date = http_date(time.time())
         self.pid = os.getpid()
+        # Application threads add and remove their request here; the sweep only copies it.
+        self.in_flight: dict[int, tuple[float, RequestHead]] = {}
+        self.handled = 0
+        self.static = (
+            StaticFiles(
+                config.static,
+                StaticOptions(fallthrough=config.static_fallthrough),
+                has_app=app is not None,
+                error_log=self.error_log,
+            )
+            if config.static or app is None
+            else None
+        )
         self.builders = [
             EnvironBuilder(
                 ServerFacts(
@@ -83,14 +108,35 @@ class WorkerState:
         remote: tuple[str, int] | None,
         listener_index: int,
     ) -> None:
+        """Application thread: serve one request, listed in `in_flight` meanwhile so the
+        supervisor's heartbeat can name a request stuck past --timeout."""
+        key = threading.get_ident()
+        self.in_flight[key] = (time.monotonic(), head)
+        try:
+            self._serve_request(head, bridge, remote, listener_index)
+        finally:
+            del self.in_flight[key]
+            self.handled += 1
+
+    def _serve_request(
+        self,
+        head: RequestHead,
+        bridge: RequestBridge,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+    ) -> None:
         """Application thread: build environ, call the app, write the access log."""
         started = time.monotonic()
-        environ = self.builders[listener_index].build(
-            head, remote, InputStream(bridge), FileWrapper
-        )
-        app = self.app
-        assert app is not None
-        outcome = run_app(app, environ, head, bridge, self.date, self.error_log)
+        # Static mounts answer first; None means the request is the app's (StaticFiles
+        # never returns None when there is no app).
+        outcome = None if self.static is None else self.static.serve(head, bridge, self.date)
+        if outcome is None:
+            environ = self.builders[listener_index].build(
+                head, remote, InputStream(bridge), FileWrapper
+            )
+            app = self.app
+            assert app is not None
+            outcome = run_app(app, environ, head, bridge, self.date, self.error_log)
         access = self.logs.access
         if access.enabled:
             access.log(
@@ -131,6 +177,14 @@ class WorkerState:
                 )
             )
 
+    def oldest_request(self) -> tuple[float, str] | None:
+        """Loop thread: when the longest-running request started, and its request line."""
+        running = self.in_flight.copy()  # one C call: safe while app threads change it
+        if not running:
+            return None
+        started, head = min(running.values(), key=lambda entry: entry[0])
+        return started, f"{head.method} {head.target.decode('latin-1')}"
+
     def sweep(self) -> None:
         """Once a second: refresh the Date header and enforce connection deadlines."""
         self.date = http_date(time.time())
@@ -151,7 +205,7 @@ class _ErrorStream:
             self._log.error("%s", stripped)
         return len(text)
 
-    def writelines(self, lines: Sequence[str]) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -179,20 +233,21 @@ def serve(
     logs: Logs,
     listeners: Sequence[Listener] | None = None,
     multiprocess: bool = False,
+    control: WorkerControl | None = None,
 ) -> int:
-    """Run one worker until SIGTERM/SIGINT; returns the process exit code."""
+    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
     if listeners is None:
         listeners = [open_listener(bind, config.backlog) for bind in config.bind]
     loop = new_event_loop(config.loop)
     try:
         asyncio.set_event_loop(loop)
         state = WorkerState(config, app, logs, loop, listeners, multiprocess)
-        return loop.run_until_complete(_run(state))
+        return loop.run_until_complete(_run(state, control))
     finally:
         loop.close()
 
 
-async def _run(state: WorkerState) -> int:
+async def _run(state: WorkerState, control: WorkerControl | None) -> int:
     loop = state.loop
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -205,8 +260,10 @@ async def _run(state: WorkerState) -> int:
             backlog=state.config.backlog,
         )
         servers.append(server)
-        state.error_log.info("Listening at: %s (%d)", listener.url, state.pid)
-    sweeper = loop.create_task(_sweep_forever(state))
+        # Under a supervisor the master says where it listens, once.
+        log = state.error_log.info if control is None else state.error_log.debug
+        log("Listening at: %s (%d)", listener.url, state.pid)
+    sweeper = loop.create_task(_sweep_forever(state, control, stop))
     await stop.wait()
     state.error_log.info("Shutting down: graceful stop of %d connections", len(state.connections))
     await _graceful_stop(state, servers)
@@ -214,8 +271,12 @@ async def _run(state: WorkerState) -> int:
     return 0
 
 
-async def _sweep_forever(state: WorkerState) -> None:
+async def _sweep_forever(
+    state: WorkerState, control: WorkerControl | None, stop: asyncio.Event
+) -> None:
     while True:
+        if control is not None and control.beat(state.oldest_request(), state.handled):
+            stop.set()
         await asyncio.sleep(_SWEEP_SECONDS)
         state.sweep()
 

@@ -8,13 +8,22 @@ split for `--root-path`, and the raw request target as REQUEST_URI and RAW_URI.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from pronghorn.http.events import RequestHead
 
 _KEY_CACHE_LIMIT = 512
+
+
+class ErrorStream(Protocol):
+    """What `wsgi.errors` must offer (PEP 3333): a text stream the app may write to."""
+
+    def write(self, text: str, /) -> int: ...
+    def writelines(self, lines: Iterable[str], /) -> None: ...
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +41,7 @@ class ServerFacts:
 class EnvironBuilder:
     """Makes environ dicts for one listener; keeps the per-server part precomputed."""
 
-    def __init__(self, facts: ServerFacts, errors: TextIO | None = None) -> None:
+    def __init__(self, facts: ServerFacts, errors: ErrorStream | None = None) -> None:
         self._root = facts.root_path
         self._base: dict[str, Any] = {
             "SERVER_NAME": facts.server_name,
@@ -74,7 +83,9 @@ class EnvironBuilder:
         return environ
 
     def _path_info(self, raw_path: bytes) -> str:
-        path = unquote_to_bytes(raw_path).decode("latin-1") if b"%" in raw_path else raw_path.decode("latin-1")
+        if b"%" in raw_path:
+            raw_path = unquote_to_bytes(raw_path)
+        path = raw_path.decode("latin-1")
         root = self._root
         # With --root-path the app is mounted at root: SCRIPT_NAME is always the prefix, so
         # URLs it builds carry it; PATH_INFO loses the prefix when the request still has it

@@ -48,7 +48,7 @@ class Outcome:
 class _Exchange:
     """The state of one response while the application produces it."""
 
-    __slots__ = ("head", "headers", "plan", "remaining", "sent", "sink", "date", "status")
+    __slots__ = ("date", "head", "headers", "plan", "remaining", "sent", "sink", "status")
 
     def __init__(self, head: RequestHead, sink: ResponseSink, date: str) -> None:
         self.head = head
@@ -187,7 +187,14 @@ def run_app(
         sink.abort()
         return exchange.outcome(keep_alive=False)
     except BodyError as exc:
-        error_log.info("request body error for %s %s: %s", head.method, _target(head), exc.detail)
+        error_log.info(
+            "%d request body error for %s %s from %s: %s",
+            exc.status,
+            head.method,
+            _target(head),
+            _peer(environ),
+            exc.detail,
+        )
         return _answer_error(exchange, exc.status, keep_alive=False)
     except Exception:
         error_log.exception("error handling request %s %s", head.method, _target(head))
@@ -232,6 +239,11 @@ def _close_result(result: object, head: RequestHead, error_log: logging.Logger) 
         close()
     except Exception:
         error_log.exception("error closing response of %s %s", head.method, _target(head))
+
+
+def _peer(environ: dict[str, Any]) -> str:
+    port = environ.get("REMOTE_PORT")
+    return f"{environ['REMOTE_ADDR']}:{port}" if port else environ["REMOTE_ADDR"] or "unix socket"
 
 
 def _target(head: RequestHead) -> str:

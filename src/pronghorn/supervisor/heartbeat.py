@@ -1,0 +1,55 @@
+"""The heartbeat one worker writes and the master reads.
+
+Owns: `Heartbeat`, a few hundred bytes of memory shared between the master and one worker
+(an anonymous shared mapping made before the fork, so there is no file and no descriptor).
+Once a second the worker writes the monotonic time (the clock is system-wide on Linux, so
+both processes read the same one), the start of its longest-running request and that
+request's line. The master compares them with `--timeout`. A torn read (the worker writing
+while the master reads) at worst delays the verdict by one beat.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass
+
+_HEAD = struct.Struct("=ddH")
+_SIZE = 512
+_MAX_TEXT = _SIZE - _HEAD.size
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """One reading: when the worker last beat, and since when it is busy (0.0: idle)."""
+
+    alive: float
+    busy_since: float
+    request: str
+
+
+class Heartbeat:
+    """Shared memory for one worker's beats. Create it in the master before forking."""
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, _SIZE)
+
+    def write(self, now: float, oldest_request: tuple[float, str] | None) -> None:
+        """Worker: record a beat at `now` and the longest-running request, if any."""
+        busy_since, request = oldest_request or (0.0, "")
+        text = request.encode("utf-8", "replace")[:_MAX_TEXT]
+        # The text first, then the head that says how long it is and that the beat happened.
+        self._memory[_HEAD.size : _HEAD.size + len(text)] = text
+        self._memory[: _HEAD.size] = _HEAD.pack(now, busy_since, len(text))
+
+    def read(self) -> Beat | None:
+        """Master: the latest beat, or None if the worker has not beaten yet."""
+        alive, busy_since, length = _HEAD.unpack(self._memory[: _HEAD.size])
+        if alive == 0.0:
+            return None
+        raw = self._memory[_HEAD.size : _HEAD.size + min(length, _MAX_TEXT)]
+        return Beat(alive, busy_since, raw.decode("utf-8", "replace"))
+
+    def close(self) -> None:
+        """Release the mapping (the master, once the worker is reaped)."""
+        self._memory.close()

@@ -1,0 +1,143 @@
+"""A worker process, from the fork to `os._exit`.
+
+Owns: `run_worker`, what a freshly forked child does: put back the signal dispositions the
+master changed, name the process, open its own SO_REUSEPORT sockets if asked, load the
+application (unless the master preloaded it), run the hooks, then hand over to
+`pronghorn.io.serve` — the one entry point into the I/O layer — with a `WorkerAgent` that
+beats the heartbeat, reopens logs on USR1, and asks for a graceful stop at --max-requests or
+when the master is gone. Exit codes: 0 after a stop, EXIT_APP_LOAD when the application
+cannot be loaded (the master then refuses to respawn), EXIT_FAILURE on a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+from pronghorn.config.model import Config
+from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, AppLoadError
+from pronghorn.io import serve
+from pronghorn.io.listeners import Listener, is_reservation, open_reuse_port
+from pronghorn.logs import Logs
+from pronghorn.supervisor.heartbeat import Heartbeat
+from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
+from pronghorn.supervisor.title import set_title
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+AppLoader = Callable[[Config], "WSGIApplication | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStart:
+    """Everything a worker needs from the master, fixed at the fork."""
+
+    config: Config
+    logs: Logs
+    listeners: Sequence[Listener]
+    load_app: AppLoader
+    preloaded: WSGIApplication | None
+    heartbeat: Heartbeat
+    age: int
+    server: ServerView
+
+
+class WorkerAgent:
+    """The worker's side of the supervisor contract (`pronghorn.io.worker.WorkerControl`)."""
+
+    def __init__(self, start: WorkerStart) -> None:
+        self._heartbeat = start.heartbeat
+        self._logs = start.logs
+        self._master_pid = start.server.pid
+        config = start.config
+        jitter = random.randint(0, config.max_requests_jitter) if config.max_requests else 0
+        self._max_requests = config.max_requests + jitter if config.max_requests else 0
+        self._leaving = False
+        self.reopen_requested = False
+
+    def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
+        self._heartbeat.write(time.monotonic(), oldest_request)
+        if self.reopen_requested:
+            self.reopen_requested = False
+            self._logs.reopen()
+        if self._leaving:
+            return True
+        if os.getppid() != self._master_pid:
+            self._leave("the master (pid %d) is gone", self._master_pid)
+        elif self._max_requests and handled >= self._max_requests:
+            self._leave("served %d requests (--max-requests)", handled)
+        return self._leaving
+
+    def _leave(self, reason: str, *args: object) -> None:
+        self._logs.error.info("Worker stopping gracefully: " + reason, *args)
+        self._leaving = True
+
+
+def run_worker(start: WorkerStart) -> NoReturn:
+    """The child's whole life after the fork; never returns."""
+    code = EXIT_FAILURE
+    log = start.logs.error
+    try:
+        code = _run(start, log)
+    except AppLoadError as exc:
+        log.error(
+            "Worker failed to boot: cannot load the application %s: %s", start.config.app, exc
+        )
+        code = EXIT_APP_LOAD
+    except BaseException:  # the worker's outermost boundary: log whatever killed it
+        log.exception("Worker crashed")
+    finally:
+        for handler in logging.getLogger("pronghorn.error").handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(start: WorkerStart, log: logging.Logger) -> int:
+    agent = WorkerAgent(start)
+    _reset_signals(agent)
+    config = start.config
+    set_title(f"pronghorn: worker [{config.app or 'static'}]")
+    me = WorkerView(os.getpid(), start.server.pid, start.age, log)
+    call_hook(config, "post_fork", log, start.server, me)
+    listeners = [
+        open_reuse_port(listener, config.backlog) if is_reservation(listener.sock) else listener
+        for listener in start.listeners
+    ]
+    app = start.preloaded
+    if app is None and config.app is not None:
+        # New code on disk must be seen even if the import system cached a directory.
+        importlib.invalidate_caches()
+        app = start.load_app(config)
+    call_hook(config, "post_worker_init", log, me)
+    code = serve(config, app, start.logs, listeners, multiprocess=config.workers > 1, control=agent)
+    call_hook(config, "worker_exit", log, start.server, me)
+    return code
+
+
+def _reset_signals(agent: WorkerAgent) -> None:
+    """Undo the master's signal set-up: workers obey TERM/INT (io), QUIT and USR1 only."""
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+    def quick_exit(signum: int, frame: FrameType | None) -> None:
+        os._exit(0)
+
+    def reopen_logs(signum: int, frame: FrameType | None) -> None:
+        agent.reopen_requested = True  # done by the next beat, on the loop thread
+
+    signal.signal(signal.SIGQUIT, quick_exit)
+    signal.signal(signal.SIGUSR1, reopen_logs)

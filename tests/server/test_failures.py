@@ -1,0 +1,117 @@
+"""When things go wrong: app exceptions before and after the head, clients that go
+away or stop reading. The worker must survive all of it and close() must always run."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+from rawhttp import RawClient, request, wait_until
+from serverproc import ServerProcess
+
+
+def connect(server: ServerProcess) -> RawClient:
+    return RawClient.connect(server.host, server.port)
+
+
+def still_serving(server: ServerProcess) -> None:
+    with connect(server) as client:
+        client.send(request("GET", "/hello?tag=alive"))
+        assert client.response().body == b"hello GET alive\n"
+
+
+def test_app_exception_is_a_logged_500_and_the_worker_goes_on(shared_server: ServerProcess) -> None:
+    with connect(shared_server) as client:
+        client.send(request("GET", "/boom?tag=b1"))
+        resp = client.response()
+        assert resp.status == 500
+        assert b"boom" not in resp.body  # no traceback leaks to the client
+        client.send(request("GET", "/hello?tag=same-conn"))
+        assert client.response().status == 200
+    log = shared_server.wait_for_log("RuntimeError: boom b1", 5.0)
+    assert "Traceback (most recent call last)" in log
+    still_serving(shared_server)
+
+
+def test_app_exception_after_the_head_aborts_the_connection(shared_server: ServerProcess) -> None:
+    with connect(shared_server) as client:
+        client.send(request("GET", "/boom-later?tag=late1"))
+        head = client.head()
+        assert head.status == 200
+        data = client.read_to_eof()
+        # chunked framing was never completed: no last-chunk, so the client knows
+        assert b"first part" in data
+        assert not data.endswith(b"0\r\n\r\n")
+    shared_server.wait_for_log("RuntimeError: late boom late1", 5.0)
+    shared_server.wait_for_log("closed late1", 5.0)
+    still_serving(shared_server)
+
+
+def test_app_exception_after_the_head_with_content_length(shared_server: ServerProcess) -> None:
+    with connect(shared_server) as client:
+        client.send(request("GET", "/boom-later?tag=late2&cl=1"))
+        head = client.head()
+        assert head.header("Content-Length") == "100"
+        assert len(client.read_to_eof()) < 100
+    shared_server.wait_for_log("closed late2", 5.0)
+
+
+def test_client_disconnect_mid_body_calls_close(shared_server: ServerProcess) -> None:
+    with connect(shared_server) as client:
+        client.send(
+            request("POST", "/read-in-iter?tag=gone1", [("Content-Length", "50000")]) + b"x" * 10
+        )
+        shared_server.wait_for_log("started gone1", 5.0)
+    shared_server.wait_for_log("closed gone1", 5.0)
+    still_serving(shared_server)
+
+
+def test_client_disconnect_mid_response_calls_close(shared_server: ServerProcess) -> None:
+    with connect(shared_server) as client:
+        client.send(request("GET", "/endless?tag=gone2&delay=0.01"))
+        assert client.head().status == 200
+        client.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
+    shared_server.wait_for_log("closed gone2", 5.0)
+    still_serving(shared_server)
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    assert match is not None
+    return int(match.group(1))
+
+
+def test_client_that_stops_reading_is_cut_off_with_bounded_memory(
+    shared_server: ServerProcess,
+) -> None:
+    before = _rss_kib(shared_server.pid)
+    client = RawClient.connect(shared_server.host, shared_server.port, rcvbuf=65536)
+    with client:
+        client.send(request("GET", "/endless?tag=stall"))
+        # Read nothing. --io-timeout is 1 s: the server must give up on us.
+        log = shared_server.wait_for_log("closed stall", 6.0)
+    produced = int(re.search(r"closed stall produced=(\d+)", log).group(1))  # type: ignore[union-attr]
+    # The app could have produced 1 GiB; back-pressure must have held it to what the
+    # socket buffers and the bridge's high-water mark can take.
+    assert produced < 32 * 1024 * 1024
+    assert _rss_kib(shared_server.pid) - before < 48 * 1024
+    still_serving(shared_server)
+
+
+def test_many_clients_disconnecting_do_not_leak_threads(shared_server: ServerProcess) -> None:
+    for i in range(8):
+        with connect(shared_server) as client:
+            client.send(
+                request("POST", f"/read-in-iter?tag=many{i}", [("Content-Length", "50")]) + b"abc"
+            )
+            shared_server.wait_for_log(f"started many{i}", 5.0)
+    for i in range(8):
+        shared_server.wait_for_log(f"closed many{i}", 5.0)
+    assert wait_until(
+        lambda: len(list(Path(f"/proc/{shared_server.pid}/task").iterdir())) < 20, 5.0
+    )
+    still_serving(shared_server)

@@ -1,0 +1,125 @@
+"""Graceful stop with requests in flight, and the listener forms: Unix socket and IPv6."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from server_setup import app_args
+
+from rawhttp import RawClient, Response, request, wait_until
+from serverproc import Serve
+
+GRACEFUL = 3.0
+
+
+def _refused(host: str, port: int) -> bool:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(1.0)
+    try:
+        sock.connect((host, port))
+    except ConnectionRefusedError:
+        return True
+    finally:
+        sock.close()
+    return False
+
+
+def test_sigterm_lets_in_flight_requests_finish(serve: Serve) -> None:
+    server = serve(*app_args("--threads", "4", "--graceful-timeout", str(GRACEFUL)))
+    results: dict[int, Response | BaseException] = {}
+
+    def slow_request(i: int) -> None:
+        try:
+            with RawClient.connect(server.host, server.port) as client:
+                client.send(request("GET", f"/slow?s=1.5&tag=flight{i}"))
+                results[i] = client.response()
+        except BaseException as exc:  # reported by the assertions below
+            results[i] = exc
+
+    threads = [threading.Thread(target=slow_request, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for i in range(3):
+        server.wait_for_log(f"started flight{i}", 5.0)
+    idle = RawClient.connect(server.host, server.port)
+    idle.send(request("GET", "/hello"))
+    assert idle.response().status == 200
+
+    stop_sent = time.monotonic()
+    server._proc.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: _refused(server.host, server.port), 1.0), (
+        "still accepting after SIGTERM"
+    )
+    assert idle.closed_within(1.0), "an idle keep-alive connection was kept through the stop"
+    idle.close()
+    for thread in threads:
+        thread.join(GRACEFUL + 2)
+    for i in range(3):
+        resp = results[i]
+        assert isinstance(resp, Response), resp
+        assert (resp.status, resp.body) == (200, f"slept flight{i}\n".encode())
+    code = server._proc.wait(GRACEFUL + 1)
+    assert code == 0
+    assert time.monotonic() - stop_sent < GRACEFUL + 1
+    assert "Traceback" not in server.log_text()
+
+
+def test_graceful_timeout_cuts_off_a_request_that_runs_too_long(serve: Serve) -> None:
+    server = serve(*app_args("--threads", "4", "--graceful-timeout", "1"))
+    with RawClient.connect(server.host, server.port) as client:
+        client.send(request("GET", "/slow?s=30&tag=forever"))
+        server.wait_for_log("started forever", 5.0)
+        stop_sent = time.monotonic()
+        server._proc.send_signal(signal.SIGTERM)
+        assert client.closed_within(3.0)
+        assert server._proc.wait(3.0) == 0
+        assert time.monotonic() - stop_sent < 1 + 1
+
+
+def test_unix_socket_bind(serve: Serve, tmp_path: Path) -> None:
+    path = str(tmp_path / "pronghorn.sock")
+    args = app_args()
+    args[args.index("127.0.0.1:0")] = f"unix:{path}"
+    # The listening line names a Unix socket, so wait for the file, not the log line.
+    server = serve(*args, "-b", "127.0.0.1:0")
+    assert wait_until(lambda: Path(path).is_socket(), 5.0)
+    with RawClient.connect_unix(path) as client:
+        client.send(request("GET", "/environ"))
+        resp = client.response()
+        assert resp.status == 200
+        environ = json.loads(resp.body)
+        assert environ["REMOTE_ADDR"] == ""
+        assert environ["SERVER_NAME"] == path
+        client.send(request("GET", "/hello?tag=unix"))
+        assert client.response().body == b"hello GET unix\n"
+    assert server.returncode() is None
+
+
+def _has_ipv6_loopback() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 on this machine")
+def test_ipv6_bind(serve: Serve) -> None:
+    args = app_args()
+    args[args.index("127.0.0.1:0")] = "[::1]:0"
+    server = serve(*args)
+    assert server.host == "::1"
+    with RawClient.connect("::1", server.port) as client:
+        client.send(request("GET", "/environ"))
+        body = client.response().body
+        assert b'"REMOTE_ADDR": "::1"' in body
+        assert b'"SERVER_NAME": "::1"' in body

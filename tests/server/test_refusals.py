@@ -1,0 +1,88 @@
+"""Requests the server refuses before the app sees them: every 4xx/5xx the parser
+produces, the header timeout (slowloris), each answered, logged and closed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rawhttp import RawClient
+from serverproc import ServerProcess
+
+CASES = [
+    ("nul-in-value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n", 400),
+    ("no-host-1.1", b"GET / HTTP/1.1\r\n\r\n", 400),
+    ("two-hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    ("bad-header", b"GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", 400),
+    (
+        "cl-and-te",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    ("te-not-chunked", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ("te-in-1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (
+        "bad-chunk",
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+    ),
+    ("body-too-large", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413),
+    ("uri-too-long", b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    ("too-many-fields", b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", 431),
+    ("field-too-large", b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
+    ("unknown-method", b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
+    ("version-2", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+]
+
+
+@pytest.mark.parametrize(("raw", "status"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_parser_refusals_are_answered_logged_and_closed(
+    shared_server: ServerProcess, raw: bytes, status: int
+) -> None:
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        port = client.local_port()
+        client.send(raw)
+        resp = client.response()
+        assert resp.status == status
+        assert resp.header("Connection") == "close"
+        assert client.closed_within(2.0)
+    shared_server.wait_for_log(f"{status} ", 5.0)
+    shared_server.wait_for_log(f"from 127.0.0.1:{port}", 5.0)
+
+
+def test_refusal_after_a_good_pipelined_request(shared_server: ServerProcess) -> None:
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        client.send(b"GET /slow?s=0.2 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/9.9\r\nHost: a\r\n\r\n")
+        assert client.response().status == 200
+        assert client.response().status == 505
+        assert client.closed_within(2.0)
+
+
+def test_slowloris_head_gets_408_after_header_timeout(shared_server: ServerProcess) -> None:
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        port = client.local_port()
+        started = time.monotonic()
+        dribble = b"GET /hello HTTP/1.1\r\nHost: a\r\nX-Slow: "
+        index = 0
+        # One byte every 0.1 s, never finishing the head; --header-timeout is 1 s and the
+        # sweep runs each second, so the server must give up within about 2 s.
+        while not client.closed_within(0.1):
+            assert time.monotonic() - started < 4.0, "the server waited on a dribbling head"
+            try:
+                client.send(dribble[index % len(dribble) :][:1] if index < len(dribble) else b"y")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            index += 1
+        assert time.monotonic() - started >= 0.9
+        assert b"408" in bytes(client.buffer).split(b"\r\n")[0]
+    shared_server.wait_for_log(
+        f"408 timed out waiting for the request head from 127.0.0.1:{port}", 5.0
+    )
+
+
+def test_silent_connection_is_closed_without_an_answer(shared_server: ServerProcess) -> None:
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        assert client.closed_within(3.5)
+        assert client.buffer == b""
