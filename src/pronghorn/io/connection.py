@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
 
 _PENDING_LIMIT = 16
+_FIRST_REQUEST_GRACE = 1.0
+"""On a graceful stop, how long a connection accepted but not yet heard from may take to
+send its first request (it is answered, then closed) before it is closed unheard."""
 
 
 class Connection(asyncio.Protocol):
@@ -50,6 +53,7 @@ class Connection(asyncio.Protocol):
         self._closing = False
         self._paused = False
         self._idle = False
+        self._fresh = True
         self.deadline = 0.0
         self._on_deadline: Callable[[], None] = self._close_idle
 
@@ -87,6 +91,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._idle:
             self._idle = False
+            self._fresh = False
             # First bytes of a new request: the whole head must arrive in header_timeout.
             self._set_deadline(self._state.config.header_timeout, self._head_timed_out)
         for event in self._parser.feed(data):
@@ -283,7 +288,11 @@ class Connection(asyncio.Protocol):
     def close_if_idle(self) -> None:
         """Graceful stop: close now if nothing is in flight, else after the response."""
         self._closing = True
-        if not self._app_running and not self._pending and self._transport is not None:
+        if self._fresh and self._transport is not None:
+            # Accepted just before the stop: its request may already be on the way, and
+            # closing now would reset it. It is answered (then closed) if it comes soon.
+            self._set_deadline(_FIRST_REQUEST_GRACE, self._close_idle)
+        elif not self._app_running and not self._pending and self._transport is not None:
             self._transport.close()
 
     def force_close(self) -> None:

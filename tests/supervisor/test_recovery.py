@@ -1,0 +1,81 @@
+"""Workers that die, hang or cannot boot; workers recycled by --max-requests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from svtools import ENV, LoadClient, children, get, wait_until
+
+from serverproc import Serve
+
+
+def _replaced(master: int, gone: int, count: int) -> bool:
+    now = children(master)
+    return gone not in now and len(now) == count
+
+
+def test_exited_and_sigkilled_workers_are_replaced_within_2s(serve: Serve, app_dir: Path) -> None:
+    server = serve("-w", "2", "svapp:app", cwd=app_dir, env=ENV)
+    master = server.pid
+    assert wait_until(lambda: len(children(master)) == 2, 5)
+    try:
+        get(server.host, server.port, "/exit")
+    except OSError:
+        pass  # that request's worker is the one that died
+    assert wait_until(lambda: "exited with code 1" in server.log_text(), 2), server.log_text()
+    assert wait_until(lambda: len(children(master)) == 2, 2)
+    assert [get(server.host, server.port)[0] for _ in range(20)] == [200] * 20
+
+    victim = min(children(master))
+    killed = time.monotonic()
+    os.kill(victim, signal.SIGKILL)  # a worker of the master this test started
+    assert wait_until(lambda: _replaced(master, victim, 2), 2)
+    assert time.monotonic() - killed < 2
+    assert "killed by SIGKILL: probably out of memory" in server.log_text()
+    assert [get(server.host, server.port)[0] for _ in range(20)] == [200] * 20
+
+
+def test_a_stuck_worker_is_killed_after_timeout(serve: Serve, app_dir: Path) -> None:
+    server = serve("-w", "2", "--timeout", "1.5", "svapp:app", cwd=app_dir, env=ENV)
+    master = server.pid
+    assert wait_until(lambda: len(children(master)) == 2, 5)
+
+    def hang() -> None:
+        try:
+            get(server.host, server.port, "/hang", timeout=10)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=hang, daemon=True)
+    thread.start()
+    server.wait_for_log("WORKER TIMEOUT", 5)
+    assert "stuck in request 'GET /hang'" in server.log_text()
+    assert wait_until(lambda: len(children(master)) == 2, 2)
+    thread.join(5)
+    assert [get(server.host, server.port)[0] for _ in range(10)] == [200] * 10
+
+
+def test_boot_failure_stops_the_master(serve: Serve, tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import no_such_module_here\napp = None\n")
+    server = serve("-w", "2", "broken:app", cwd=tmp_path, env=ENV)
+    assert wait_until(lambda: server.returncode() is not None, 5), server.log_text()
+    assert server.returncode() == 3
+    log = server.log_text()
+    assert "no_such_module_here" in log
+    assert "Worker failed to boot" in log
+    assert log.count("Booting worker") == 2  # no respawn loop
+
+
+def test_max_requests_rotates_workers_without_a_failure(serve: Serve, app_dir: Path) -> None:
+    server = serve("-w", "2", "--max-requests", "30", "--max-requests-jitter", "10",
+                   "svapp:app", cwd=app_dir, env=ENV)  # fmt: skip
+    with LoadClient(server.host, server.port, threads=2) as load:
+        assert wait_until(lambda: load.ok >= 250, 15)
+    assert load.failures == [], load.failures[:5]
+    pids = {body.split()[1] for body in load.bodies}
+    assert len(pids) >= 5
+    assert "--max-requests" in server.log_text()
