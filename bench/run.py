@@ -166,19 +166,32 @@ def start_all(
 def check_ready(
     live: list[Live], scenario: Scenario, ctx: Context, registry: procs.ProcessRegistry
 ) -> list[Live]:
-    """Keep the servers that answer the scenario's request correctly; stop the rest."""
+    """Poll all servers together until each answered or READY_TIMEOUT passed; keep the ones
+    that answered the scenario's request correctly and stop the rest."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = {id(item): item for item in live}
+    answers: dict[int, procs.Probe] = {}
+    while pending and time.monotonic() < deadline:
+        for key, item in list(pending.items()):
+            probe = procs.try_ready(
+                item.server,
+                ctx.host,
+                item.port,
+                scenario.load.path,
+                scenario.method,
+                scenario.request_body,
+            )
+            answers[key] = probe
+            if probe.status or probe.error.startswith("exited"):
+                del pending[key]
+        if pending:
+            time.sleep(0.05)
     ready: list[Live] = []
     for item in live:
-        probe = procs.wait_ready(
-            item.server,
-            ctx.host,
-            item.port,
-            scenario.load.path,
-            scenario.method,
-            scenario.request_body,
-            READY_TIMEOUT,
-        )
+        probe = answers.get(id(item), procs.Probe(error="not probed"))
         problem = _probe_problem(probe, scenario)
+        if id(item) in pending:
+            problem = f"not ready after {READY_TIMEOUT:.0f}s ({probe.error})"
         if problem:
             last = item.server.log_tail(1)
             item.row.status, item.row.reason = "unavailable", f"{problem}: {last}"

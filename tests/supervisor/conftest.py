@@ -18,6 +18,3 @@ from svtools import write_app  # noqa: E402
 def app_dir(tmp_path: Path) -> Path:
     write_app(tmp_path, "v1")
     return tmp_path
-
-
-

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-APP_TEMPLATE = '''\
+APP_TEMPLATE = """\
 import os
 import time
 
@@ -36,7 +36,7 @@ def app(environ, start_response):
     body = f"{{VERSION}} {{os.getpid()}}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
-'''
+"""
 
 
 def write_app(directory: Path, version: str) -> None:
@@ -56,8 +56,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         time.sleep(interval)
 
 
-def get(host: str, port: int, path: str = "/", timeout: float = 5.0,
-        headers: dict[str, str] | None = None) -> tuple[int, str]:
+def get(
+    host: str,
+    port: int,
+    path: str = "/",
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"Connection": "close", **(headers or {})})
@@ -151,3 +156,6 @@ class LoadClient:
 
 ENV = {"PYTHONDONTWRITEBYTECODE": "1"}
 """No bytecode files: a rewritten app module is always read from source."""
+
+BIND = ("-b", "127.0.0.1:0")
+"""Every test server listens on a port of its own."""

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from svtools import ENV, LoadClient, alive, children, get, open_fds, wait_until, write_app
+from svtools import BIND, ENV, LoadClient, alive, children, get, open_fds, wait_until, write_app
 
 from serverproc import Serve
 
@@ -18,7 +18,7 @@ def _reloaded(server: object, count: int) -> bool:
 
 
 def test_hup_twice_ttin_ttou_under_load(serve: Serve, app_dir: Path) -> None:
-    server = serve("-w", "2", "--graceful-timeout", "5", "svapp:app", cwd=app_dir, env=ENV)
+    server = serve(*BIND, "-w", "2", "--graceful-timeout", "5", "svapp:app", cwd=app_dir, env=ENV)
     master = server.pid
     assert wait_until(lambda: len(children(master)) == 2, 5)
     first = children(master)
@@ -51,11 +51,9 @@ def test_hup_twice_ttin_ttou_under_load(serve: Serve, app_dir: Path) -> None:
     assert {"v1", "v2-second", "v3-the-third"} <= load.versions()
 
 
-def test_usr2_upgrades_the_master_without_losing_requests(
-    serve: Serve, app_dir: Path
-) -> None:
+def test_usr2_upgrades_the_master_without_losing_requests(serve: Serve, app_dir: Path) -> None:
     pidfile = app_dir / "master.pid"
-    server = serve("-w", "2", "--pid", str(pidfile), "svapp:app", cwd=app_dir, env=ENV)
+    server = serve(*BIND, "-w", "2", "--pid", str(pidfile), "svapp:app", cwd=app_dir, env=ENV)
     old = server.pid
     assert wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() == str(old), 5)
     new = 0
@@ -83,7 +81,7 @@ def test_usr2_upgrades_the_master_without_losing_requests(
 
 def test_term_lets_50_in_flight_requests_finish(serve: Serve, app_dir: Path) -> None:
     grace = 3.0
-    server = serve("-w", "2", "--threads", "50", "--graceful-timeout", str(grace),
+    server = serve(*BIND, "-w", "2", "--threads", "50", "--graceful-timeout", str(grace),
                    "svapp:app", cwd=app_dir, env=ENV)  # fmt: skip
     arrived = app_dir / "arrived.txt"
     results: list[int | str] = []
@@ -114,7 +112,7 @@ def test_term_lets_50_in_flight_requests_finish(serve: Serve, app_dir: Path) -> 
 
 
 def test_no_descriptor_or_process_leak_across_20_reloads(serve: Serve, app_dir: Path) -> None:
-    server = serve("-w", "1", "svapp:app", cwd=app_dir, env=ENV)
+    server = serve(*BIND, "-w", "1", "svapp:app", cwd=app_dir, env=ENV)
     master = server.pid
     assert wait_until(lambda: len(children(master)) == 1, 5)
     assert wait_until(lambda: "Ready" in server.log_text(), 5)

@@ -65,6 +65,70 @@ static-fallthrough = false
 ```
 """
 
+_PYTHON_FILE = """\
+## Python config files
+
+A config file whose name ends in `.py` is run as Python (so it can compute values) and its
+module-level names are read as settings: pronghorn's own names with underscores
+(`keep_alive`, `limit_request_body`) or gunicorn's names where the meaning is the same
+(`keepalive`, `preload_app`, `pidfile`, `accesslog`, `access_log_format`, `errorlog`,
+`loglevel`, `wsgi_app`). An existing `gunicorn.conf.py` therefore works with `-c`; the
+gunicorn settings pronghorn does not have (`worker_class`, `certfile`, `statsd_host`, ...)
+are logged as warnings and ignored, and a name close to a known one is reported with a
+"did you mean". A value of `None` means "not set".
+
+It may also define server hooks, called with gunicorn's arguments: `on_starting(server)`,
+`on_reload(server)`, `when_ready(server)`, `pre_fork(server, worker)`,
+`post_fork(server, worker)`, `post_worker_init(worker)`, `worker_exit(server, worker)`,
+`child_exit(server, worker)`, `nworkers_changed(server, new, old)`, `pre_exec(server)` and
+`on_exit(server)`. `server` has `pid`, `log`, `cfg` and `num_workers`; `worker` has `pid`,
+`ppid`, `age` and `log`. An exception in a hook is logged; the server carries on.
+
+```python
+import multiprocessing
+
+bind = "0.0.0.0:8000"
+workers = multiprocessing.cpu_count()
+max_requests = 2000
+max_requests_jitter = 200
+
+def post_fork(server, worker):
+    server.log.info("worker %s started", worker.pid)
+```
+"""
+
+_SIGNALS = """\
+## Processes and signals
+
+By default pronghorn runs a master process, even with `-w 1`: it binds the listeners,
+forks the workers, replaces any worker that dies (logging its exit code or signal;
+"probably out of memory" for an unexplained SIGKILL) and turns signals into actions.
+`--single-process` serves from the one process instead (no restarts, reloads or upgrades).
+A worker that cannot import the application when no worker is serving stops the master
+with exit status 3 instead of being restarted in a loop.
+
+Signals to the master (the same meanings as gunicorn's):
+
+- `TERM`: graceful stop. Stop accepting, let in-flight requests finish for up to
+  `--graceful-timeout`, exit 0.
+- `INT`, `QUIT`: quick stop; workers exit at once.
+- `HUP`: graceful reload. Re-read the config file, start new workers (which import the
+  application afresh) and stop the old ones gracefully once every new one serves; no
+  request fails. With `--preload` the code loaded in the master is reused: use `USR2`.
+- `TTIN` / `TTOU`: one worker more / fewer (never fewer than 1).
+- `USR1`: reopen the log files (after rotation), in the master and every worker.
+- `USR2`: upgrade the master itself. A new master (same command line) inherits the
+  listening sockets and starts its workers; when they serve it rewrites the `--pid` file,
+  tells systemd `MAINPID=` (needs `NotifyAccess=all`) and stops the old master gracefully.
+
+Workers beat a heartbeat once a second; a worker that misses it, or that has been inside one
+request, for longer than `--timeout` is killed and replaced, and the log names the request.
+With `NOTIFY_SOCKET` set (systemd `Type=notify` or `notify-reload`) the master reports
+`READY=1`, `RELOADING=1` and `STOPPING=1`; with `LISTEN_FDS`/`LISTEN_PID` (socket
+activation) it serves the sockets systemd passes instead of `--bind`. See
+`docs/deploying.md`.
+"""
+
 _SWITCHES = """\
 ## Other command-line switches
 
@@ -84,7 +148,7 @@ def describe_markdown() -> str:
     for section in SECTIONS:
         parts.append(f"## {section}\n")
         parts.extend(_describe(setting) for setting in SETTINGS if setting.section == section)
-    parts.append(_SWITCHES)
+    parts.extend((_PYTHON_FILE, _SIGNALS, _SWITCHES))
     return "\n".join(parts)
 
 

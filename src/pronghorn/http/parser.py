@@ -10,6 +10,10 @@ wrong for a server that implements no protocol upgrade: the body of an Upgrade r
 read as a body (llhttp would skip it and parse it as the next request), and bytes after a
 request that closes the connection are ignored rather than answered with an error.
 
+Method errors: llhttp reports no position, so the status follows its reason, which is the
+same for every split: a method it does not know is a 501; a known method followed by
+something other than SP ("GET\t/", and also "GETX") is a malformed request line, 400.
+
 The contract is split-invariant: any split of the same byte stream yields the same events
 (with consecutive `BodyData` merged).
 """
@@ -266,7 +270,8 @@ class RequestParser:
         method = self._llhttp.get_method().decode("ascii")
         if method == "CONNECT":
             self._refuse(501, "CONNECT is not supported")
-        if version == "1.1" and self._host_count != 1:
+        # RFC 9112 section 3.2: Host is required in 1.1 and never allowed twice.
+        if self._host_count != 1 and (self._host_count or version == "1.1"):
             self._refuse(400, "missing Host header" if not self._host_count else "duplicate Host")
         if self._transfer_encoding:
             self._check_transfer_encoding(version)

@@ -76,7 +76,7 @@ def plan_response(
             if code == 204 or code < 200:
                 continue
         elif lname == "connection":
-            if "close" in value.lower():
+            if any(t.strip().lower() == "close" for t in value.split(",")):
                 keep_alive = False
             continue
         elif lname == "date":
@@ -115,8 +115,10 @@ def plan_response(
 def _choose_framing(
     code: int, version: str, app_length: int | None, body_length: int | None
 ) -> tuple[Framing, int | None]:
-    if code < 200 or code in (204, 304):
-        return Framing.NO_BODY, app_length
+    if code < 200 or code == 204:
+        return Framing.NO_BODY, None  # its Content-Length is dropped (RFC 9110 8.6)
+    if code == 304:
+        return Framing.NO_BODY, app_length  # the length the 200 would have had
     if app_length is not None:
         return Framing.LENGTH, app_length
     if body_length is not None:

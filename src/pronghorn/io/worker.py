@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from pronghorn.config.model import Config
@@ -32,10 +32,14 @@ from pronghorn.wsgi.input import InputStream
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
 _SWEEP_SECONDS = 1.0
+_ACCEPT_SETTLE_SECONDS = 0.02
 
 
 class WorkerControl(Protocol):
     """What a supervisor that started this worker asks of it (see `pronghorn.supervisor`)."""
+
+    request_limit: int
+    """Stop gracefully after this many requests (--max-requests); 0 means never."""
 
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
         """Loop thread, when serving starts and then once a second: the monotonic start and
@@ -77,6 +81,8 @@ class WorkerState:
         # Application threads add and remove their request here; the sweep only copies it.
         self.in_flight: dict[int, tuple[float, RequestHead]] = {}
         self.handled = 0
+        self.request_limit = 0
+        self.on_request_limit: Callable[[], None] = lambda: None
         self.static = (
             StaticFiles(
                 config.static,
@@ -117,6 +123,8 @@ class WorkerState:
         finally:
             del self.in_flight[key]
             self.handled += 1
+            if self.request_limit and self.handled >= self.request_limit:
+                self.loop.call_soon_threadsafe(self.on_request_limit)
 
     def _serve_request(
         self,
@@ -263,6 +271,17 @@ async def _run(state: WorkerState, control: WorkerControl | None) -> int:
         # Under a supervisor the master says where it listens, once.
         log = state.error_log.info if control is None else state.error_log.debug
         log("Listening at: %s (%d)", listener.url, state.pid)
+    if control is not None and control.request_limit:
+        state.request_limit = control.request_limit
+
+        def limit_reached() -> None:
+            if not stop.is_set():
+                state.error_log.info(
+                    "Worker stopping: %d requests served (--max-requests)", state.handled
+                )
+                stop.set()
+
+        state.on_request_limit = limit_reached
     sweeper = loop.create_task(_sweep_forever(state, control, stop))
     await stop.wait()
     state.error_log.info("Shutting down: graceful stop of %d connections", len(state.connections))
@@ -283,8 +302,17 @@ async def _sweep_forever(
 
 async def _graceful_stop(state: WorkerState, servers: list[Any]) -> None:
     state.stopping = True
+    if isinstance(state.loop, asyncio.selector_events.BaseSelectorEventLoop):
+        # asyncio resets a socket accepted just before Server.close() (its transport cannot
+        # attach to a closed server): stop accepting first, let those attach, then close.
+        for listener in state.listeners:
+            state.loop.remove_reader(listener.sock.fileno())
+        await asyncio.sleep(_ACCEPT_SETTLE_SECONDS)
     for server in servers:
         server.close()
+    # Sockets accepted just before the close become connections a few loop turns later;
+    # let them, or they would be dropped (reset) when the loop closes.
+    await asyncio.sleep(_ACCEPT_SETTLE_SECONDS)
     for connection in list(state.connections):
         connection.close_if_idle()
     deadline = time.monotonic() + state.config.graceful_timeout

@@ -119,7 +119,8 @@ class Master:
             self._open_listeners()
         except OSError as exc:
             self.log.error("Cannot listen: %s", exc)
-            return EXIT_FAILURE
+            self.exit_code = EXIT_FAILURE
+            return self.exit_code
         if self.config.pid and not self.old_master:
             write_pidfile(self.config.pid, self.pid)
         set_title(f"pronghorn: master [{self.config.app or 'static'}]")
@@ -177,8 +178,8 @@ class Master:
             elif signum in (signal.SIGTTIN, signal.SIGTTOU):
                 self._resize(1 if signum == signal.SIGTTIN else -1)
             elif signum == signal.SIGUSR1:
-                self.log.info("Reopening log files (USR1)")
                 self.logs.reopen()
+                self.log.info("Reopened log files (USR1)")
                 self._signal_workers(signal.SIGUSR1)
             elif signum == signal.SIGUSR2:
                 self._upgrade()

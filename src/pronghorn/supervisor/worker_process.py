@@ -61,7 +61,7 @@ class WorkerAgent:
         self._master_pid = start.server.pid
         config = start.config
         jitter = random.randint(0, config.max_requests_jitter) if config.max_requests else 0
-        self._max_requests = config.max_requests + jitter if config.max_requests else 0
+        self.request_limit = config.max_requests + jitter if config.max_requests else 0
         self._leaving = False
         self.reopen_requested = False
 
@@ -74,8 +74,6 @@ class WorkerAgent:
             return True
         if os.getppid() != self._master_pid:
             self._leave("the master (pid %d) is gone", self._master_pid)
-        elif self._max_requests and handled >= self._max_requests:
-            self._leave("served %d requests (--max-requests)", handled)
         return self._leaving
 
     def _leave(self, reason: str, *args: object) -> None:
@@ -90,9 +88,9 @@ def run_worker(start: WorkerStart) -> NoReturn:
     try:
         code = _run(start, log)
     except AppLoadError as exc:
-        log.error(
-            "Worker failed to boot: cannot load the application %s: %s", start.config.app, exc
-        )
+        log.error("cannot load the application %s: %s", start.config.app, exc)
+        if start.config.error_logfile != "-":
+            sys.stderr.write(f"pronghorn: cannot load the application {start.config.app}: {exc}\n")
         code = EXIT_APP_LOAD
     except BaseException:  # the worker's outermost boundary: log whatever killed it
         log.exception("Worker crashed")

@@ -1,0 +1,219 @@
+"""Parser limits at their exact boundaries, and the memory bound on unfinished heads."""
+
+from __future__ import annotations
+
+import tracemalloc
+from dataclasses import dataclass
+
+import pytest
+from eventlog import feed_pieces, summarise
+
+from pronghorn.http.events import BodyKind, ProtocolError
+from pronghorn.http.parser import ParserLimits, RequestParser
+
+
+def _get(target: bytes = b"/", fields: bytes = b"") -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n"
+
+
+def _post_length(body: bytes) -> bytes:
+    return b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+def _post_chunked(body: bytes, size: int = 3) -> bytes:
+    chunks = b"".join(
+        b"%x\r\n%b\r\n" % (len(body[i : i + size]), body[i : i + size])
+        for i in range(0, len(body), size)
+    )
+    return (
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+
+
+def _fields(count: int) -> bytes:
+    return b"".join(b"X-%d: v\r\n" % i for i in range(count))
+
+
+@dataclass(frozen=True)
+class Boundary:
+    name: str
+    limits: ParserLimits
+    at_limit: bytes
+    over_limit: bytes
+    status: int
+
+
+N = 64
+BOUNDARIES = [
+    Boundary(
+        "request_line",
+        ParserLimits(max_request_line=N),
+        _get(b"/" + b"a" * (N - 1)),
+        _get(b"/" + b"a" * N),
+        414,
+    ),
+    Boundary(
+        "fields", ParserLimits(max_fields=5), _get(fields=_fields(4)), _get(fields=_fields(5)), 431
+    ),
+    # name + value: "X" + value
+    Boundary(
+        "field_size",
+        ParserLimits(max_field_size=N),
+        _get(fields=b"X: " + b"v" * (N - 1) + b"\r\n"),
+        _get(fields=b"X: " + b"v" * N + b"\r\n"),
+        431,
+    ),
+    Boundary(
+        "field_size_host",
+        ParserLimits(max_field_size=N),
+        b"GET / HTTP/1.1\r\nHost: " + b"h" * (N - 4) + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: " + b"h" * (N - 3) + b"\r\n\r\n",
+        431,
+    ),
+    Boundary(
+        "body_length",
+        ParserLimits(max_body=N),
+        _post_length(b"b" * N),
+        _post_length(b"b" * (N + 1)),
+        413,
+    ),
+    Boundary(
+        "body_chunked",
+        ParserLimits(max_body=N),
+        _post_chunked(b"b" * N),
+        _post_chunked(b"b" * (N + 1)),
+        413,
+    ),
+    Boundary(
+        "trailer_fields",
+        ParserLimits(max_fields=3),
+        _post_chunked(b"abc").replace(b"0\r\n\r\n", b"0\r\nT: 1\r\n\r\n"),
+        _post_chunked(b"abc").replace(b"0\r\n\r\n", b"0\r\nT: 1\r\nU: 2\r\n\r\n"),
+        431,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BOUNDARIES, ids=[b.name for b in BOUNDARIES])
+@pytest.mark.parametrize("piece", [None, 1, 7])
+def test_limit_boundary(case: Boundary, piece: int | None) -> None:
+    def run(data: bytes) -> tuple[int, ProtocolError | None]:
+        pieces = [len(data)] if piece is None else [piece] * (len(data) // piece)
+        outcome = feed_pieces(data, pieces, case.limits)
+        complete = sum(1 for r in outcome.requests if r.trailers is not None)
+        return complete, outcome.error
+
+    assert run(case.at_limit) == (1, None)
+    complete, error = run(case.over_limit)
+    assert complete == 0
+    assert error is not None and error.status == case.status
+
+
+def test_chunked_body_over_limit_delivers_exactly_the_limit() -> None:
+    data = _post_chunked(b"0123456789" * 3, size=7)
+    for piece in (1, 5, len(data)):
+        outcome = feed_pieces(data, [piece] * (len(data) // piece), ParserLimits(max_body=12))
+        assert bytes(outcome.requests[0].body) == b"012345678901"
+        assert outcome.error is not None and outcome.error.status == 413
+
+
+def _trickle(parser: RequestParser, data: bytes, piece: int) -> tuple[int, ProtocolError | None]:
+    """Feed `data` in `piece`-sized parts; return how much was fed and the error, if any."""
+    for offset in range(0, len(data), piece):
+        for event in parser.feed(data[offset : offset + piece]):
+            if isinstance(event, ProtocolError):
+                return offset + piece, event
+    return len(data), None
+
+
+MIB = 1 << 20
+KIB = 1 << 10
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: ",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-",  # a never-ending field name
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: ",
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nX: ",  # second request
+    ],
+    ids=["value", "name", "trailer", "pipelined"],
+)
+def test_endless_field_is_refused_with_bounded_memory(prefix: bytes) -> None:
+    limits = ParserLimits()
+    data = prefix + b"v" * MIB
+    parser = RequestParser(limits)
+    tracemalloc.start()
+    try:
+        fed, error = _trickle(parser, data, KIB)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error is not None and error.status == 431
+    # Refused within one line limit plus one read, long before the whole megabyte.
+    assert fed <= len(prefix) + limits.max_line + 2 * KIB
+    assert peak < 4 * limits.max_line + 64 * KIB
+
+
+def test_whole_head_too_large_in_tiny_pieces() -> None:
+    # Every field is within its limit, but the section keeps growing: fail at max_head.
+    limits = ParserLimits(max_fields=10_000, max_field_size=100)
+    line = b"X-Field: " + b"v" * 80 + b"\r\n"
+    data = b"GET / HTTP/1.1\r\nHost: a\r\n" + line * 20_000
+    fed, error = _trickle(RequestParser(limits), data, 64)
+    assert error is not None and error.status == 431
+    assert fed <= limits.max_head + 2 * KIB
+
+
+def test_leading_empty_lines_forever_are_refused() -> None:
+    fed, error = _trickle(RequestParser(), b"\r\n" * MIB, KIB)
+    assert error is not None and error.status == 431
+    assert fed < MIB
+
+
+def test_parser_is_dead_after_error() -> None:
+    parser = RequestParser()
+    (error,) = parser.feed(b"GET / HTTP/1.1\r\nX : y\r\n\r\n")
+    assert isinstance(error, ProtocolError) and error.status == 400
+    assert parser.failed
+    assert parser.feed(_get()) == []
+
+
+def test_closed_after_connection_close() -> None:
+    parser = RequestParser()
+    outcome = summarise(parser.feed(_get(fields=b"Connection: close\r\n") + _get()))
+    assert len(outcome.requests) == 1 and outcome.error is None
+    assert parser.closed and not parser.failed
+    assert parser.feed(_get()) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"FOO / HTTP/1.1\r\n", 501),  # unknown method
+        (b"get / HTTP/1.1\r\n", 501),  # methods are case-sensitive
+        (b"GET\x01/ HTTP/1.1\r\n", 400),  # a known method not followed by SP
+        (b"GETX / HTTP/1.1\r\n", 400),  # the same shape; see the module docs of `parser`
+    ],
+)
+def test_method_errors(raw: bytes, status: int) -> None:
+    for piece in (1, len(raw)):
+        outcome = feed_pieces(raw, [piece] * (len(raw) // piece))
+        assert outcome.error is not None and outcome.error.status == status
+
+
+def test_head_fields() -> None:
+    data = (
+        b"POST /a/b?x=1&y HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+        b"Content-Length: 3\r\n\r\nabc"
+    )
+    outcome = feed_pieces(data, [len(data)])
+    head = outcome.requests[0].head
+    assert (head.path, head.query) == (b"/a/b", b"x=1&y")
+    assert head.expect_continue
+    assert head.body_kind is BodyKind.LENGTH and head.content_length == 3
+    chunked = feed_pieces(_post_chunked(b"abc"), [1000]).requests[0].head
+    assert chunked.body_kind is BodyKind.CHUNKED and chunked.content_length is None
+    plain = feed_pieces(_get(), [1000]).requests[0].head
+    assert plain.body_kind is BodyKind.NONE and plain.content_length is None
