@@ -50,5 +50,7 @@ def _dynamic(environ: dict[str, Any], start_response: StartResponse) -> list[byt
 <table>{rows}</table></main></body></html>
 """
     body = page.encode("utf-8")
-    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")])
+    start_response(
+        "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")]
+    )
     return [body]
