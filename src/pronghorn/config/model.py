@@ -82,6 +82,10 @@ class Config:
     log_level: str = "info"
     static: tuple[StaticMount, ...] = field(default_factory=tuple)
     static_fallthrough: bool = False
+    static_cache_control: str = "public, max-age=0, must-revalidate"
+    static_immutable: bool = False
+    static_dotfiles: bool = False
+    static_follow_symlinks: bool = False
     config: str | None = None
     """The config file these settings were read from, if any (kept so a reload can re-read it)."""
     extras: FileExtras = field(default_factory=FileExtras)

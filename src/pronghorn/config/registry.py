@@ -285,6 +285,25 @@ SETTINGS: tuple[Setting, ...] = (
         "instead of answering 404.",
     ),
     Setting(
+        "static_cache_control", kinds.text("a Cache-Control header value"),
+        ("--static-cache-control",), "VALUE", _STATIC,
+        "Cache-Control header sent with static files.",
+    ),
+    Setting(
+        "static_immutable", kinds.boolean(), ("--static-immutable",), "", _STATIC,
+        "Send static files whose name carries a content hash (a . or - then 8-64 hex digits "
+        "before the extension, e.g. app.3f2a9c1e.js) with "
+        "'public, max-age=31536000, immutable'.",
+    ),
+    Setting(
+        "static_dotfiles", kinds.boolean(), ("--static-dotfiles",), "", _STATIC,
+        "Serve names starting with a dot (e.g. /.well-known/) under static mounts.",
+    ),
+    Setting(
+        "static_follow_symlinks", kinds.boolean(), ("--static-follow-symlinks",), "", _STATIC,
+        "Follow symlinks that lead outside a static mount's directory.",
+    ),
+    Setting(
         "config", kinds.text("a file path"), ("-c", "--config"), "FILE", _CONFIG,
         "Read settings from this file: TOML, or Python when the name ends in .py "
         "(gunicorn.conf.py files work; see below). Default: pronghorn.toml in the current "

@@ -86,7 +86,13 @@ class WorkerState:
         self.static = (
             StaticFiles(
                 config.static,
-                StaticOptions(fallthrough=config.static_fallthrough),
+                StaticOptions(
+                    fallthrough=config.static_fallthrough,
+                    cache_control=config.static_cache_control,
+                    immutable_fingerprinted=config.static_immutable,
+                    allow_dotfiles=config.static_dotfiles,
+                    follow_outside_symlinks=config.static_follow_symlinks,
+                ),
                 has_app=app is not None,
                 error_log=self.error_log,
             )
@@ -145,45 +151,52 @@ class WorkerState:
             app = self.app
             assert app is not None
             outcome = run_app(app, environ, head, bridge, self.date, self.error_log)
-        access = self.logs.access
-        if access.enabled:
-            access.log(
-                AccessRecord(
-                    remote_addr=remote[0] if remote else "-",
-                    remote_port=remote[1] if remote else 0,
-                    request_time=time.time(),
-                    method=head.method,
-                    target=head.target.decode("latin-1"),
-                    version="HTTP/" + head.version,
-                    status=outcome.status,
-                    response_bytes=outcome.body_bytes,
-                    duration=time.monotonic() - started,
-                    request_headers=head.headers,
-                    response_headers=outcome.headers,
-                    pid=self.pid,
-                )
+        if self.logs.access.enabled:
+            self._log_access(
+                remote,
+                head.method,
+                head.target.decode("latin-1"),
+                "HTTP/" + head.version,
+                outcome.status,
+                outcome.body_bytes,
+                time.monotonic() - started,
+                head.headers,
+                outcome.headers,
             )
 
     def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
         """Access-log a request we refused before it reached the app."""
-        access = self.logs.access
-        if access.enabled:
-            access.log(
-                AccessRecord(
-                    remote_addr=remote[0] if remote else "-",
-                    remote_port=remote[1] if remote else 0,
-                    request_time=time.time(),
-                    method="-",
-                    target="-",
-                    version="HTTP/1.1",
-                    status=status,
-                    response_bytes=0,
-                    duration=0.0,
-                    request_headers=[],
-                    response_headers=[],
-                    pid=self.pid,
-                )
+        if self.logs.access.enabled:
+            self._log_access(remote, "-", "-", "HTTP/1.1", status, 0, 0.0, [], [])
+
+    def _log_access(
+        self,
+        remote: tuple[str, int] | None,
+        method: str,
+        target: str,
+        version: str,
+        status: int,
+        body_bytes: int,
+        duration: float,
+        request_headers: list[tuple[bytes, bytes]],
+        response_headers: list[tuple[str, str]],
+    ) -> None:
+        self.logs.access.log(
+            AccessRecord(
+                remote_addr=remote[0] if remote else "-",
+                remote_port=remote[1] if remote else 0,
+                request_time=time.time(),
+                method=method,
+                target=target,
+                version=version,
+                status=status,
+                response_bytes=body_bytes,
+                duration=duration,
+                request_headers=request_headers,
+                response_headers=response_headers,
+                pid=self.pid,
             )
+        )
 
     def oldest_request(self) -> tuple[float, str] | None:
         """Loop thread: when the longest-running request started, and its request line."""
