@@ -85,6 +85,7 @@ class RequestParser:
         self._closing = False
         self._closed = False
         self._in_head = True
+        self._message_open = False
         self._in_trailers = False
         self._section_began = False
         self._section_bytes = 0
@@ -122,6 +123,11 @@ class RequestParser:
     def closed(self) -> bool:
         """A request that closes the connection has ended; nothing more will be parsed."""
         return self._closed
+
+    @property
+    def has_partial_head(self) -> bool:
+        """Some of a request head has arrived, but not all of it."""
+        return self._message_open and self._in_head
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data` (any split of the stream) and return the events it completes."""
@@ -206,6 +212,7 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         self._in_head = True
+        self._message_open = True
         self._begin_section()
         self._reset_message()
 
@@ -366,6 +373,7 @@ class RequestParser:
         if self._body_after_upgrade is not None:
             return  # llhttp skipped the body; `_resume_after_upgrade` reads it next
         self._events.append(MessageEnd(self._trailers))
+        self._message_open = False
         self._in_head = True
         self._in_trailers = False
         if self._closing:

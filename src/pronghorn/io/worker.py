@@ -1,29 +1,30 @@
-"""One worker: the event loop, its listeners, the app pool, the sweep, and graceful stop.
+"""One worker: its threads, the clock, and graceful stop.
 
 Owns `serve(config, app, logs)`, the single-process entry point (the supervisor runs the
-same function in each worker), and `WorkerState`, what every connection of this worker
-shares: config, app, pool, the cached Date header and the set of open connections.
+same function in each worker), and `WorkerState`, what every request of this worker
+shares: config, app, static mounts, the cached Date header and the requests in flight.
+The main thread is the worker's clock: once a second it refreshes the Date header, closes
+connections past their deadline and beats the supervisor's heartbeat; the `--threads`
+threads share the reactor (see `pronghorn.io.reactor`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
-from pronghorn.io.bridge import RequestBridge
-from pronghorn.io.connection import Connection
+from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener, open_listener
-from pronghorn.io.pool import ThreadPool
+from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
@@ -32,7 +33,7 @@ from pronghorn.wsgi.input import InputStream
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
 _SWEEP_SECONDS = 1.0
-_ACCEPT_SETTLE_SECONDS = 0.02
+_STOP_POLL_SECONDS = 0.05
 
 
 class WorkerControl(Protocol):
@@ -49,15 +50,14 @@ class WorkerControl(Protocol):
 
 
 class WorkerState:
-    """Everything the connections of one worker share. Lives on the loop thread, except
-    `run_request`, which runs on an application thread and only reads shared fields."""
+    """Everything the requests of one worker share; `run_request` runs on any of its
+    threads and only reads shared fields (the clock thread replaces `date`)."""
 
     def __init__(
         self,
         config: Config,
         app: WSGIApp | None,
         logs: Logs,
-        loop: asyncio.AbstractEventLoop,
         listeners: Sequence[Listener],
         multiprocess: bool = False,
     ) -> None:
@@ -65,7 +65,6 @@ class WorkerState:
         self.app = app
         self.logs = logs
         self.error_log: logging.Logger = logs.error
-        self.loop = loop
         self.listeners = listeners
         self.parser_limits = ParserLimits(
             max_request_line=config.limit_request_line,
@@ -73,12 +72,10 @@ class WorkerState:
             max_field_size=config.limit_request_field_size,
             max_body=config.limit_request_body,
         )
-        self.connections: set[Connection] = set()
-        self.pool = ThreadPool(config.threads, self.error_log)
         self.stopping = False
         self.date = http_date(time.time())
         self.pid = os.getpid()
-        # Application threads add and remove their request here; the sweep only copies it.
+        # Request threads add and remove their request here; the sweep only copies it.
         self.in_flight: dict[int, tuple[float, RequestHead]] = {}
         self.handled = 0
         self.request_limit = 0
@@ -116,7 +113,7 @@ class WorkerState:
     def run_request(
         self,
         head: RequestHead,
-        bridge: RequestBridge,
+        channel: SocketChannel,
         remote: tuple[str, int] | None,
         listener_index: int,
     ) -> None:
@@ -125,17 +122,17 @@ class WorkerState:
         key = threading.get_ident()
         self.in_flight[key] = (time.monotonic(), head)
         try:
-            self._serve_request(head, bridge, remote, listener_index)
+            self._serve_request(head, channel, remote, listener_index)
         finally:
             del self.in_flight[key]
             self.handled += 1
             if self.request_limit and self.handled >= self.request_limit:
-                self.loop.call_soon_threadsafe(self.on_request_limit)
+                self.on_request_limit()
 
     def _serve_request(
         self,
         head: RequestHead,
-        bridge: RequestBridge,
+        channel: SocketChannel,
         remote: tuple[str, int] | None,
         listener_index: int,
     ) -> None:
@@ -143,14 +140,14 @@ class WorkerState:
         started = time.monotonic()
         # Static mounts answer first; None means the request is the app's (StaticFiles
         # never returns None when there is no app).
-        outcome = None if self.static is None else self.static.serve(head, bridge, self.date)
+        outcome = None if self.static is None else self.static.serve(head, channel, self.date)
         if outcome is None:
             environ = self.builders[listener_index].build(
-                head, remote, InputStream(bridge), FileWrapper
+                head, remote, InputStream(channel), FileWrapper
             )
             app = self.app
             assert app is not None
-            outcome = run_app(app, environ, head, bridge, self.date, self.error_log)
+            outcome = run_app(app, environ, head, channel, self.date, self.error_log)
         if self.logs.access.enabled:
             self._log_access(
                 remote,
@@ -206,12 +203,9 @@ class WorkerState:
         started, head = min(running.values(), key=lambda entry: entry[0])
         return started, f"{head.method} {head.target.decode('latin-1')}"
 
-    def sweep(self) -> None:
-        """Once a second: refresh the Date header and enforce connection deadlines."""
+    def tick(self) -> None:
+        """Once a second, on the clock thread: refresh the cached Date header."""
         self.date = http_date(time.time())
-        now = time.monotonic()
-        for connection in [c for c in self.connections if c.deadline <= now]:
-            connection.deadline_passed()
 
 
 class _ErrorStream:
@@ -234,20 +228,6 @@ class _ErrorStream:
         return None
 
 
-def new_event_loop(choice: str) -> asyncio.AbstractEventLoop:
-    """uvloop when asked for or (with "auto") when installed; asyncio's loop otherwise."""
-    if choice in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError:
-            if choice == "uvloop":
-                raise
-        else:
-            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-            return loop
-    return asyncio.new_event_loop()
-
-
 def serve(
     config: Config,
     app: WSGIApp | None,
@@ -259,31 +239,36 @@ def serve(
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
     if listeners is None:
         listeners = [open_listener(bind, config.backlog) for bind in config.bind]
-    loop = new_event_loop(config.loop)
+    state = WorkerState(config, app, logs, listeners, multiprocess)
+    reactor = Reactor(state, listeners)
+    stop = threading.Event()
+    restore = _on_stop_signals(stop, reactor)
+    threads = [
+        threading.Thread(target=reactor.thread_main, name=f"pronghorn-{i}", daemon=True)
+        for i in range(max(1, config.threads))
+    ]
     try:
-        asyncio.set_event_loop(loop)
-        state = WorkerState(config, app, logs, loop, listeners, multiprocess)
-        return loop.run_until_complete(_run(state, control))
-    finally:
-        loop.close()
-
-
-async def _run(state: WorkerState, control: WorkerControl | None) -> int:
-    loop = state.loop
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    servers = []
-    for index, listener in enumerate(state.listeners):
-        server = await loop.create_server(
-            lambda index=index: Connection(state, index),  # type: ignore[misc]
-            sock=listener.sock,
-            backlog=state.config.backlog,
-        )
-        servers.append(server)
+        for thread in threads:
+            thread.start()
         # Under a supervisor the master says where it listens, once.
         log = state.error_log.info if control is None else state.error_log.debug
-        log("Listening at: %s (%d)", listener.url, state.pid)
+        for listener in listeners:
+            log("Listening at: %s (%d)", listener.url, state.pid)
+        _keep_time(state, reactor, control, stop)
+        state.error_log.info(
+            "Shutting down: graceful stop of %d connections", reactor.connection_count()
+        )
+        _graceful_stop(state, reactor, threads)
+    finally:
+        restore()
+        reactor.close()
+    return 0
+
+
+def _keep_time(
+    state: WorkerState, reactor: Reactor, control: WorkerControl | None, stop: threading.Event
+) -> None:
+    """The clock thread's loop until a stop is asked for."""
     if control is not None and control.request_limit:
         state.request_limit = control.request_limit
 
@@ -295,42 +280,44 @@ async def _run(state: WorkerState, control: WorkerControl | None) -> int:
                 stop.set()
 
         state.on_request_limit = limit_reached
-    sweeper = loop.create_task(_sweep_forever(state, control, stop))
-    await stop.wait()
-    state.error_log.info("Shutting down: graceful stop of %d connections", len(state.connections))
-    await _graceful_stop(state, servers)
-    sweeper.cancel()
-    return 0
-
-
-async def _sweep_forever(
-    state: WorkerState, control: WorkerControl | None, stop: asyncio.Event
-) -> None:
     while True:
         if control is not None and control.beat(state.oldest_request(), state.handled):
             stop.set()
-        await asyncio.sleep(_SWEEP_SECONDS)
-        state.sweep()
+        if stop.wait(_SWEEP_SECONDS):
+            return
+        state.tick()
+        reactor.sweep()
 
 
-async def _graceful_stop(state: WorkerState, servers: list[Any]) -> None:
-    state.stopping = True
-    if isinstance(state.loop, asyncio.selector_events.BaseSelectorEventLoop):
-        # asyncio resets a socket accepted just before Server.close() (its transport cannot
-        # attach to a closed server): stop accepting first, let those attach, then close.
-        for listener in state.listeners:
-            state.loop.remove_reader(listener.sock.fileno())
-        await asyncio.sleep(_ACCEPT_SETTLE_SECONDS)
-    for server in servers:
-        server.close()
-    # Sockets accepted just before the close become connections a few loop turns later;
-    # let them, or they would be dropped (reset) when the loop closes.
-    await asyncio.sleep(_ACCEPT_SETTLE_SECONDS)
-    for connection in list(state.connections):
-        connection.close_if_idle()
+def _graceful_stop(state: WorkerState, reactor: Reactor, threads: list[threading.Thread]) -> None:
+    reactor.begin_stop()
     deadline = time.monotonic() + state.config.graceful_timeout
-    while state.connections and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    for connection in list(state.connections):
-        connection.force_close()
-    state.pool.shutdown(timeout=0.5)
+    pause = threading.Event()
+    while reactor.connection_count() and time.monotonic() < deadline:
+        reactor.close_idle()
+        reactor.sweep()
+        pause.wait(_STOP_POLL_SECONDS)
+    reactor.finish()
+    reactor.force_close_all()
+    # Threads still inside the application are daemons: they cannot keep the process alive.
+    join_until = time.monotonic() + 0.5
+    for thread in threads:
+        thread.join(max(0.0, join_until - time.monotonic()))
+
+
+def _on_stop_signals(stop: threading.Event, reactor: Reactor) -> Callable[[], None]:
+    """SIGTERM/SIGINT ask for a graceful stop (main thread only); returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        reactor.wake()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore

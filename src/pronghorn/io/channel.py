@@ -1,0 +1,153 @@
+"""The request a thread is running, read and written straight on its socket.
+
+Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.wsgi.channel`) of
+one request. The thread that runs a request owns its connection until the response is done
+(the reactor does not watch the socket meanwhile), so reads and writes here are plain
+non-blocking socket calls that wait with `poll` up to `--io-timeout` when the peer is slow:
+a slow client stalls only its own request, and never grows memory.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+from typing import TYPE_CHECKING, BinaryIO
+
+from pronghorn.http.response import CONTINUE_100
+from pronghorn.wsgi.channel import BodyError, ClientDisconnected
+
+if TYPE_CHECKING:
+    from pronghorn.io.client import ClientConnection
+
+_COPY_PIECE = 262144
+_SENDFILE_PIECE = 1 << 30
+# sendfile is not possible for this pair of descriptors: copy instead.
+_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
+
+
+def wait_for(sock: socket.socket, events: int, timeout: float) -> bool:
+    """Block until `sock` is ready for `events` (select.POLLIN/POLLOUT) or `timeout` passes."""
+    poller = select.poll()
+    poller.register(sock, events)
+    return bool(poller.poll(timeout * 1000.0))
+
+
+class SocketChannel:
+    """Body source and response sink of one request, used only by the thread running it."""
+
+    __slots__ = ("_conn", "_sock", "_timeout", "aborted", "continue_sent", "keep_alive", "started")
+
+    def __init__(self, conn: ClientConnection, io_timeout: float) -> None:
+        self._conn = conn
+        self._sock = conn.sock
+        self._timeout = io_timeout
+        self.started = False
+        self.continue_sent = False
+        self.aborted = False
+        self.keep_alive = False
+
+    # -- BodySource ---------------------------------------------------------------------
+
+    def read_some(self, max_bytes: int) -> bytes:
+        conn = self._conn
+        if conn.expect_continue and not self.continue_sent and not self.started:
+            self.continue_sent = True
+            if not conn.body_done:
+                self._send_all(CONTINUE_100)
+        chunks = conn.body_chunks
+        while not chunks:
+            if conn.body_error is not None:
+                raise conn.body_error
+            if conn.body_done:
+                return b""
+            if not wait_for(self._sock, select.POLLIN, self._timeout):
+                raise BodyError(408, "timed out waiting for the request body")
+            conn.receive_more()
+        data = chunks.popleft()
+        if len(data) > max_bytes:
+            chunks.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
+        return data
+
+    # -- ResponseSink -------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.started = True
+        self._send_all(data)
+
+    def finish(self, data: bytes, keep_alive: bool) -> None:
+        self.started = True
+        if data:
+            self._send_all(data)
+        self.keep_alive = keep_alive
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+        self.started = True
+        try:
+            sent = self._sendfile(file.fileno(), offset, count)
+        except (AttributeError, OSError) as exc:
+            if isinstance(exc, ClientDisconnected) or (
+                isinstance(exc, OSError) and exc.errno not in _NO_SENDFILE
+            ):
+                raise
+            sent = 0
+        if sent < count:
+            self._copy(file, offset + sent, count - sent)
+
+    def _sendfile(self, file_fd: int, offset: int, count: int) -> int:
+        """Zero-copy; returns the bytes sent (fewer than count only before the first byte)."""
+        sock_fd = self._sock.fileno()
+        sent = 0
+        while sent < count:
+            try:
+                n = os.sendfile(sock_fd, file_fd, offset + sent, min(count - sent, _SENDFILE_PIECE))
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            except OSError as exc:
+                if exc.errno in _NO_SENDFILE and sent == 0:
+                    raise
+                raise ClientDisconnected(f"sendfile failed: {exc}") from exc
+            if n == 0:
+                raise ClientDisconnected("file shrank while it was being sent")
+            sent += n
+        return sent
+
+    def _copy(self, file: BinaryIO, offset: int, count: int) -> None:
+        file.seek(offset)
+        while count > 0:
+            piece = file.read(min(count, _COPY_PIECE))
+            if not piece:
+                raise ClientDisconnected("file shrank while it was being sent")
+            self._send_all(piece)
+            count -= len(piece)
+
+    def _send_all(self, data: bytes) -> None:
+        sock = self._sock
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise ClientDisconnected(f"client went away: {exc}") from exc
+        if sent == len(data):
+            return
+        view = memoryview(data)[sent:]
+        while view:
+            self._wait_writable()
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise ClientDisconnected(f"client went away: {exc}") from exc
+            view = view[sent:]
+
+    def _wait_writable(self) -> None:
+        if not wait_for(self._sock, select.POLLOUT, self._timeout):
+            raise ClientDisconnected("client stopped reading the response")

@@ -1,0 +1,206 @@
+"""One client connection: bytes to events, and requests run in order on the current thread.
+
+Owns a connection's protocol state between the reactor and the request: the parser, the
+events parsed but not yet acted on (pipelined requests wait their turn, in order), the body
+of the request in flight, protocol errors, keep-alive and close, and the one deadline the
+reactor enforces while the connection waits (idle keep-alive, an incomplete head, the rest
+of a body the app did not read). Whichever thread claimed the connection from the reactor
+runs it; no two threads touch it at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections import deque
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pronghorn.http.events import (
+    BodyData,
+    BodyKind,
+    Event,
+    MessageEnd,
+    ProtocolError,
+    RequestHead,
+)
+from pronghorn.http.parser import RequestParser
+from pronghorn.http.response import error_response
+from pronghorn.io.channel import SocketChannel
+from pronghorn.wsgi.channel import BodyError, ClientDisconnected
+
+if TYPE_CHECKING:
+    from pronghorn.io.reactor import Reactor
+
+_RECV_SIZE = 65536
+
+
+class Wait(Enum):
+    """What a connection handed back to the reactor is waiting for."""
+
+    FRESH = 3  # the first request of a new connection
+    IDLE = 0  # the next request (keep-alive)
+    HEAD = 1  # the rest of a request head that has started
+    DISCARD = 2  # the rest of a body the app did not read
+
+
+class ClientConnection:
+    """The state of one accepted connection."""
+
+    __slots__ = (
+        "_armed_for",
+        "_parser",
+        "_reactor",
+        "body_chunks",
+        "body_done",
+        "body_error",
+        "busy",
+        "closed",
+        "deadline",
+        "expect_continue",
+        "listener_index",
+        "pending",
+        "remote",
+        "sock",
+        "wait",
+    )
+
+    def __init__(
+        self,
+        reactor: Reactor,
+        sock: socket.socket,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+    ) -> None:
+        self._reactor = reactor
+        self.sock = sock
+        self.remote = remote
+        self.listener_index = listener_index
+        self._parser = RequestParser(reactor.state.parser_limits)
+        self.pending: deque[Event] = deque()
+        self.body_chunks: deque[bytes] = deque()
+        self.body_done = True
+        self.body_error: BodyError | ClientDisconnected | None = None
+        self.expect_continue = False
+        self.busy = True  # the accepting thread owns it first
+        self.closed = False
+        self.wait = Wait.FRESH
+        self.deadline = 0.0
+        self._armed_for: Wait | None = None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        """Read what arrived and act on it. False when the connection should be closed."""
+        try:
+            data = self.sock.recv(_RECV_SIZE)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        self.pending.extend(self._parser.feed(data))
+        return self._serve_pending()
+
+    def receive_more(self) -> None:
+        """Called by the running request's body reader when its socket is readable."""
+        try:
+            data = self.sock.recv(_RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.body_error = ClientDisconnected("client closed the connection mid-body")
+            return
+        self.pending.extend(self._parser.feed(data))
+        self._take_body_events()
+
+    def _take_body_events(self) -> None:
+        # Body pieces of the request in flight were parsed behind its head; later events
+        # (a pipelined request, or an error) stay queued for after the response.
+        pending = self.pending
+        while pending and not self.body_done:
+            event = pending[0]
+            if type(event) is BodyData:
+                self.body_chunks.append(event.data)
+            elif type(event) is MessageEnd:
+                self.body_done = True
+            elif type(event) is ProtocolError:
+                self.body_error = BodyError(event.status, event.detail)
+                return
+            else:
+                return
+            pending.popleft()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _serve_pending(self) -> bool:
+        pending = self.pending
+        reactor = self._reactor
+        while pending:
+            event = pending.popleft()
+            if type(event) is RequestHead:
+                if not self._run(event):
+                    return False
+            elif type(event) is ProtocolError:
+                self._refuse(event)
+                return False
+            elif type(event) is MessageEnd:
+                self.wait = Wait.IDLE  # the end of a body we were discarding
+            # BodyData here belongs to a body the app did not read: dropped.
+        if self._parser.closed:
+            return False
+        if self.wait is not Wait.DISCARD:
+            self.wait = Wait.HEAD if self._parser.has_partial_head else Wait.IDLE
+        return not reactor.stopping or self.wait is not Wait.IDLE
+
+    def _run(self, head: RequestHead) -> bool:
+        reactor = self._reactor
+        self.body_done = head.body_kind is BodyKind.NONE
+        self.body_chunks.clear()
+        self.body_error = None
+        self.expect_continue = head.expect_continue
+        if reactor.stopping or reactor.config.keep_alive <= 0:
+            head.keep_alive = False
+        self._take_body_events()
+        channel = SocketChannel(self, reactor.config.io_timeout)
+        reactor.run_request(head, channel, self.remote, self.listener_index)
+        if channel.aborted or not channel.keep_alive or self.body_error is not None:
+            return False
+        if not self.body_done:
+            if self.expect_continue and not channel.continue_sent:
+                return False  # the client may be waiting to send a body we never asked for
+            self.wait = Wait.DISCARD
+            self.body_chunks.clear()
+        return True
+
+    def _refuse(self, error: ProtocolError) -> None:
+        reactor = self._reactor
+        reactor.state.error_log.info(
+            "%d %s from %s", error.status, error.detail, peer_text(self.remote)
+        )
+        with contextlib.suppress(OSError):
+            self.sock.send(error_response(error.status, reactor.state.date))
+        reactor.state.log_refusal(self.remote, error.status)
+
+    def deadline_action(self) -> None:
+        """The reactor's deadline passed while waiting: answer 408 for a stalled head."""
+        if self.wait is Wait.HEAD:
+            self._refuse(ProtocolError(408, "timed out waiting for the request head"))
+        elif self.wait is Wait.DISCARD:
+            self._reactor.state.error_log.info(
+                "client %s stalled in a request body; closing", peer_text(self.remote)
+            )
+
+    def arm_deadline(self) -> None:
+        if self.wait is Wait.HEAD and self._armed_for is Wait.HEAD:
+            return  # a head dribbled in pieces must still be complete in --header-timeout
+        self._armed_for = self.wait
+        self.deadline = time.monotonic() + self._reactor.wait_seconds[self.wait]
+
+
+def peer_text(remote: tuple[str, int] | None) -> str:
+    return f"{remote[0]}:{remote[1]}" if remote else "unix socket"
