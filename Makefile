@@ -18,11 +18,11 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q -e '.[fast,reload]'
+	$(PIP) install -q -e '.[reload]'
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q -e '.[fast,reload,test]'
+	$(PIP) install -q -e '.[reload,test]'
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)

@@ -125,8 +125,6 @@ def test_cli_values_are_parsed() -> None:
         [
             "pkg.mod:create_app('x', 2)",
             "--threads=8",
-            "--loop",
-            "UVLOOP",
             "-t",
             "2.5",
             "--pythonpath",
@@ -144,7 +142,7 @@ def test_cli_values_are_parsed() -> None:
         {},
     )
     assert config.app == "pkg.mod:create_app('x', 2)"
-    assert (config.threads, config.loop, config.timeout) == (8, "uvloop", 2.5)
+    assert (config.threads, config.timeout) == (8, 2.5)
     assert config.pythonpath == ("a", "b", "c")
     assert (config.limit_request_body, config.log_level) == (0, "debug")
     assert (config.access_logfile, config.static_fallthrough) == ("-", True)
@@ -241,7 +239,6 @@ def test_missing_config_file(tmp_path: Path) -> None:
         (["--limit-request-fields", "1.5"], "option --limit-request-fields: expected an integer"),
         (["--limit-request-field-size", ""], "option --limit-request-field-size: expected an int"),
         (["--limit-request-body", "-5"], "option --limit-request-body: expected an integer >= 0"),
-        (["--loop", "trio"], "option --loop: expected one of auto, asyncio, uvloop, got 'trio'"),
         (["--timeout", "0"], "option --timeout: expected a number of seconds > 0, got '0'"),
         (["-t", "nan"], "option --timeout: expected a number of seconds > 0, got 'nan'"),
         (["--graceful-timeout", "-1"], "option --graceful-timeout: expected a number of seconds"),

@@ -64,7 +64,6 @@ class Config:
     preload: bool = False
     reload: bool = False
     pid: str | None = None
-    loop: str = "auto"
     timeout: float = 30.0
     graceful_timeout: float = 30.0
     keep_alive: float = 5.0

@@ -198,11 +198,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "threads", kinds.integer(1), ("--threads",), "INT", _WORKER,
-        "Threads that run the application.",
-    ),
-    Setting(
-        "loop", kinds.choice("auto", "asyncio", "uvloop"), ("--loop",), "LOOP", _WORKER,
-        "Event loop: asyncio, uvloop, or auto (uvloop when installed).",
+        "Threads that serve requests: each runs the application for one request at a "
+        "time, so this is how many application calls can be in flight (see "
+        "docs/design.md, 'Concurrency model').",
     ),
     Setting(
         "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
