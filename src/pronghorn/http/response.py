@@ -17,6 +17,8 @@ CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 CRLF = b"\r\n"
 SERVER_NAME = "pronghorn"
+# len("date"), len("server"), len("connection"), len("content-length")
+_SPECIAL_NAME_LENGTHS = frozenset({4, 6, 10, 14})
 
 
 class Framing(Enum):
@@ -70,6 +72,10 @@ def plan_response(
     has_date = has_server = False
     out = ["HTTP/1.1 ", status, "\r\n"]
     for name, value in headers:
+        # Only four names matter here; their lengths rule out most others without lower().
+        if len(name) not in _SPECIAL_NAME_LENGTHS:
+            out += (name, ": ", value, "\r\n")
+            continue
         lname = name.lower()
         if lname == "content-length":
             app_length = int(value)

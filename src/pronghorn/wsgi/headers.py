@@ -41,6 +41,33 @@ def check_status(status: object) -> str:
     return status
 
 
+# Names apps send on nearly every response, already known to be valid tokens that are
+# neither hop-by-hop nor Content-Length: they skip the name checks (a measured 1 µs a
+# response on hello-world).
+_COMMON_NAMES = frozenset(
+    {
+        "Content-Type",
+        "Cache-Control",
+        "Set-Cookie",
+        "Vary",
+        "Location",
+        "ETag",
+        "Last-Modified",
+        "Expires",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "Cross-Origin-Opener-Policy",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Accept-Ranges",
+        "Date",
+        "Server",
+    }
+)
+
+
 def check_headers(headers: object) -> list[tuple[str, str]]:
     if type(headers) is not list:
         raise AppResponseError(f"headers must be a list, got {type(headers).__name__}")
@@ -50,16 +77,25 @@ def check_headers(headers: object) -> list[tuple[str, str]]:
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise AppResponseError(f"header name and value must be str: {item!r}")
-        if _FIELD_NAME.fullmatch(name) is None:
-            raise AppResponseError(f"invalid header name {name!r}")
-        if _BAD_VALUE.search(value) is not None or not _is_latin1(value):
+        # Printable ASCII has no CR, LF, NUL or other control character: the common case,
+        # checked in C; anything else (a tab, latin-1 text) takes the full check.
+        if not (value.isascii() and value.isprintable()) and (
+            _BAD_VALUE.search(value) is not None or not _is_latin1(value)
+        ):
             raise AppResponseError(f"invalid characters in header {name}: {value!r}")
-        lname = name.lower()
-        if lname in _HOP_BY_HOP:
-            raise AppResponseError(f"hop-by-hop header {name!r} is the server's to set")
-        if lname == "content-length" and _DIGITS.fullmatch(value.strip()) is None:
-            raise AppResponseError(f"invalid Content-Length {value!r}")
+        if name not in _COMMON_NAMES:
+            _check_name(name, value)
     return headers
+
+
+def _check_name(name: str, value: str) -> None:
+    if _FIELD_NAME.fullmatch(name) is None:
+        raise AppResponseError(f"invalid header name {name!r}")
+    lname = name.lower()
+    if lname in _HOP_BY_HOP:
+        raise AppResponseError(f"hop-by-hop header {name!r} is the server's to set")
+    if lname == "content-length" and _DIGITS.fullmatch(value.strip()) is None:
+        raise AppResponseError(f"invalid Content-Length {value!r}")
 
 
 def _is_latin1(text: str) -> bool:
