@@ -112,8 +112,9 @@ def finish(values: Mapping[str, object]) -> Config:
     _check_unique("--bind", "address", config.bind)
     _check_unique("--static", "prefix", [mount.prefix or "/" for mount in config.static])
     if config.single_process and (config.workers > 1 or config.reload):
-        raise ConfigError("--single-process runs one process: it cannot have --workers > 1 "
-                          "or --reload")
+        raise ConfigError(
+            "--single-process runs one process: it cannot have --workers > 1 or --reload"
+        )
     if config.app is None and not config.static:
         raise ConfigError(
             "no application given: pass APP (as myproject.wsgi:application) "

@@ -37,6 +37,8 @@ from pronghorn.http.target import TargetError, split_target
 
 _SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
 _OWS = b" \t"
+# len() of host, expect, connection, content-length, transfer-encoding
+_FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 14, 17})
 # Bytes a request line or field line may carry beyond its measured parts (method, spaces,
 # version, ":", OWS, CRLF) before the unterminated-line guard calls it too large.
 _LINE_SLACK = 64
@@ -223,9 +225,10 @@ class RequestParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._field_count += 1
-        if self._field_count > self._limits.max_fields:
+        limits = self._limits
+        if self._field_count > limits.max_fields:
             self._refuse(431, "too many header fields")
-        if len(name) + len(value) > self._limits.max_field_size:
+        if len(name) + len(value) > limits.max_field_size:
             self._refuse(431, "header field too large")
         # llhttp drops the OWS before a value but keeps the OWS after it; neither is
         # part of the value (RFC 9110 section 5.5).
@@ -236,7 +239,9 @@ class RequestParser:
             self._trailers.append((name, stripped))
             return
         self._headers.append((name, stripped))
-        self._note_framing_header(name.lower(), stripped, value)
+        # Only five names frame the request; their lengths rule out most others cheaply.
+        if len(name) in _FRAMING_NAME_LENGTHS:
+            self._note_framing_header(name.lower(), stripped, value)
 
     def _note_framing_header(self, lname: bytes, value: bytes, raw: bytes) -> None:
         if lname == b"host":

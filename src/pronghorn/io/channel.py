@@ -22,9 +22,34 @@ if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection
 
 _COPY_PIECE = 262144
+# Complete responses up to this size may wait for the end of the reactor's batch.
+CORK_LIMIT = 65536
 _SENDFILE_PIECE = 1 << 30
 # sendfile is not possible for this pair of descriptors: copy instead.
 _NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
+
+
+def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
+    """Send all of `data` on a non-blocking socket, waiting up to `timeout` per stall."""
+    try:
+        sent = sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError as exc:
+        raise ClientDisconnected(f"client went away: {exc}") from exc
+    if sent == len(data):
+        return
+    view = memoryview(data)[sent:]
+    while view:
+        if not wait_for(sock, select.POLLOUT, timeout):
+            raise ClientDisconnected("client stopped reading the response")
+        try:
+            sent = sock.send(view)
+        except BlockingIOError:
+            continue
+        except OSError as exc:
+            raise ClientDisconnected(f"client went away: {exc}") from exc
+        view = view[sent:]
 
 
 def wait_for(sock: socket.socket, events: int, timeout: float) -> bool:
@@ -55,6 +80,7 @@ class SocketChannel:
         if conn.expect_continue and not self.continue_sent and not self.started:
             self.continue_sent = True
             if not conn.body_done:
+                self._flush_corked()
                 self._send_all(CONTINUE_100)
         chunks = conn.body_chunks
         while not chunks:
@@ -75,12 +101,20 @@ class SocketChannel:
 
     def write(self, data: bytes) -> None:
         self.started = True
+        self._flush_corked()
         self._send_all(data)
 
     def finish(self, data: bytes, keep_alive: bool) -> None:
         self.started = True
+        conn = self._conn
         if data:
-            self._send_all(data)
+            if conn.corked and len(data) <= CORK_LIMIT:
+                # The reactor sends it with the other responses of its batch: one wake-up
+                # of a waiting client instead of one per response (see reactor._uncork).
+                conn.outbox.append(data)
+            else:
+                self._flush_corked()
+                self._send_all(data)
         self.keep_alive = keep_alive
 
     def abort(self) -> None:
@@ -88,6 +122,7 @@ class SocketChannel:
 
     def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
         self.started = True
+        self._flush_corked()
         try:
             sent = self._sendfile(file.fileno(), offset, count)
         except (AttributeError, OSError) as exc:
@@ -128,25 +163,14 @@ class SocketChannel:
             count -= len(piece)
 
     def _send_all(self, data: bytes) -> None:
-        sock = self._sock
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            raise ClientDisconnected(f"client went away: {exc}") from exc
-        if sent == len(data):
-            return
-        view = memoryview(data)[sent:]
-        while view:
-            self._wait_writable()
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise ClientDisconnected(f"client went away: {exc}") from exc
-            view = view[sent:]
+        send_all(self._sock, data, self._timeout)
+
+    def _flush_corked(self) -> None:
+        outbox = self._conn.outbox
+        if outbox:
+            data = b"".join(outbox)
+            outbox.clear()
+            self._send_all(data)
 
     def _wait_writable(self) -> None:
         if not wait_for(self._sock, select.POLLOUT, self._timeout):

@@ -27,7 +27,7 @@ from pronghorn.http.events import (
 )
 from pronghorn.http.parser import RequestParser
 from pronghorn.http.response import error_response
-from pronghorn.io.channel import SocketChannel
+from pronghorn.io.channel import SocketChannel, send_all
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -39,10 +39,10 @@ _RECV_SIZE = 65536
 class Wait(Enum):
     """What a connection handed back to the reactor is waiting for."""
 
-    FRESH = 3  # the first request of a new connection
-    IDLE = 0  # the next request (keep-alive)
-    HEAD = 1  # the rest of a request head that has started
-    DISCARD = 2  # the rest of a body the app did not read
+    FRESH = 0  # the first request of a new connection
+    IDLE = 1  # the next request (keep-alive)
+    HEAD = 2  # the rest of a request head that has started
+    DISCARD = 3  # the rest of a body the app did not read
 
 
 class ClientConnection:
@@ -57,10 +57,13 @@ class ClientConnection:
         "body_error",
         "busy",
         "closed",
+        "corked",
         "deadline",
         "expect_continue",
         "listener_index",
+        "outbox",
         "pending",
+        "registered",
         "remote",
         "sock",
         "wait",
@@ -85,6 +88,9 @@ class ClientConnection:
         self.expect_continue = False
         self.busy = True  # the accepting thread owns it first
         self.closed = False
+        self.registered = False  # in the reactor's epoll set
+        self.corked = False  # complete small responses may wait in `outbox` (see reactor)
+        self.outbox: list[bytes] = []
         self.wait = Wait.FRESH
         self.deadline = 0.0
         self._armed_for: Wait | None = None
@@ -182,8 +188,11 @@ class ClientConnection:
         reactor.state.error_log.info(
             "%d %s from %s", error.status, error.detail, peer_text(self.remote)
         )
-        with contextlib.suppress(OSError):
-            self.sock.send(error_response(error.status, reactor.state.date))
+        # Responses held back for the batch (see reactor._uncork) go first.
+        data = b"".join(self.outbox) + error_response(error.status, reactor.state.date)
+        self.outbox.clear()
+        with contextlib.suppress(ClientDisconnected):
+            send_all(self.sock, data, reactor.config.io_timeout)
         reactor.state.log_refusal(self.remote, error.status)
 
     def deadline_action(self) -> None:

@@ -75,6 +75,9 @@ def describe(sock: socket.socket) -> Listener:
     """A Listener for an already bound socket (ours, inherited, or socket-activated)."""
     if sock.family == socket.AF_UNIX:
         return Listener(sock, str(sock.getsockname()), "0")
+    # Accepted sockets inherit TCP_NODELAY on Linux: set once here, not per connection.
+    # Small responses go out at once instead of waiting for the peer's delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     address = sock.getsockname()
     return Listener(sock, str(address[0]), str(address[1]))
 

@@ -9,7 +9,7 @@ leader is inside an application call; if that call has lasted longer than `TAKEO
 finishes its request and then waits its turn. So at most `--threads` application calls run
 at once, a blocking app never stops the others from being served, and a fast app never pays
 for threads. Connections are registered EPOLLONESHOT: once an event is taken, nobody else
-sees the socket until the thread that took it hands it back (`_rearm`), so no two threads
+sees the socket until the thread that took it hands it back (`_serve`), so no two threads
 ever touch one connection.
 
 All shared bookkeeping (leadership, which connections are claimed, closing) happens under
@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
-from pronghorn.io.channel import SocketChannel
+from pronghorn.io.channel import SocketChannel, send_all
 from pronghorn.io.client import ClientConnection, Wait
 from pronghorn.io.listeners import Listener
+from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 TAKEOVER_AFTER = 0.004
 _STANDBY_TICK = 0.002
 _QUIET_TICKS = 25
+_CORK_SECONDS = 0.002
 _ACCEPT_BATCH = 64
 _FRESH_GRACE = 1.0
 _POLL_EVENTS = 64
@@ -98,11 +100,38 @@ class Reactor:
 
     def _lead(self, me: int) -> None:
         poll = self._epoll.poll
+        corked: list[tuple[ClientConnection, bool]] = []
         while self._leader == me and not self.finished.is_set():
+            started = 0.0
             for fd, mask in poll(1.0, _POLL_EVENTS):
-                self._dispatch(fd, mask)
+                self._dispatch(fd, mask, corked)
+                if corked:
+                    now = time.monotonic()
+                    started = started or now
+                    if now - started >= _CORK_SECONDS:
+                        self._uncork(corked)
+                        started = 0.0
+            self._uncork(corked)
             if self.stopping:
                 self.close_idle()
+
+    def _uncork(self, corked: list[tuple[ClientConnection, bool]]) -> None:
+        """Send the responses a batch held back, then hand their connections back.
+
+        Sending them together wakes a waiting client once per batch rather than once per
+        response; on this project's 2-core VMs each such wake-up costs ~20 µs of our CPU.
+        The delay is bounded by `_CORK_SECONDS`, and a batch of one is sent at once.
+        """
+        timeout = self.config.io_timeout
+        for conn, keep in corked:
+            data = b"".join(conn.outbox)
+            conn.outbox.clear()
+            try:
+                send_all(conn.sock, data, timeout)
+            except ClientDisconnected:
+                keep = False
+            self._serve(conn, keep)
+        corked.clear()
 
     def _stand_by(self, me: int) -> None:
         quiet_ticks = 0
@@ -155,10 +184,10 @@ class Reactor:
 
     # -- events -------------------------------------------------------------------------
 
-    def _dispatch(self, fd: int, mask: int) -> None:
+    def _dispatch(self, fd: int, mask: int, corked: list[tuple[ClientConnection, bool]]) -> None:
         listener = self._listeners.get(fd)
         if listener is not None:
-            self._accept(*listener)
+            self._accept(*listener, corked)
             return
         if fd == self._wake_r:
             with contextlib.suppress(BlockingIOError):
@@ -166,9 +195,27 @@ class Reactor:
             return
         conn = self._claim(fd)
         if conn is not None:
-            self._serve(conn, conn.readable())
+            self._run_corked(conn, corked)
 
-    def _accept(self, sock: socket.socket, index: int, *, serve_now: bool = True) -> None:
+    def _run_corked(
+        self, conn: ClientConnection, corked: list[tuple[ClientConnection, bool]]
+    ) -> None:
+        conn.corked = True
+        try:
+            keep = conn.readable()
+        finally:
+            conn.corked = False
+        if conn.outbox:
+            corked.append((conn, keep))
+        else:
+            self._serve(conn, keep)
+
+    def _accept(
+        self,
+        sock: socket.socket,
+        index: int,
+        corked: list[tuple[ClientConnection, bool]] | None = None,
+    ) -> None:
         for _ in range(_ACCEPT_BATCH):
             try:
                 client, address = sock.accept()
@@ -178,16 +225,19 @@ class Reactor:
                 self.state.error_log.warning("accept failed: %s", exc)
                 return
             client.setblocking(False)
+            # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
             if client.family != socket.AF_UNIX:
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
             else:
                 remote = None
             conn = ClientConnection(self, client, remote, index)
             with self._lock:
                 self._conns[client.fileno()] = conn
-            # Most clients send their request with the handshake: read it now.
-            self._serve(conn, conn.readable() if serve_now else True)
+            if corked is None:
+                self._serve(conn, True)  # stopping: the leader serves it from epoll
+            else:
+                # Most clients send their request with the handshake: read it now.
+                self._run_corked(conn, corked)
 
     def _claim(self, fd: int) -> ClientConnection | None:
         with self._lock:
@@ -205,11 +255,11 @@ class Reactor:
                 if conn.closed:
                     return
                 conn.busy = False
-                fd = conn.sock.fileno()
-                try:
-                    self._epoll.modify(fd, _CONN_EVENTS)
-                except FileNotFoundError:
-                    self._epoll.register(fd, _CONN_EVENTS)
+                if conn.registered:
+                    self._epoll.modify(conn.sock.fileno(), _CONN_EVENTS)
+                else:
+                    conn.registered = True
+                    self._epoll.register(conn.sock.fileno(), _CONN_EVENTS)
                 return
         self._close(conn)
 
@@ -220,8 +270,9 @@ class Reactor:
             conn.closed = True
             fd = conn.sock.fileno()
             self._conns.pop(fd, None)
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                self._epoll.unregister(fd)
+            if conn.registered:
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    self._epoll.unregister(fd)
         with contextlib.suppress(OSError):
             conn.sock.close()
 
@@ -256,7 +307,7 @@ class Reactor:
         # from the backlog (the leader serves them), then close the listening sockets so
         # new connections are refused.
         for sock, index in self._listeners.values():
-            self._accept(sock, index, serve_now=False)
+            self._accept(sock, index)
             sock.close()
         with self._lock:
             for conn in self._conns.values():

@@ -48,7 +48,7 @@ class Outcome:
 class _Exchange:
     """The state of one response while the application produces it."""
 
-    __slots__ = ("date", "head", "headers", "plan", "remaining", "sent", "sink", "status")
+    __slots__ = ("date", "done", "head", "headers", "plan", "remaining", "sent", "sink", "status")
 
     def __init__(self, head: RequestHead, sink: ResponseSink, date: str) -> None:
         self.head = head
@@ -59,6 +59,7 @@ class _Exchange:
         self.plan: ResponsePlan | None = None
         self.remaining = -1  # body bytes still allowed by Content-Length; -1: no limit
         self.sent = 0
+        self.done = False  # sink.finish() was called
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
@@ -114,9 +115,17 @@ class _Exchange:
         return [data]
 
     def _send_part(self, data: bytes) -> None:
+        if self.done:
+            return  # the declared Content-Length is complete: nothing more may follow
         parts = [] if self.plan is not None else [self._start(None).head]
         parts += self._frame(data)
-        if sum(map(len, parts)) <= _COPY_LIMIT:
+        size = sum(map(len, parts))
+        if self.remaining == 0 and size <= _COPY_LIMIT:
+            # This part completes the body the app declared: it is the response's last
+            # bytes, and saying so lets the sink send it with others (see io.reactor).
+            self.done = True
+            self.sink.finish(b"".join(parts), self._keep_alive())
+        elif size <= _COPY_LIMIT:
             self.sink.write(b"".join(parts))
         else:
             for part in parts:
@@ -150,6 +159,8 @@ class _Exchange:
 
     def finish(self) -> None:
         """End the response: the head if nothing was sent yet, the last chunk if chunked."""
+        if self.done:
+            return
         if self.plan is None:
             plan = self._start(0)
             self.sink.finish(plan.head, self._keep_alive())
