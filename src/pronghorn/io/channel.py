@@ -110,7 +110,7 @@ class SocketChannel:
         if data:
             if conn.corked and len(data) <= CORK_LIMIT:
                 # The reactor sends it with the other responses of its batch: one wake-up
-                # of a waiting client instead of one per response (see reactor._uncork).
+                # of a waiting client instead of one per response (see pronghorn.io.batching).
                 conn.outbox.append(data)
             else:
                 self._flush_corked()

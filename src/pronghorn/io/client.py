@@ -149,6 +149,10 @@ class ClientConnection:
         while pending:
             event = pending.popleft()
             if type(event) is RequestHead:
+                if self.outbox:
+                    # A response held for the batch must not wait for this request's app.
+                    if not self._send_held():
+                        return False
                 if not self._run(event):
                     return False
             elif type(event) is ProtocolError:
@@ -183,12 +187,21 @@ class ClientConnection:
             self.body_chunks.clear()
         return True
 
+    def _send_held(self) -> bool:
+        data = b"".join(self.outbox)
+        self.outbox.clear()
+        try:
+            send_all(self.sock, data, self._reactor.config.io_timeout)
+        except ClientDisconnected:
+            return False
+        return True
+
     def _refuse(self, error: ProtocolError) -> None:
         reactor = self._reactor
         reactor.state.error_log.info(
             "%d %s from %s", error.status, error.detail, peer_text(self.remote)
         )
-        # Responses held back for the batch (see reactor._uncork) go first.
+        # Responses held back for the batch (see pronghorn.io.batching) go first.
         data = b"".join(self.outbox) + error_response(error.status, reactor.state.date)
         self.outbox.clear()
         with contextlib.suppress(ClientDisconnected):

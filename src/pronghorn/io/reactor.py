@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
-from pronghorn.io.channel import SocketChannel, send_all
+from pronghorn.io.batching import HeldResponses
+from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import ClientConnection, Wait
 from pronghorn.io.listeners import Listener
-from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
@@ -75,6 +75,7 @@ class Reactor:
         self._standby_deep = False
         self._busy_since = 0.0
         self._calls = 0
+        self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
         self.stopping = False
         self.finished = threading.Event()
 
@@ -100,38 +101,15 @@ class Reactor:
 
     def _lead(self, me: int) -> None:
         poll = self._epoll.poll
-        corked: list[tuple[ClientConnection, bool]] = []
+        held = self._held
         while self._leader == me and not self.finished.is_set():
-            started = 0.0
             for fd, mask in poll(1.0, _POLL_EVENTS):
-                self._dispatch(fd, mask, corked)
-                if corked:
-                    now = time.monotonic()
-                    started = started or now
-                    if now - started >= _CORK_SECONDS:
-                        self._uncork(corked)
-                        started = 0.0
-            self._uncork(corked)
+                self._dispatch(fd, mask)
+                if held.overdue():
+                    held.flush()
+            held.flush()
             if self.stopping:
                 self.close_idle()
-
-    def _uncork(self, corked: list[tuple[ClientConnection, bool]]) -> None:
-        """Send the responses a batch held back, then hand their connections back.
-
-        Sending them together wakes a waiting client once per batch rather than once per
-        response; on this project's 2-core VMs each such wake-up costs ~20 µs of our CPU.
-        The delay is bounded by `_CORK_SECONDS`, and a batch of one is sent at once.
-        """
-        timeout = self.config.io_timeout
-        for conn, keep in corked:
-            data = b"".join(conn.outbox)
-            conn.outbox.clear()
-            try:
-                send_all(conn.sock, data, timeout)
-            except ClientDisconnected:
-                keep = False
-            self._serve(conn, keep)
-        corked.clear()
 
     def _stand_by(self, me: int) -> None:
         quiet_ticks = 0
@@ -160,6 +138,8 @@ class Reactor:
                 quiet_ticks = 0
             else:
                 time.sleep(_STANDBY_TICK)
+                if self._held.overdue():
+                    self._held.flush()  # the leader is inside an app call: don't keep them
 
     def run_request(
         self,
@@ -184,10 +164,10 @@ class Reactor:
 
     # -- events -------------------------------------------------------------------------
 
-    def _dispatch(self, fd: int, mask: int, corked: list[tuple[ClientConnection, bool]]) -> None:
+    def _dispatch(self, fd: int, mask: int) -> None:
         listener = self._listeners.get(fd)
         if listener is not None:
-            self._accept(*listener, corked)
+            self._accept(*listener)
             return
         if fd == self._wake_r:
             with contextlib.suppress(BlockingIOError):
@@ -195,27 +175,21 @@ class Reactor:
             return
         conn = self._claim(fd)
         if conn is not None:
-            self._run_corked(conn, corked)
+            self._run(conn)
 
-    def _run_corked(
-        self, conn: ClientConnection, corked: list[tuple[ClientConnection, bool]]
-    ) -> None:
+    def _run(self, conn: ClientConnection) -> None:
+        """Act on what a claimed connection sent; its finished response may be held."""
         conn.corked = True
         try:
             keep = conn.readable()
         finally:
             conn.corked = False
         if conn.outbox:
-            corked.append((conn, keep))
+            self._held.add(conn, keep)
         else:
             self._serve(conn, keep)
 
-    def _accept(
-        self,
-        sock: socket.socket,
-        index: int,
-        corked: list[tuple[ClientConnection, bool]] | None = None,
-    ) -> None:
+    def _accept(self, sock: socket.socket, index: int, *, serve_now: bool = True) -> None:
         for _ in range(_ACCEPT_BATCH):
             try:
                 client, address = sock.accept()
@@ -233,11 +207,10 @@ class Reactor:
             conn = ClientConnection(self, client, remote, index)
             with self._lock:
                 self._conns[client.fileno()] = conn
-            if corked is None:
-                self._serve(conn, True)  # stopping: the leader serves it from epoll
+            if serve_now:
+                self._run(conn)  # most clients send their request with the handshake
             else:
-                # Most clients send their request with the handshake: read it now.
-                self._run_corked(conn, corked)
+                self._serve(conn, True)  # stopping: whoever leads serves it from epoll
 
     def _claim(self, fd: int) -> ClientConnection | None:
         with self._lock:
@@ -307,7 +280,7 @@ class Reactor:
         # from the backlog (the leader serves them), then close the listening sockets so
         # new connections are refused.
         for sock, index in self._listeners.values():
-            self._accept(sock, index)
+            self._accept(sock, index, serve_now=False)
             sock.close()
         with self._lock:
             for conn in self._conns.values():
