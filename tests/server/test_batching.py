@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from rawhttp import RawClient
-
 from serverproc import ServerProcess
 
 

@@ -149,10 +149,9 @@ class ClientConnection:
         while pending:
             event = pending.popleft()
             if type(event) is RequestHead:
-                if self.outbox:
-                    # A response held for the batch must not wait for this request's app.
-                    if not self._send_held():
-                        return False
+                # A response held for the batch must not wait for this request's app.
+                if self.outbox and not self._send_held():
+                    return False
                 if not self._run(event):
                     return False
             elif type(event) is ProtocolError:
