@@ -26,7 +26,7 @@ $(STAMP_TEST): pyproject.toml | $(VENV)/bin/python
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
-	$(VENV)/bin/pronghorn --bind $(HOST):$(PORT) --access-logfile - pronghorn.demo:app
+	$(VENV)/bin/pronghorn --bind $(HOST):$(PORT) --access-logfile - --static /static=src/pronghorn/demo/site pronghorn.demo:app
 
 apt-test-deps:
 	@missing=""; for p in $(APT_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
