@@ -41,18 +41,32 @@ def open_listener(bind: str, backlog: int) -> Listener:
     if isinstance(address, UnixAddress):
         return _open_unix(address.path, backlog)
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
+    return describe(_tcp_socket(family, (address.host, address.port), backlog))
+
+
+def _tcp_socket(
+    family: socket.AddressFamily,
+    address: tuple[str, int],
+    backlog: int | None,
+    *,
+    reuse_port: bool = False,
+) -> socket.socket:
+    """A bound TCP socket, listening (non-blocking) unless `backlog` is None."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((address.host, address.port))
-        sock.listen(backlog)
+        sock.bind(address)
+        if backlog is not None:
+            sock.listen(backlog)
+            sock.setblocking(False)
     except OSError:
         sock.close()
         raise
-    sock.setblocking(False)
-    return describe(sock)
+    return sock
 
 
 def _open_unix(path: str, backlog: int) -> Listener:
@@ -90,17 +104,7 @@ def reserve_reuse_port(bind: str) -> Listener | None:
     if isinstance(address, FdAddress | UnixAddress):
         return None
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((address.host, address.port))
-    except OSError:
-        sock.close()
-        raise
-    return describe(sock)
+    return describe(_tcp_socket(family, (address.host, address.port), None, reuse_port=True))
 
 
 def is_reservation(sock: socket.socket) -> bool:
@@ -112,17 +116,5 @@ def is_reservation(sock: socket.socket) -> bool:
 
 def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
     """A worker's own listening socket on the address `reservation` holds (SO_REUSEPORT)."""
-    family = reservation.sock.family
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(reservation.sock.getsockname())
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return describe(sock)
+    held = reservation.sock
+    return describe(_tcp_socket(held.family, held.getsockname(), backlog, reuse_port=True))
