@@ -149,7 +149,8 @@ class Reactor:
         listener_index: int,
     ) -> None:
         """Run one request on this thread; the standby may take the lead meanwhile."""
-        leading = self._leader == threading.get_ident()
+        me = threading.get_ident()
+        leading = self._leader == me
         if leading:
             self._calls += 1
             self._busy_since = time.monotonic()
@@ -159,7 +160,8 @@ class Reactor:
         try:
             self.state.run_request(head, channel, remote, listener_index)
         finally:
-            if leading:
+            # If the standby took the lead meanwhile, the busy mark is the new leader's.
+            if leading and self._leader == me:
                 self._busy_since = 0.0
 
     # -- events -------------------------------------------------------------------------
