@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
-APT_TEST_PACKAGES := curl wrk nginx-light chromium
+# What the tests run for real: curl as a client, headless Chromium for the browser tests.
+APT_TEST_PACKAGES := curl chromium
 # Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint typecheck bench bench-quick clean
+.PHONY: demo test apt-test-deps lint typecheck bench bench-quick clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
