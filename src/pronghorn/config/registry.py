@@ -205,7 +205,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
         _TIMEOUTS,
-        "A worker whose event loop stops beating, or whose application call runs, for "
+        "A worker whose clock stops beating, or whose application call runs, for "
         "longer than this is killed and replaced; the log names the request it was in.",
     ),
     Setting(

@@ -1,4 +1,4 @@
-"""The I/O engine: event loop, connections, timeouts, the app thread pool, listeners.
+"""The I/O engine: the reactor and its relay of threads, connections, timeouts, listeners.
 
 `serve(config, app, logs)` runs one worker until it is told to stop.
 """

@@ -47,6 +47,8 @@ class HeldResponses:
 
     def flush(self) -> None:
         """Send every held response, then hand each connection back to the reactor."""
+        if not self._held:
+            return  # the common case after a batch of streamed or refused requests: no lock
         with self._lock:
             held, self._held = self._held, []
         for conn, keep in held:

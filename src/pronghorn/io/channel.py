@@ -125,10 +125,10 @@ class SocketChannel:
         self._flush_corked()
         try:
             sent = self._sendfile(file.fileno(), offset, count)
-        except (AttributeError, OSError) as exc:
-            if isinstance(exc, ClientDisconnected) or (
-                isinstance(exc, OSError) and exc.errno not in _NO_SENDFILE
-            ):
+        except OSError as exc:
+            # Only "sendfile cannot do this pair" falls back to copying; ClientDisconnected
+            # (errno None) and real socket errors propagate.
+            if exc.errno not in _NO_SENDFILE:
                 raise
             sent = 0
         if sent < count:

@@ -43,7 +43,7 @@ class WorkerControl(Protocol):
     """Stop gracefully after this many requests (--max-requests); 0 means never."""
 
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
-        """Loop thread, when serving starts and then once a second: the monotonic start and
+        """Clock thread, when serving starts and then once a second: the monotonic start and
         request line of the longest-running request (None when idle) and the number of
         requests answered so far. True asks the worker for a graceful stop."""
         ...
@@ -196,8 +196,8 @@ class WorkerState:
         )
 
     def oldest_request(self) -> tuple[float, str] | None:
-        """Loop thread: when the longest-running request started, and its request line."""
-        running = self.in_flight.copy()  # one C call: safe while app threads change it
+        """Clock thread: when the longest-running request started, and its request line."""
+        running = self.in_flight.copy()  # one C call: safe while request threads change it
         if not running:
             return None
         started, head = min(running.values(), key=lambda entry: entry[0])

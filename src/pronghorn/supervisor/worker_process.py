@@ -135,7 +135,7 @@ def _reset_signals(agent: WorkerAgent) -> None:
         os._exit(0)
 
     def reopen_logs(signum: int, frame: FrameType | None) -> None:
-        agent.reopen_requested = True  # done by the next beat, on the loop thread
+        agent.reopen_requested = True  # done by the next beat, on the clock thread
 
     signal.signal(signal.SIGQUIT, quick_exit)
     signal.signal(signal.SIGUSR1, reopen_logs)
