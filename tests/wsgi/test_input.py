@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pronghorn.wsgi.channel import BodyError
 from pronghorn.wsgi.input import InputStream
@@ -146,3 +150,22 @@ def test_body_errors_reach_the_app() -> None:
     with pytest.raises(BodyError) as caught:
         stream.read()
     assert caught.value.status == 400
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["read", "readline"]), st.one_of(st.none(), st.integers(-1, 40))),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=120), piece=st.integers(1, 50), ops=_OPS)
+def test_any_mix_of_reads_matches_a_file(
+    body: bytes, piece: int, ops: list[tuple[str, int | None]]
+) -> None:
+    """Whatever the pieces and the calls, the stream reads like an in-memory file."""
+    stream = InputStream(PieceSource(body, piece))
+    reference = io.BytesIO(body)
+    for op, size in ops:
+        assert getattr(stream, op)(size) == getattr(reference, op)(size), (op, size)
+    assert stream.read() == reference.read()

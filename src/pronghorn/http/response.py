@@ -30,9 +30,10 @@ class Framing(Enum):
     CLOSE = 3
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ResponsePlan:
-    """The serialised head and how the body that follows must be framed."""
+    """The serialised head and how the body that follows must be framed (shared: a
+    worker reuses the plan of a response it repeats, see `pronghorn.wsgi.head_memo`)."""
 
     head: bytes
     framing: Framing

@@ -14,7 +14,7 @@ import contextlib
 import socket
 import time
 from collections import deque
-from enum import Enum
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from pronghorn.http.events import (
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 _RECV_SIZE = 65536
 
 
-class Wait(Enum):
-    """What a connection handed back to the reactor is waiting for."""
+class Wait(IntEnum):
+    """What a connection handed back to the reactor is waiting for (an IntEnum: hashed
+    in C when the reactor looks up its deadline, on every request)."""
 
     FRESH = 0  # the first request of a new connection
     IDLE = 1  # the next request (keep-alive)

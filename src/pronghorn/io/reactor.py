@@ -150,15 +150,16 @@ class Reactor:
     ) -> None:
         """Run one request on this thread; the standby may take the lead meanwhile."""
         me = threading.get_ident()
+        started = time.monotonic()
         leading = self._leader == me
         if leading:
             self._calls += 1
-            self._busy_since = time.monotonic()
+            self._busy_since = started
             if self._standby_deep:
                 self._standby_deep = False
                 self._standby_wake.set()
         try:
-            self.state.run_request(head, channel, remote, listener_index)
+            self.state.run_request(head, channel, remote, listener_index, me, started)
         finally:
             # If the standby took the lead meanwhile, the busy mark is the new leader's.
             if leading and self._leader == me:

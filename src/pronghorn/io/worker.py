@@ -29,6 +29,7 @@ from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.file_wrapper import FileWrapper
+from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import InputStream
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
@@ -80,6 +81,7 @@ class WorkerState:
         self.handled = 0
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
+        self.head_memo = HeadMemo()  # the response heads the app repeats
         self.static = (
             StaticFiles(
                 config.static,
@@ -116,50 +118,46 @@ class WorkerState:
         channel: SocketChannel,
         remote: tuple[str, int] | None,
         listener_index: int,
+        thread_id: int,
+        started: float,
     ) -> None:
-        """Application thread: serve one request, listed in `in_flight` meanwhile so the
-        supervisor's heartbeat can name a request stuck past --timeout."""
-        key = threading.get_ident()
-        self.in_flight[key] = (time.monotonic(), head)
+        """Application thread: build environ, call the app, write the access log.
+
+        The request is listed in `in_flight` meanwhile (under the thread's id, from its
+        `started` time on the monotonic clock), so the supervisor's heartbeat can name a
+        request stuck past --timeout."""
+        self.in_flight[thread_id] = (started, head)
         try:
-            self._serve_request(head, channel, remote, listener_index)
+            # Static mounts answer first; None means the request is the app's (StaticFiles
+            # never returns None when there is no app).
+            static = self.static
+            outcome = None if static is None else static.serve(head, channel, self.date)
+            if outcome is None:
+                environ = self.builders[listener_index].build(
+                    head, remote, InputStream(channel), FileWrapper
+                )
+                app = self.app
+                assert app is not None
+                outcome = run_app(
+                    app, environ, head, channel, self.date, self.error_log, self.head_memo
+                )
+            if self.logs.access.enabled:
+                self._log_access(
+                    remote,
+                    head.method,
+                    head.target.decode("latin-1"),
+                    "HTTP/" + head.version,
+                    outcome.status,
+                    outcome.body_bytes,
+                    time.monotonic() - started,
+                    head.headers,
+                    outcome.headers,
+                )
         finally:
-            del self.in_flight[key]
+            del self.in_flight[thread_id]
             self.handled += 1
             if self.request_limit and self.handled >= self.request_limit:
                 self.on_request_limit()
-
-    def _serve_request(
-        self,
-        head: RequestHead,
-        channel: SocketChannel,
-        remote: tuple[str, int] | None,
-        listener_index: int,
-    ) -> None:
-        """Application thread: build environ, call the app, write the access log."""
-        started = time.monotonic()
-        # Static mounts answer first; None means the request is the app's (StaticFiles
-        # never returns None when there is no app).
-        outcome = None if self.static is None else self.static.serve(head, channel, self.date)
-        if outcome is None:
-            environ = self.builders[listener_index].build(
-                head, remote, InputStream(channel), FileWrapper
-            )
-            app = self.app
-            assert app is not None
-            outcome = run_app(app, environ, head, channel, self.date, self.error_log)
-        if self.logs.access.enabled:
-            self._log_access(
-                remote,
-                head.method,
-                head.target.decode("latin-1"),
-                "HTTP/" + head.version,
-                outcome.status,
-                outcome.body_bytes,
-                time.monotonic() - started,
-                head.headers,
-                outcome.headers,
-            )
 
     def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
         """Access-log a request we refused before it reached the app."""

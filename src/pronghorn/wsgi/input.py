@@ -37,12 +37,32 @@ class InputStream:
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            while self._fill(_READ_PIECE):
-                pass
-            return self._take(len(self._buffer))
+            return self._read_all()
+        if not self._buffer and size:
+            # The common case (a framework reading CONTENT_LENGTH bytes at once): a piece
+            # that is exactly what was asked for is returned as it came, uncopied.
+            if self._eof:
+                return b""
+            piece = self._source.read_some(size)
+            if len(piece) == size:
+                return piece
+            if not piece:
+                self._eof = True
+                return b""
+            self._buffer += piece
         while len(self._buffer) < size and self._fill(size - len(self._buffer)):
             pass
         return self._take(size)
+
+    def _read_all(self) -> bytes:
+        pieces = [self._take(len(self._buffer))] if self._buffer else []
+        while not self._eof:
+            piece = self._source.read_some(_READ_PIECE)
+            if piece:
+                pieces.append(piece)
+            else:
+                self._eof = True
+        return b"".join(pieces)
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = -1 if size is None else size
@@ -75,8 +95,13 @@ class InputStream:
             yield line
 
     def _take(self, size: int) -> bytes:
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        buffer = self._buffer
+        if size >= len(buffer):
+            data = bytes(buffer)  # one copy, not a slice and a copy of it
+            buffer.clear()
+            return data
+        data = bytes(buffer[:size])
+        del buffer[:size]
         return data
 
     def drained(self) -> bool:

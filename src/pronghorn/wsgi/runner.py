@@ -23,12 +23,12 @@ from pronghorn.http.response import (
     ResponsePlan,
     chunk_header,
     error_response,
-    plan_response,
     status_code,
 )
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected, ResponseSink
 from pronghorn.wsgi.file_wrapper import FileWrapper
-from pronghorn.wsgi.headers import AppResponseError, check_headers, check_status
+from pronghorn.wsgi.head_memo import HeadersKey, HeadMemo
+from pronghorn.wsgi.headers import AppResponseError
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
@@ -48,14 +48,28 @@ class Outcome:
 class _Exchange:
     """The state of one response while the application produces it."""
 
-    __slots__ = ("date", "done", "head", "headers", "plan", "remaining", "sent", "sink", "status")
+    __slots__ = (
+        "date",
+        "done",
+        "head",
+        "headers",
+        "key",
+        "memo",
+        "plan",
+        "remaining",
+        "sent",
+        "sink",
+        "status",
+    )
 
-    def __init__(self, head: RequestHead, sink: ResponseSink, date: str) -> None:
+    def __init__(self, head: RequestHead, sink: ResponseSink, date: str, memo: HeadMemo) -> None:
         self.head = head
         self.sink = sink
         self.date = date
+        self.memo = memo
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
+        self.key: HeadersKey | None = None
         self.plan: ResponsePlan | None = None
         self.remaining = -1  # body bytes still allowed by Content-Length; -1: no limit
         self.sent = 0
@@ -72,8 +86,8 @@ class _Exchange:
                 exc_info = None
         elif self.status is not None:
             raise AppResponseError("start_response called a second time without exc_info")
-        self.headers = check_headers(headers)
-        self.status = check_status(status)
+        self.key = self.memo.check(status, headers)
+        self.status, self.headers = self.key[0], headers
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -84,18 +98,9 @@ class _Exchange:
             self._send_part(data)
 
     def _start(self, body_length: int | None) -> ResponsePlan:
-        if self.status is None:
+        if self.key is None:
             raise AppResponseError("the application sent a body before calling start_response")
-        head = self.head
-        plan = plan_response(
-            method=head.method,
-            request_version=head.version,
-            request_keep_alive=head.keep_alive,
-            status=self.status,
-            headers=self.headers,
-            date=self.date,
-            body_length=body_length,
-        )
+        plan = self.memo.plan(self.key, self.head, self.date, body_length)
         if plan.framing is Framing.LENGTH and plan.content_length is not None:
             self.remaining = plan.content_length
         self.plan = plan
@@ -187,9 +192,13 @@ def run_app(
     sink: ResponseSink,
     date: str,
     error_log: logging.Logger,
+    memo: HeadMemo | None = None,
 ) -> Outcome:
-    """Call the application for one request and send its response through `sink`."""
-    exchange = _Exchange(head, sink, date)
+    """Call the application for one request and send its response through `sink`.
+
+    `memo` is the worker's `HeadMemo`, shared by its requests; without one, the status
+    and headers are checked and serialised afresh."""
+    exchange = _Exchange(head, sink, date, HeadMemo() if memo is None else memo)
     result: Iterable[bytes] | None = None
     try:
         result = app(environ, exchange.start_response)
