@@ -30,6 +30,16 @@ class Framing(Enum):
     CLOSE = 3
 
 
+# Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
+# EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
+_NO_BODY, _LENGTH, _CHUNKED, _CLOSE = (
+    Framing.NO_BODY,
+    Framing.LENGTH,
+    Framing.CHUNKED,
+    Framing.CLOSE,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ResponsePlan:
     """The serialised head and how the body that follows must be framed (shared: a
@@ -97,13 +107,13 @@ def plan_response(
         out += ("Server: ", SERVER_NAME, "\r\n")
 
     framing, length = _choose_framing(code, request_version, app_length, body_length)
-    if framing is Framing.LENGTH and app_length is None:
+    if framing is _LENGTH and app_length is None:
         out += ("Content-Length: ", str(length), "\r\n")
-    elif framing is Framing.CHUNKED:
+    elif framing is _CHUNKED:
         out.append("Transfer-Encoding: chunked\r\n")
-    elif framing is Framing.CLOSE:
+    elif framing is _CLOSE:
         keep_alive = False
-    sends_body = method != "HEAD" and framing is not Framing.NO_BODY
+    sends_body = method != "HEAD" and framing is not _NO_BODY
     if request_version == "1.1":
         if not keep_alive:
             out.append("Connection: close\r\n")
@@ -123,16 +133,16 @@ def _choose_framing(
     code: int, version: str, app_length: int | None, body_length: int | None
 ) -> tuple[Framing, int | None]:
     if code < 200 or code == 204:
-        return Framing.NO_BODY, None  # its Content-Length is dropped (RFC 9110 8.6)
+        return _NO_BODY, None  # its Content-Length is dropped (RFC 9110 8.6)
     if code == 304:
-        return Framing.NO_BODY, app_length  # the length the 200 would have had
+        return _NO_BODY, app_length  # the length the 200 would have had
     if app_length is not None:
-        return Framing.LENGTH, app_length
+        return _LENGTH, app_length
     if body_length is not None:
-        return Framing.LENGTH, body_length
+        return _LENGTH, body_length
     if version == "1.1":
-        return Framing.CHUNKED, None
-    return Framing.CLOSE, None
+        return _CHUNKED, None
+    return _CLOSE, None
 
 
 def chunk_header(size: int) -> bytes:

@@ -46,6 +46,12 @@ class Wait(IntEnum):
     DISCARD = 3  # the rest of a body the app did not read
 
 
+# Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
+# EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
+WAIT_FRESH, WAIT_IDLE, WAIT_HEAD, WAIT_DISCARD = Wait.FRESH, Wait.IDLE, Wait.HEAD, Wait.DISCARD
+_NO_BODY = BodyKind.NONE
+
+
 class ClientConnection:
     """The state of one accepted connection."""
 
@@ -92,7 +98,7 @@ class ClientConnection:
         self.registered = False  # in the reactor's epoll set
         self.corked = False  # complete small responses may wait in `outbox` (see reactor)
         self.outbox: list[bytes] = []
-        self.wait = Wait.FRESH
+        self.wait = WAIT_FRESH
         self.deadline = 0.0
         self._armed_for: Wait | None = None
 
@@ -159,17 +165,17 @@ class ClientConnection:
                 self._refuse(event)
                 return False
             elif type(event) is MessageEnd:
-                self.wait = Wait.IDLE  # the end of a body we were discarding
+                self.wait = WAIT_IDLE  # the end of a body we were discarding
             # BodyData here belongs to a body the app did not read: dropped.
         if self._parser.closed:
             return False
-        if self.wait is not Wait.DISCARD:
-            self.wait = Wait.HEAD if self._parser.has_partial_head else Wait.IDLE
-        return not reactor.stopping or self.wait is not Wait.IDLE
+        if self.wait is not WAIT_DISCARD:
+            self.wait = WAIT_HEAD if self._parser.has_partial_head else WAIT_IDLE
+        return not reactor.stopping or self.wait is not WAIT_IDLE
 
     def _run(self, head: RequestHead) -> bool:
         reactor = self._reactor
-        self.body_done = head.body_kind is BodyKind.NONE
+        self.body_done = head.body_kind is _NO_BODY
         self.body_chunks.clear()
         self.body_error = None
         self.expect_continue = head.expect_continue
@@ -183,7 +189,7 @@ class ClientConnection:
         if not self.body_done:
             if self.expect_continue and not channel.continue_sent:
                 return False  # the client may be waiting to send a body we never asked for
-            self.wait = Wait.DISCARD
+            self.wait = WAIT_DISCARD
             self.body_chunks.clear()
         return True
 
@@ -210,15 +216,15 @@ class ClientConnection:
 
     def deadline_action(self) -> None:
         """The reactor's deadline passed while waiting: answer 408 for a stalled head."""
-        if self.wait is Wait.HEAD:
+        if self.wait is WAIT_HEAD:
             self._refuse(ProtocolError(408, "timed out waiting for the request head"))
-        elif self.wait is Wait.DISCARD:
+        elif self.wait is WAIT_DISCARD:
             self._reactor.state.error_log.info(
                 "client %s stalled in a request body; closing", peer_text(self.remote)
             )
 
     def arm_deadline(self) -> None:
-        if self.wait is Wait.HEAD and self._armed_for is Wait.HEAD:
+        if self.wait is WAIT_HEAD and self._armed_for is WAIT_HEAD:
             return  # a head dribbled in pieces must still be complete in --header-timeout
         self._armed_for = self.wait
         self.deadline = time.monotonic() + self._reactor.wait_seconds[self.wait]

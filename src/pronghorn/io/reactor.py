@@ -31,7 +31,7 @@ from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.client import ClientConnection, Wait
+from pronghorn.io.client import WAIT_IDLE, ClientConnection, Wait
 from pronghorn.io.listeners import Listener
 
 if TYPE_CHECKING:
@@ -225,7 +225,7 @@ class Reactor:
 
     def _serve(self, conn: ClientConnection, keep: bool) -> None:
         """Hand a connection back to the reactor after a thread is done with it, or close."""
-        if keep and not (self.stopping and conn.wait is Wait.IDLE):
+        if keep and not (self.stopping and conn.wait is WAIT_IDLE):
             conn.arm_deadline()
             with self._lock:
                 if conn.closed:

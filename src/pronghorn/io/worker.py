@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from pronghorn.config.model import Config
-from pronghorn.http.events import RequestHead
+from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
@@ -30,9 +30,10 @@ from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.head_memo import HeadMemo
-from pronghorn.wsgi.input import InputStream
+from pronghorn.wsgi.input import EmptyInput, InputStream
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
+_NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
 _STOP_POLL_SECONDS = 0.05
 
@@ -82,6 +83,7 @@ class WorkerState:
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
         self.head_memo = HeadMemo()  # the response heads the app repeats
+        self._no_body = EmptyInput()  # wsgi.input of every request without a body
         self.static = (
             StaticFiles(
                 config.static,
@@ -133,9 +135,8 @@ class WorkerState:
             static = self.static
             outcome = None if static is None else static.serve(head, channel, self.date)
             if outcome is None:
-                environ = self.builders[listener_index].build(
-                    head, remote, InputStream(channel), FileWrapper
-                )
+                body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
+                environ = self.builders[listener_index].build(head, remote, body, FileWrapper)
                 app = self.app
                 assert app is not None
                 outcome = run_app(

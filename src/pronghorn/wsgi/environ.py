@@ -83,7 +83,7 @@ class EnvironBuilder:
         return environ
 
     def _path_info(self, raw_path: bytes) -> str:
-        if b"%" in raw_path:
+        if raw_path.find(b"%") >= 0:  # cheaper than `in` on bytes (see http.parser)
             raw_path = unquote_to_bytes(raw_path)
         path = raw_path.decode("latin-1")
         root = self._root

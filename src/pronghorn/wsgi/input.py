@@ -107,3 +107,24 @@ class InputStream:
     def drained(self) -> bool:
         """True once the whole body has been read by the application."""
         return self._eof and not self._buffer
+
+
+class EmptyInput:
+    """`wsgi.input` of a request that has no body: stateless, so one serves them all."""
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return b""
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def drained(self) -> bool:
+        return True
