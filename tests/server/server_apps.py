@@ -186,7 +186,21 @@ def file(
     return environ["wsgi.file_wrapper"](handle)
 
 
+def big(environ: dict[str, Any], start_response: StartResponse, q: dict[str, str], tag: str) -> Any:
+    """`size` bytes of `big_body` in one bytes object, with its Content-Length."""
+    body = big_body(int(q["size"]))
+    start_response("200 OK", [*TEXT, ("Content-Length", str(len(body))), ("X-Tag", tag)])
+    return [body]
+
+
+def big_body(size: int) -> bytes:
+    """A body whose every 4-byte word says where it is, so misordered bytes show."""
+    words = (size + 3) // 4
+    return b"".join(i.to_bytes(4, "big") for i in range(words))[:size]
+
+
 ROUTES: dict[str, Callable[..., Any]] = {
+    "/big": big,
     "/file": file,
     "/hello": hello,
     "/echo": echo,

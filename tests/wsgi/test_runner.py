@@ -50,9 +50,9 @@ class CollectingSink:
         self.data += file.read(count)
         self.ops.append(("sendfile", offset, count))
 
-    def finish(self, data: bytes, keep_alive: bool) -> None:
+    def finish(self, data: bytes, keep_alive: bool, body: bytes = b"") -> None:
         assert self.finished is None and not self.aborted
-        self.data += data
+        self.data += data + body
         self.finished = keep_alive
 
     def abort(self) -> None:

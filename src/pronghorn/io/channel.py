@@ -1,21 +1,23 @@
 """The request a thread is running, read and written straight on its socket.
 
 Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.wsgi.channel`) of
-one request. The thread that runs a request owns its connection until the response is done
-(the reactor does not watch the socket meanwhile), so reads and writes here are plain
-non-blocking socket calls that wait with `poll` up to `--io-timeout` when the peer is slow:
-a slow client stalls only its own request, and never grows memory.
+one request. The thread that runs a request owns its connection until its app call is
+done (the reactor does not watch the socket meanwhile), so reads and writes here are plain
+non-blocking socket calls. Output the socket cannot take at once is parked for the reactor
+to send on writability (`pronghorn.io.parked`), so the thread does not wait for the client;
+past the parking bound, and for the request body, it waits with `poll` up to
+`--io-timeout`: a slow client stalls only its own request, and never grows memory.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket
 from typing import TYPE_CHECKING, BinaryIO
 
 from pronghorn.http.response import CONTINUE_100
+from pronghorn.io.parked import NO_SENDFILE
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -25,11 +27,9 @@ _COPY_PIECE = 262144
 # Complete responses up to this size may wait for the end of the reactor's batch.
 CORK_LIMIT = 65536
 _SENDFILE_PIECE = 1 << 30
-# sendfile is not possible for this pair of descriptors: copy instead.
-_NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
 
-def send_all(sock: socket.socket, data: bytes, timeout: float) -> None:
+def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
     """Send all of `data` on a non-blocking socket, waiting up to `timeout` per stall."""
     try:
         sent = sock.send(data)
@@ -102,19 +102,22 @@ class SocketChannel:
     def write(self, data: bytes) -> None:
         self.started = True
         self._flush_corked()
-        self._send_all(data)
+        self._send_or_park(data)
 
-    def finish(self, data: bytes, keep_alive: bool) -> None:
+    def finish(self, data: bytes, keep_alive: bool, body: bytes = b"") -> None:
         self.started = True
         conn = self._conn
-        if data:
-            if conn.corked and len(data) <= CORK_LIMIT:
+        if body:
+            self._flush_corked()
+            self._send_or_park(data, body)
+        elif data:
+            if conn.corked and len(data) <= CORK_LIMIT and not conn.parked:
                 # The reactor sends it with the other responses of its batch: one wake-up
                 # of a waiting client instead of one per response (see pronghorn.io.batching).
                 conn.outbox.append(data)
             else:
                 self._flush_corked()
-                self._send_all(data)
+                self._send_or_park(data)
         self.keep_alive = keep_alive
 
     def abort(self) -> None:
@@ -123,29 +126,35 @@ class SocketChannel:
     def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
         self.started = True
         self._flush_corked()
+        parked = self._conn.parked
+        if parked:
+            parked.add_file(file.fileno(), offset, count)  # behind what waits already
+            return
         try:
             sent = self._sendfile(file.fileno(), offset, count)
         except OSError as exc:
             # Only "sendfile cannot do this pair" falls back to copying; ClientDisconnected
             # (errno None) and real socket errors propagate.
-            if exc.errno not in _NO_SENDFILE:
+            if exc.errno not in NO_SENDFILE:
                 raise
-            sent = 0
+            self._copy(file, offset, count)
+            return
         if sent < count:
-            self._copy(file, offset + sent, count - sent)
+            # The socket is full: the reactor sends the rest when it drains, from a
+            # descriptor of its own, and this thread is free for other requests.
+            parked.add_file(file.fileno(), offset + sent, count - sent)
 
     def _sendfile(self, file_fd: int, offset: int, count: int) -> int:
-        """Zero-copy; returns the bytes sent (fewer than count only before the first byte)."""
+        """Zero-copy until done or the socket is full; returns the bytes sent."""
         sock_fd = self._sock.fileno()
         sent = 0
         while sent < count:
             try:
                 n = os.sendfile(sock_fd, file_fd, offset + sent, min(count - sent, _SENDFILE_PIECE))
             except BlockingIOError:
-                self._wait_writable()
-                continue
+                return sent
             except OSError as exc:
-                if exc.errno in _NO_SENDFILE and sent == 0:
+                if exc.errno in NO_SENDFILE and sent == 0:
                     raise
                 raise ClientDisconnected(f"sendfile failed: {exc}") from exc
             if n == 0:
@@ -159,8 +168,38 @@ class SocketChannel:
             piece = file.read(min(count, _COPY_PIECE))
             if not piece:
                 raise ClientDisconnected("file shrank while it was being sent")
-            self._send_all(piece)
+            self._send_or_park(piece)
             count -= len(piece)
+
+    def _send_or_park(self, data: bytes, body: bytes = b"") -> None:
+        """Send `data` (then `body`, uncopied) as far as the socket takes them now and
+        park the rest for the reactor; wait for the client only when parking would pass
+        its bounds (see pronghorn.io.parked)."""
+        parked = self._conn.parked
+        if parked:
+            if parked.try_add_bytes(data) and parked.try_add_bytes(body):
+                return
+            self._drain_parked()
+        try:
+            sent = self._sock.sendmsg((data, body)) if body else self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise ClientDisconnected(f"client went away: {exc}") from exc
+        for piece in (data, body):
+            if sent >= len(piece):
+                sent -= len(piece)
+                continue
+            rest = memoryview(piece)[sent:]
+            sent = 0
+            if not parked.try_add_bytes(rest):
+                self._drain_parked()
+                send_all(self._sock, rest, self._timeout)
+
+    def _drain_parked(self) -> None:
+        parked = self._conn.parked
+        while not parked.drain(self._sock):
+            self._wait_writable()
 
     def _send_all(self, data: bytes) -> None:
         send_all(self._sock, data, self._timeout)

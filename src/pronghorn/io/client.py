@@ -28,6 +28,7 @@ from pronghorn.http.events import (
 from pronghorn.http.parser import RequestParser
 from pronghorn.http.response import error_response
 from pronghorn.io.channel import SocketChannel, send_all
+from pronghorn.io.parked import ParkedOutput
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -44,11 +45,13 @@ class Wait(IntEnum):
     IDLE = 1  # the next request (keep-alive)
     HEAD = 2  # the rest of a request head that has started
     DISCARD = 3  # the rest of a body the app did not read
+    WRITE = 4  # the socket to take the response output parked for it
 
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
 WAIT_FRESH, WAIT_IDLE, WAIT_HEAD, WAIT_DISCARD = Wait.FRESH, Wait.IDLE, Wait.HEAD, Wait.DISCARD
+WAIT_WRITE = Wait.WRITE
 _NO_BODY = BodyKind.NONE
 
 
@@ -59,16 +62,19 @@ class ClientConnection:
         "_armed_for",
         "_parser",
         "_reactor",
+        "_wait_after_write",
         "body_chunks",
         "body_done",
         "body_error",
         "busy",
+        "close_after_write",
         "closed",
         "corked",
         "deadline",
         "expect_continue",
         "listener_index",
         "outbox",
+        "parked",
         "pending",
         "registered",
         "remote",
@@ -98,6 +104,9 @@ class ClientConnection:
         self.registered = False  # in the reactor's epoll set
         self.corked = False  # complete small responses may wait in `outbox` (see reactor)
         self.outbox: list[bytes] = []
+        self.parked = ParkedOutput(reactor.parking)  # what the socket did not take yet
+        self.close_after_write = False
+        self._wait_after_write = WAIT_IDLE
         self.wait = WAIT_FRESH
         self.deadline = 0.0
         self._armed_for: Wait | None = None
@@ -161,6 +170,13 @@ class ClientConnection:
                     return False
                 if not self._run(event):
                     return False
+                if self.parked:
+                    # The socket is full: the next request waits until the reactor has
+                    # sent the rest of this response (`writable`).
+                    discarding = self.wait is WAIT_DISCARD
+                    self._wait_after_write = WAIT_DISCARD if discarding else WAIT_IDLE
+                    self.wait = WAIT_WRITE
+                    return True
             elif type(event) is ProtocolError:
                 self._refuse(event)
                 return False
@@ -184,7 +200,10 @@ class ClientConnection:
         self._take_body_events()
         channel = SocketChannel(self, reactor.config.io_timeout)
         reactor.run_request(head, channel, self.remote, self.listener_index)
-        if channel.aborted or not channel.keep_alive or self.body_error is not None:
+        if channel.aborted:
+            self.parked.release()  # a response cut short: nothing more of it may go out
+            return False
+        if not channel.keep_alive or self.body_error is not None:
             return False
         if not self.body_done:
             if self.expect_continue and not channel.continue_sent:
@@ -192,6 +211,20 @@ class ClientConnection:
             self.wait = WAIT_DISCARD
             self.body_chunks.clear()
         return True
+
+    def writable(self) -> bool:
+        """The socket can take more: send parked output, then go on with any pipelined
+        request. False when the connection should be closed."""
+        try:
+            if not self.parked.drain(self.sock):
+                return True  # still full: wait for the next writable event
+        except ClientDisconnected:
+            self.parked.release()  # the client is gone: nothing more can be sent
+            return False
+        if self.close_after_write:
+            return False
+        self.wait = self._wait_after_write
+        return self._serve_pending()
 
     def _send_held(self) -> bool:
         data = b"".join(self.outbox)
@@ -221,6 +254,10 @@ class ClientConnection:
         elif self.wait is WAIT_DISCARD:
             self._reactor.state.error_log.info(
                 "client %s stalled in a request body; closing", peer_text(self.remote)
+            )
+        elif self.wait is WAIT_WRITE:
+            self._reactor.state.error_log.info(
+                "client %s stopped reading the response; closing", peer_text(self.remote)
             )
 
     def arm_deadline(self) -> None:

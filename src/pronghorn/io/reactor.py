@@ -31,8 +31,9 @@ from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.client import WAIT_IDLE, ClientConnection, Wait
+from pronghorn.io.client import WAIT_IDLE, WAIT_WRITE, ClientConnection, Wait
 from pronghorn.io.listeners import Listener
+from pronghorn.io.parked import ParkingBudget
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
@@ -45,6 +46,7 @@ _ACCEPT_BATCH = 64
 _FRESH_GRACE = 1.0
 _POLL_EVENTS = 64
 _CONN_EVENTS = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLONESHOT
 
 
 class Reactor:
@@ -59,6 +61,7 @@ class Reactor:
             Wait.IDLE: config.keep_alive,
             Wait.HEAD: config.header_timeout,
             Wait.DISCARD: config.io_timeout,
+            Wait.WRITE: config.io_timeout,
         }
         self._epoll = select.epoll()
         self._listeners = {lst.sock.fileno(): (lst.sock, i) for i, lst in enumerate(listeners)}
@@ -76,6 +79,7 @@ class Reactor:
         self._busy_since = 0.0
         self._calls = 0
         self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
+        self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.stopping = False
         self.finished = threading.Event()
 
@@ -184,7 +188,7 @@ class Reactor:
         """Act on what a claimed connection sent; its finished response may be held."""
         conn.corked = True
         try:
-            keep = conn.readable()
+            keep = conn.writable() if conn.wait is WAIT_WRITE else conn.readable()
         finally:
             conn.corked = False
         if conn.outbox:
@@ -224,20 +228,30 @@ class Reactor:
             return conn
 
     def _serve(self, conn: ClientConnection, keep: bool) -> None:
-        """Hand a connection back to the reactor after a thread is done with it, or close."""
-        if keep and not (self.stopping and conn.wait is WAIT_IDLE):
-            conn.arm_deadline()
-            with self._lock:
-                if conn.closed:
-                    return
-                conn.busy = False
-                if conn.registered:
-                    self._epoll.modify(conn.sock.fileno(), _CONN_EVENTS)
-                else:
-                    conn.registered = True
-                    self._epoll.register(conn.sock.fileno(), _CONN_EVENTS)
+        """Hand a connection back to the reactor after a thread is done with it, or close.
+
+        Output parked for a full socket is sent first, even when the connection is to
+        close after it: epoll then watches for writability instead of a request."""
+        if conn.parked:
+            if not keep:
+                conn.close_after_write = True
+            conn.wait = WAIT_WRITE
+            events = _WRITE_EVENTS
+        elif keep and not (self.stopping and conn.wait is WAIT_IDLE):
+            events = _CONN_EVENTS
+        else:
+            self._close(conn)
+            return
+        conn.arm_deadline()
+        with self._lock:
+            if conn.closed:
                 return
-        self._close(conn)
+            conn.busy = False
+            if conn.registered:
+                self._epoll.modify(conn.sock.fileno(), events)
+            else:
+                conn.registered = True
+                self._epoll.register(conn.sock.fileno(), events)
 
     def _close(self, conn: ClientConnection) -> None:
         with self._lock:
@@ -249,6 +263,7 @@ class Reactor:
             if conn.registered:
                 with contextlib.suppress(FileNotFoundError, ValueError):
                     self._epoll.unregister(fd)
+        conn.parked.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
 

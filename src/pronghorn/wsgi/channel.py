@@ -47,8 +47,11 @@ class ResponseSink(Protocol):
         """Send `count` bytes of `file` from `offset`, zero-copy where the transport allows."""
         ...
 
-    def finish(self, data: bytes, keep_alive: bool) -> None:
-        """Queue the last bytes of the response; the connection may take the next request."""
+    def finish(self, data: bytes, keep_alive: bool, body: bytes = b"") -> None:
+        """Queue the last bytes of the response; the connection may take the next request.
+
+        `body`, if given, follows `data` on the wire: a large body is passed apart from
+        its head so that it need not be copied to join them."""
         ...
 
     def abort(self) -> None:

@@ -143,7 +143,11 @@ class _Exchange:
         """The whole body is known: one head with its length, one hand-off."""
         if self.plan is None:
             plan = self._start(len(body))
-            self.sink.finish(plan.head + b"".join(self._frame(body)), self._keep_alive())
+            parts = self._frame(body)
+            if len(parts) == 1 and len(parts[0]) > _COPY_LIMIT:
+                self.sink.finish(plan.head, self._keep_alive(), parts[0])  # no join: no copy
+            else:
+                self.sink.finish(plan.head + b"".join(parts), self._keep_alive())
         else:
             if body:
                 self._send_part(body)

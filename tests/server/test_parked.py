@@ -1,0 +1,127 @@
+"""Parked output: what a full socket cannot take is sent by the reactor on writability,
+so the thread that ran the request is free at once (here there is only one thread).
+
+Clients that "do not read" shrink their receive buffer first, so the server's socket
+fills after a few MiB whatever the machine's TCP buffer sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_apps import big_body
+from server_setup import app_args
+
+from rawhttp import RawClient, wait_until
+from serverproc import Serve, ServerProcess
+
+BIG = 16 * 1024 * 1024
+SMALL_RCVBUF = 16384
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("parked")
+    (root / "big.bin").write_bytes(big_body(BIG))
+    (root / "small.txt").write_bytes(b"small\n")
+    return root
+
+
+@pytest.fixture()
+def one_thread(serve: Serve, site: Path) -> Iterator[ServerProcess]:
+    # --single-process: the pid is the worker's, whose descriptors the tests count.
+    options = ("--single-process", "--threads", "1", "--io-timeout", "20")
+    yield serve(*app_args(*options, "--static", f"/s={site}"))
+
+
+def _stalled_client(server: ServerProcess, target: str) -> RawClient:
+    client = RawClient.connect(server.host, server.port, rcvbuf=SMALL_RCVBUF)
+    client.send(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+    return client
+
+
+def _quick_response_time(server: ServerProcess) -> float:
+    started = time.monotonic()
+    with RawClient.connect(server.host, server.port) as other:
+        other.send(b"GET /s/small.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert other.response().body == b"small\n"
+        other.send(b"GET /hello?tag=other HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert other.response().status == 200
+    return time.monotonic() - started
+
+
+def _open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.parametrize("target", ["/s/big.bin", f"/big?size={BIG}"])
+def test_a_client_that_does_not_read_does_not_hold_the_only_thread(
+    one_thread: ServerProcess, target: str
+) -> None:
+    with _stalled_client(one_thread, target) as stalled:
+        assert stalled.head().status == 200  # the response has started, then stalls
+        took = _quick_response_time(one_thread)
+        assert took < 2.0, f"other requests waited {took:.2f} s behind a stalled client"
+        body = stalled._exactly(BIG)  # now read it all: nothing lost, nothing reordered
+    assert hashlib.sha256(body).digest() == hashlib.sha256(big_body(BIG)).digest()
+
+
+def test_a_pipelined_request_waits_for_the_parked_response(one_thread: ServerProcess) -> None:
+    with RawClient.connect(one_thread.host, one_thread.port, rcvbuf=SMALL_RCVBUF) as client:
+        client.send(
+            b"GET /s/big.bin HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /hello?tag=second HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /big?size=3000000 HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        first = client.response()
+        assert first.status == 200 and first.body == big_body(BIG)
+        second = client.response()
+        assert second.header("X-Tag") == "second"
+        assert client.response().body == big_body(3000000)
+
+
+def test_connection_close_sends_everything_parked_then_closes(one_thread: ServerProcess) -> None:
+    with RawClient.connect(one_thread.host, one_thread.port, rcvbuf=SMALL_RCVBUF) as client:
+        client.send(b"GET /s/big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        response = client.head()
+        assert response.header("Connection") == "close"
+        assert client.read_to_eof(timeout=30.0) == big_body(BIG)
+
+
+def test_a_client_that_leaves_mid_response_releases_its_descriptors(
+    one_thread: ServerProcess,
+) -> None:
+    assert _quick_response_time(one_thread) < 5.0
+    assert wait_until(lambda: _open_descriptors(one_thread.pid) <= 64, 5.0)
+    before = _open_descriptors(one_thread.pid)
+    for _ in range(3):
+        stalled = _stalled_client(one_thread, "/s/big.bin")
+        assert stalled.head().status == 200
+        stalled.close()
+    _quick_response_time(one_thread)
+    # Each parked file held a descriptor of its own: all must be closed again.
+    assert wait_until(lambda: _open_descriptors(one_thread.pid) <= before, 5.0), (
+        f"{_open_descriptors(one_thread.pid)} descriptors open, {before} before"
+    )
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_io_timeout(
+    serve: Serve, site: Path
+) -> None:
+    server = serve(
+        *app_args(
+            "--single-process", "--threads", "1", "--io-timeout", "1", "--static", f"/s={site}"
+        )
+    )
+    _quick_response_time(server)
+    before = _open_descriptors(server.pid)
+    with _stalled_client(server, "/s/big.bin") as stalled:
+        assert stalled.head().status == 200
+        server.wait_for_log("stopped reading the response; closing", 10.0)
+        assert wait_until(lambda: _open_descriptors(server.pid) <= before, 5.0)
+        with pytest.raises(Exception, match="closed after"):
+            stalled._exactly(BIG)
