@@ -125,6 +125,8 @@ class ParkedOutput:
 
     def release(self) -> None:
         """Drop everything parked (the connection is closing): close our descriptors."""
+        if not self._items:
+            return
         for item in self._items:
             if isinstance(item, _FileSegment):
                 with contextlib.suppress(OSError):

@@ -65,6 +65,8 @@ class Reactor:
         }
         self._epoll = select.epoll()
         self._listeners = {lst.sock.fileno(): (lst.sock, i) for i, lst in enumerate(listeners)}
+        # Read once: `socket.family` converts to an IntEnum on every read (see _accept).
+        self._families = {i: int(lst.sock.family) for i, lst in enumerate(listeners)}
         for fd in self._listeners:
             self._epoll.register(fd, select.EPOLLIN)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -197,23 +199,27 @@ class Reactor:
             self._serve(conn, keep)
 
     def _accept(self, sock: socket.socket, index: int, *, serve_now: bool = True) -> None:
+        family = self._families[index]
         for _ in range(_ACCEPT_BATCH):
             try:
-                client, address = sock.accept()
+                # `_accept` and a socket made from its descriptor: what `socket.accept` does,
+                # without its three IntEnum conversions of family and type per connection.
+                fd, address = sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self.state.error_log.warning("accept failed: %s", exc)
                 return
+            client = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
             client.setblocking(False)
             # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
-            if client.family != socket.AF_UNIX:
+            if family != socket.AF_UNIX:
                 remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
             else:
                 remote = None
             conn = ClientConnection(self, client, remote, index)
             with self._lock:
-                self._conns[client.fileno()] = conn
+                self._conns[fd] = conn
             if serve_now:
                 self._run(conn)  # most clients send their request with the handshake
             else:
@@ -258,11 +264,10 @@ class Reactor:
             if conn.closed:
                 return
             conn.closed = True
-            fd = conn.sock.fileno()
-            self._conns.pop(fd, None)
-            if conn.registered:
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    self._epoll.unregister(fd)
+            # No epoll.unregister: closing the socket (its only descriptor) takes it out of
+            # the epoll set, one system call fewer per connection. Once it is out of
+            # `_conns`, a late event for its number finds nothing to claim.
+            self._conns.pop(conn.sock.fileno(), None)
         conn.parked.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
