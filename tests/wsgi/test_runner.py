@@ -144,16 +144,47 @@ def test_list_body_gets_content_length_and_keep_alive() -> None:
     assert (outcome.status, outcome.body_bytes, outcome.keep_alive) == (200, 5, True)
 
 
+def streamed(*parts: bytes) -> Iterator[bytes]:
+    """A body made as it is sent (a generator), as opposed to one already in memory."""
+    yield from parts
+
+
 def test_generator_body_is_chunked() -> None:
-    outcome, sink, _ = run(simple(body=iter([b"a", b"", b"bc"])))
+    outcome, sink, _ = run(simple(body=streamed(b"a", b"", b"bc")))
     resp = parse(bytes(sink.data))
     assert resp.header("Transfer-Encoding") == "chunked"
     assert resp.body == b"abc"
     assert outcome.body_bytes == 3
 
 
+class InMemoryBody:
+    """Like Django's HttpResponse: an iterable whose iterator runs over a list."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.parts)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_a_body_iterating_over_a_list_gets_a_content_length(version: str) -> None:
+    body = InMemoryBody([b"a", b"", b"bc"])
+    outcome, sink, _ = run(simple(body=body), version=version)
+    resp = parse(bytes(sink.data))
+    assert resp.header("Transfer-Encoding") is None
+    assert resp.header("Content-Length") == "3"
+    assert resp.body == b"abc"
+    assert outcome.keep_alive is (version == "1.1") and sink.finished is outcome.keep_alive
+    assert body.closed
+
+
 def test_http10_generator_body_is_close_delimited() -> None:
-    outcome, sink, _ = run(simple(body=iter([b"a", b"bc"])), version="1.0")
+    outcome, sink, _ = run(simple(body=streamed(b"a", b"bc")), version="1.0")
     assert sink.finished is False
     assert parse(bytes(sink.data)).body == b"abc"
     assert not outcome.keep_alive
@@ -189,7 +220,7 @@ def test_headers_wait_for_the_first_non_empty_part() -> None:
 
 
 def test_empty_body_still_sends_headers() -> None:
-    outcome, sink, _ = run(simple(body=iter([b"", b""])))
+    outcome, sink, _ = run(simple(body=streamed(b"", b"")))
     resp = parse(bytes(sink.data))
     assert (resp.status, resp.body) == (200, b"")
     assert outcome.status == 200

@@ -307,17 +307,20 @@ class RequestParser:
             # RFC 9112 section 3.2.2: the target's authority wins over the Host field.
             self._headers[self._host_index] = (self._headers[self._host_index][0], authority)
         keep_alive = self._keep_alive(version)
+        # Positional, in field order: calling a class with keywords builds a dict of them
+        # on every request (method, target, path, query, version, headers, keep_alive,
+        # expect_continue, body_kind, content_length).
         return RequestHead(
-            method=method,
-            target=self._url,
-            path=path,
-            query=query,
-            version=version,
-            headers=self._headers,
-            keep_alive=keep_alive,
-            expect_continue=version == "1.1" and self._expect == b"100-continue",
-            body_kind=self._body_kind,
-            content_length=self._content_length if self._body_kind is _LENGTH else None,
+            method,
+            self._url,
+            path,
+            query,
+            version,
+            self._headers,
+            keep_alive,
+            version == "1.1" and self._expect == b"100-continue",
+            self._body_kind,
+            self._content_length if self._body_kind is _LENGTH else None,
         )
 
     def _keep_alive(self, version: str) -> bool:

@@ -10,7 +10,7 @@ anything the application raises is caught here and logged with the request it ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -33,6 +33,7 @@ from pronghorn.wsgi.headers import AppResponseError
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 _COPY_LIMIT = 65536
+_IN_MEMORY_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
 _LENGTH, _CHUNKED = Framing.LENGTH, Framing.CHUNKED
@@ -236,12 +237,25 @@ def _send_result(exchange: _Exchange, result: Iterable[bytes]) -> None:
     if isinstance(result, FileWrapper) and exchange.send_file(result):
         return
     if type(result) is list or type(result) is tuple:
-        for part in result:
-            if type(part) is not bytes:
-                raise AppResponseError(f"body parts must be bytes, got {type(part).__name__}")
-        exchange.send_whole(b"".join(result) if len(result) != 1 else result[0])
-        return
-    for part in result:
+        parts: Sequence[bytes] = result
+    else:
+        iterator = iter(result)
+        if type(iterator) not in _IN_MEMORY_ITERATORS:
+            _stream(exchange, iterator)
+            return
+        # An iterator over a list or tuple (Django's HttpResponse is one) has its whole
+        # body in memory already: taking it all costs no wait, and the response gets a
+        # Content-Length and goes out in one piece instead of chunked.
+        parts = list(iterator)
+    for part in parts:
+        if type(part) is not bytes:
+            raise AppResponseError(f"body parts must be bytes, got {type(part).__name__}")
+    exchange.send_whole(b"".join(parts) if len(parts) != 1 else parts[0])
+
+
+def _stream(exchange: _Exchange, parts: Iterator[bytes]) -> None:
+    """A body the app produces as it goes: each part is sent as soon as it is made."""
+    for part in parts:
         if type(part) is not bytes:
             raise AppResponseError(f"body parts must be bytes, got {type(part).__name__}")
         if part:
