@@ -1,0 +1,171 @@
+"""Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
+
+    python bench/instructions.py [APP] [--post BYTES] [--close] [--src DIR]
+
+Runs pronghorn in-process (single process, default threads) under `valgrind
+--tool=callgrind --separate-threads=yes`, drives it from the same process over real
+loopback sockets (8 keep-alive connections, one request each in flight; or a new
+connection per request with `--close`), and reports the user-mode instructions of the
+server's threads per request: the difference between a run of 2,400 and one of 800
+requests, divided by 1,600, so start-up and import costs cancel out. Kernel time is not
+counted. The figure repeats to about 2 % whatever else the machine is doing, which
+wall-clock benchmarks on a shared 2-core VM cannot; compare trees with `--src`
+(e.g. a `git worktree` of the previous commit).
+
+APP is a module:callable from bench/apps (default hello:app). Needs valgrind (apt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+APPS = HERE / "apps"
+REPO = HERE.parent
+SMALL, LARGE, CONNECTIONS = 800, 2400, 8
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("app", nargs="?", default="hello:app")
+    parser.add_argument("--post", type=int, default=0, help="POST a body of this many bytes")
+    parser.add_argument("--close", action="store_true", help="a new connection per request")
+    parser.add_argument("--src", default=str(REPO / "src"), help="pronghorn sources to measure")
+    parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
+    args = parser.parse_args()
+    if args.drive is not None:
+        return _drive(args.app, args.drive, args.post, args.close)
+    small = _count(args, SMALL)
+    large = _count(args, LARGE)
+    per_request = (large - small) / (LARGE - SMALL)
+    mode = "close" if args.close else "keep-alive"
+    body = f", POST {args.post} B" if args.post else ""
+    print(f"{args.app} ({mode}{body}, {args.src}): {per_request:,.0f} instructions/request")
+    return 0
+
+
+def _count(args: argparse.Namespace, requests: int) -> int:
+    """Server-thread instructions of one run of `requests` requests."""
+    with tempfile.TemporaryDirectory() as work:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--separate-threads=yes",
+            f"--callgrind-out-file={work}/cg.out",
+            sys.executable,
+            __file__,
+            args.app,
+            "--drive",
+            str(requests),
+            "--post",
+            str(args.post),
+            *(["--close"] if args.close else []),
+        ]
+        env = dict(os.environ, PYTHONPATH=args.src)
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        total = 0
+        for out in Path(work).glob("cg.out-*"):
+            if out.name.endswith("-01"):
+                continue  # the main thread: imports and the client
+            total += _summary(out)
+        return total
+
+
+def _summary(out: Path) -> int:
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {out}")
+
+
+def _drive(app: str, requests: int, post: int, close: bool) -> int:
+    """Inside valgrind: start the server on a thread, send `requests` requests, exit."""
+    from pronghorn import cli
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = ["--single-process", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    argv += ["--chdir", str(APPS), app]
+    threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
+    request = _request(post, close)
+    size = _response_size(port, _request(post, False))
+    if close:
+        _close_loop(port, request, requests)
+    else:
+        _keep_alive_loop(port, request, size, requests)
+    os._exit(0)  # the server thread is a daemon: no graceful stop to count
+
+
+def _request(post: int, close: bool) -> bytes:
+    method = "POST" if post else "GET"
+    head = f"{method} / HTTP/1.1\r\nHost: localhost\r\n"
+    if post:
+        head += f"Content-Type: application/octet-stream\r\nContent-Length: {post}\r\n"
+    if close:
+        head += "Connection: close\r\n"
+    return (head + "\r\n").encode() + b"x" * post
+
+
+def _response_size(port: int, request: bytes) -> int:
+    """Wait for the server (polling with a deadline), then measure one response."""
+    deadline = time.monotonic() + 60.0
+    while True:
+        try:
+            conn = socket.create_connection(("127.0.0.1", port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # polling interval of a bounded wait
+    with conn:
+        conn.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        length = next(
+            int(v) for k, _, v in (x.partition(":") for x in lines) if k.lower() == "content-length"
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+        return len(head) + 4 + length
+
+
+def _keep_alive_loop(port: int, request: bytes, size: int, requests: int) -> None:
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+    done = 0
+    while done < requests:
+        for conn in conns:
+            conn.sendall(request)
+        for conn in conns:
+            got = 0
+            while got < size:
+                got += len(conn.recv(1 << 20))
+        done += len(conns)
+
+
+def _close_loop(port: int, request: bytes, requests: int) -> None:
+    done = 0
+    while done < requests:
+        batch = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+        for conn in batch:
+            conn.sendall(request)
+        for conn in batch:
+            while conn.recv(65536):
+                pass
+            conn.close()
+        done += len(batch)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
