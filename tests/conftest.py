@@ -6,6 +6,7 @@ test and stops all of them at teardown.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 from serverproc import Serve, ServerPool  # noqa: E402
+
+# Server processes start in other directories: a relative PYTHONPATH (`PYTHONPATH=src
+# pytest`, as in a git worktree) would make them import some other checkout's pronghorn.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(entry) if entry else entry
+        for entry in os.environ["PYTHONPATH"].split(os.pathsep)
+    )
 
 
 @pytest.fixture

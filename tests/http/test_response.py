@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import locale
 from dataclasses import dataclass, field
+from email.utils import formatdate
 
 import pytest
 
@@ -13,6 +15,8 @@ from pronghorn.http.response import (
     chunk_header,
     encode_chunk,
     error_response,
+    fixed_head_end,
+    fixed_head_start,
     http_date,
     plan_response,
     status_code,
@@ -259,6 +263,56 @@ def test_error_response(status: int, phrase: str, keep_alive: bool) -> None:
 def test_chunks(data: bytes, wire: bytes) -> None:
     assert encode_chunk(data) == wire
     assert chunk_header(len(data)) + data + b"\r\n" == wire
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+@pytest.mark.parametrize("keep_alive", [True, False])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        ("200 OK", [("Content-Type", "text/plain"), ("ETag", '"1"'), ("Content-Length", "12")]),
+        ("200 OK", [("Content-Length", "0")]),
+        ("304 Not Modified", [("ETag", '"1"'), ("Cache-Control", "no-cache")]),
+        ("304 Not Modified", []),
+    ],
+)
+def test_fixed_head_is_what_plan_response_makes(
+    status: str, headers: list[tuple[str, str]], method: str, keep_alive: bool, version: str
+) -> None:
+    plan = plan_response(
+        method=method,
+        request_version=version,
+        request_keep_alive=keep_alive,
+        status=status,
+        headers=headers,
+        date=DATE,
+        body_length=None,
+    )
+    fixed = fixed_head_start(status, headers) + DATE.encode() + fixed_head_end(version, keep_alive)
+    assert fixed == plan.head
+    assert plan.keep_alive is keep_alive
+
+
+def test_http_date_is_formatdate() -> None:
+    stamps: list[float] = [0, 1, 59, 86399, 951782400, 951868799, 2147483647, 4102444800]
+    stamps += [253402300799, 1.5, 784111777.9999996, 1764470000.25]
+    stamps += range(784111777, 784111777 + 400 * 86400, 86400 * 7 + 3607)
+    for stamp in stamps:
+        assert http_date(stamp) == formatdate(stamp, usegmt=True), stamp
+
+
+def test_http_date_ignores_the_locale() -> None:
+    saved = locale.setlocale(locale.LC_TIME)
+    for name in ("de_DE.UTF-8", "fr_FR.UTF-8", "C.UTF-8"):
+        try:
+            locale.setlocale(locale.LC_TIME, name)
+        except locale.Error:
+            continue
+        try:
+            assert http_date(784111777) == DATE
+        finally:
+            locale.setlocale(locale.LC_TIME, saved)
 
 
 def test_constants_and_small_helpers() -> None:

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,31 @@ def build_tree(base: Path) -> Tree:
     os.mkfifo(root / "fifo")
     (media / "m.txt").write_bytes(b"media file")
     return Tree(base, root, media, digests)
+
+
+def past_its_tick(path: Path) -> None:
+    """Return once a change to `path` is bound to get a later ctime (poll, with a deadline).
+
+    File timestamps come from a clock that ticks every few ms (every second on some file
+    systems); a change within the same tick as the last one would keep ctime equal.
+    """
+    ctime = os.stat(path).st_ctime_ns
+    tick = 1_000_000_000 if ctime % 1_000_000_000 == 0 else 50_000_000
+    _wait_for_clock(ctime + tick)
+
+
+def settled(paths: list[Path]) -> None:
+    """Return once the server may keep these files in its cache (`cache.SETTLE_NS`)."""
+    from pronghorn.static.cache import SETTLE_NS
+
+    _wait_for_clock(max(os.stat(path).st_ctime_ns for path in paths) + SETTLE_NS)
+
+
+def _wait_for_clock(ns: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.time_ns() <= ns:
+        assert time.monotonic() < deadline, "the clock does not move"
+        time.sleep(0.01)
 
 
 def start(pool: ServerPool, tree: Tree, *args: str) -> ServerProcess:

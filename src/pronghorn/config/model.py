@@ -85,6 +85,8 @@ class Config:
     static_immutable: bool = False
     static_dotfiles: bool = False
     static_follow_symlinks: bool = False
+    static_cache_entries: int = 1024
+    static_cache_bytes: int = 8 * 1024 * 1024
     config: str | None = None
     """The config file these settings were read from, if any (kept so a reload can re-read it)."""
     extras: FileExtras = field(default_factory=FileExtras)

@@ -302,6 +302,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Follow symlinks that lead outside a static mount's directory.",
     ),
     Setting(
+        "static_cache_entries", kinds.integer(0), ("--static-cache-entries",), "INT", _STATIC,
+        "How many static files each worker remembers, so that serving one again costs a "
+        "single stat instead of open, containment check and fstat (see "
+        "docs/static-files.md, 'The open-file cache'). 0 turns the cache off, for file "
+        "systems whose stat may be stale, such as NFS.",
+    ),
+    Setting(
+        "static_cache_bytes", kinds.integer(0), ("--static-cache-bytes",), "BYTES", _STATIC,
+        "How many bytes of small static files (up to 64 KiB each) each worker keeps in "
+        "memory, so they are sent without reading the disk. 0 keeps none.",
+    ),
+    Setting(
         "config", kinds.text("a file path"), ("-c", "--config"), "FILE", _CONFIG,
         "Read settings from this file: TOML, or Python when the name ends in .py "
         "(gunicorn.conf.py files work; see below). Default: pronghorn.toml in the current "

@@ -9,7 +9,7 @@ body's length; it gets back the head bytes and how to frame what follows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import formatdate
+from datetime import UTC, datetime
 from enum import Enum
 from http import HTTPStatus
 
@@ -52,9 +52,22 @@ class ResponsePlan:
     content_length: int | None
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(timestamp: float) -> str:
-    """An IMF-fixdate for a wall-clock timestamp, as the Date header wants it."""
-    return formatdate(timestamp, usegmt=True)
+    """An IMF-fixdate for a wall-clock timestamp, as Date and Last-Modified want.
+
+    What `email.utils.formatdate(timestamp, usegmt=True)` makes, from the same `datetime`
+    conversion, at a third of its cost (every static file's Last-Modified pays it); our own
+    day and month names, as strftime's %a/%b follow the locale.
+    """
+    t = datetime.fromtimestamp(timestamp, UTC)
+    return (
+        f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT"
+    )
 
 
 def status_code(status: str) -> int:
@@ -127,6 +140,31 @@ def plan_response(
         sends_body=sends_body,
         content_length=length,
     )
+
+
+def fixed_head_start(status: str, headers: list[tuple[str, str]]) -> bytes:
+    """The head of a response whose framing the caller settled, up to the Date value.
+
+    For responses built once and sent many times (the static-file cache): `headers` carry
+    no Date, Server, Connection or Transfer-Encoding, and either a Content-Length or a
+    status without a body (304). `fixed_head_start(...) + date + fixed_head_end(...)` is
+    then byte for byte what `plan_response` makes of the same arguments.
+    """
+    lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"HTTP/1.1 {status}\r\n{lines}Date: ".encode("latin-1")
+
+
+_FIXED_ENDS = {
+    (True, True): f"\r\nServer: {SERVER_NAME}\r\n\r\n".encode("latin-1"),
+    (True, False): f"\r\nServer: {SERVER_NAME}\r\nConnection: close\r\n\r\n".encode("latin-1"),
+    (False, True): f"\r\nServer: {SERVER_NAME}\r\nConnection: keep-alive\r\n\r\n".encode("latin-1"),
+    (False, False): f"\r\nServer: {SERVER_NAME}\r\n\r\n".encode("latin-1"),
+}
+
+
+def fixed_head_end(request_version: str, keep_alive: bool) -> bytes:
+    """What follows the Date value in a `fixed_head_start` head: Server, Connection, CRLF."""
+    return _FIXED_ENDS[request_version == "1.1", keep_alive]
 
 
 def _choose_framing(

@@ -93,6 +93,8 @@ class WorkerState:
                     immutable_fingerprinted=config.static_immutable,
                     allow_dotfiles=config.static_dotfiles,
                     follow_outside_symlinks=config.static_follow_symlinks,
+                    cache_entries=config.static_cache_entries,
+                    cache_bytes=config.static_cache_bytes,
                 ),
                 has_app=app is not None,
                 error_log=self.error_log,

@@ -22,7 +22,8 @@ MAX_PATH = 4096
 _DEVICE_NAME = re.compile(
     rb"^(con|prn|aux|nul|com[0-9\xb9\xb2\xb3]|lpt[0-9\xb9\xb2\xb3]|conin\$|conout\$)$", re.I
 )
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+# Also how the responder reopens a file the cache already approved (see static/cache.py).
+OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _PROC_FD = "/proc/self/fd/"
 
 
@@ -131,7 +132,7 @@ def open_inside(path: bytes, root: bytes, follow_outside: bool) -> int:
     symlink swapped in between the check and the open cannot redirect us.
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:
         if exc.errno in (
             errno.ENOENT,

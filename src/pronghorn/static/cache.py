@@ -1,0 +1,203 @@
+"""The static layer's memory: where request paths lead, and what the files there were.
+
+Owns `BoundedCache` (the size-bounded, thread-shared maps one worker keeps: raw request
+path -> checked location, file-system path -> `Entry`), what an entry holds (`Entry`,
+`Representation`), a file's stat `Identity`, and the two rules that decide whether an entry
+may answer a request: `settled` (may it be stored at all) and `unchanged` (may it answer
+this request). Building entries and answering from them is the responder's business.
+
+Why answering from an entry after one `stat` keeps every guarantee of the full path
+(`paths.open_inside`: open, real path of the descriptor inside the root, fstat):
+
+- An entry is only ever made by the full path: its file, and each sibling it serves, was
+  opened and found inside the mount's root (or the symlink rule allowed it) and regular.
+- Identity is (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns), taken by `stat`, which
+  follows symlinks exactly like the open does. Same device and inode is the same file; and
+  the kernel sets ctime to the current time on every change to the inode: a write, a
+  truncate, chmod/chown, utime (which can set mtime to anything, never ctime), a new or
+  removed hard link (and a rename, on ext4, XFS, Btrfs, tmpfs; a file renamed *onto* the
+  path is another inode anyway). So equal identity means the very file the full check
+  approved, unchanged since, and the bytes kept for it are still its bytes.
+- A path component swapped for a symlink that leads out of the root: if the path now
+  reaches a different inode (or one changed since), the identity differs and the request
+  takes the full path, which refuses it. If it reaches the same, unchanged inode, that is
+  the file already approved, with the content already approved: nothing new is disclosed.
+  The same holds for an inode number reused by a new file: its ctime is its creation time.
+- Siblings (`.br`, `.gz`): one that was there is revalidated by identity like the file; one
+  that was not must still not be (`access(F_OK)`, which follows symlinks like the open).
+  An entry is not stored when a sibling exists but cannot be served (a symlink out of the
+  root, a directory, an unreadable file): those files always take the full path.
+- Timestamps have a granularity (a kernel tick of a few ms on local file systems, a whole
+  second or two on some). A change in the same tick as the previous one keeps ctime equal,
+  so an entry is only stored once the file's ctime is `SETTLE_NS` older than the moment
+  before its stat (`settled`): any later change then lands in a later tick and shows. Git's
+  index handles "racily clean" files the same way; nginx's open_file_cache does not.
+
+Residual risks: a file changed through a path that does not update ctime (a write through a
+shared mmap shows only when the kernel updates the times, as it does for any reader); the
+system clock stepped back by more than SETTLE_NS between two changes; and file systems whose
+`stat` may be stale (NFS attribute caching): for those, turn the cache off.
+
+Thread safety: readers only call `dict.get` (one atomic C call under the GIL) and entries
+are never mutated after they are built, so the hot path takes no lock. Writers (store,
+drop, evict) hold a small lock, so eviction can iterate the dict safely.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pronghorn.static.conditions import Validators
+
+SETTLE_NS = 2_000_000_000
+"""An entry is stored only if its files' ctime is this much older than the moment before
+their stat: the coarsest timestamp granularity we allow for (FAT's two seconds)."""
+
+Identity = tuple[int, int, int, int, int]
+"""(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) of a file, following symlinks."""
+
+_CTIME = 4
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+def identity(info: os.stat_result) -> Identity:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def settled(ident: Identity, before_stat_ns: int, settle_ns: int = SETTLE_NS) -> bool:
+    """True when a change after `before_stat_ns` would show in ctime (see the module doc)."""
+    return ident[_CTIME] < before_stat_ns - settle_ns
+
+
+@dataclass(slots=True, eq=False)
+class Representation:
+    """One file an entry may send (the file itself or a precompressed sibling), approved
+    by the full check, with everything about its answer that does not depend on the request.
+
+    Never changed once built: threads read it without a lock, and the header lists are
+    shared by every answer (the access log reads them). Not `frozen`, as a frozen dataclass
+    costs a microsecond more to build, on every full-path request.
+    """
+
+    path: bytes
+    identity: Identity
+    coding: str
+    """"" for the file itself, else the Content-Encoding ("br", "gzip")."""
+    validators: Validators
+    headers: list[tuple[str, str]]
+    """Content-Type, Last-Modified, ETag, Cache-Control, Content-Encoding?, Vary?"""
+    ok_headers: list[tuple[str, str]]
+    """`headers`, Accept-Ranges and Content-Length: those of a 200."""
+    ok_head: bytes | None
+    """The 200 head up to the Date value (`fixed_head_start`); None (built when needed) if
+    the entry is not kept."""
+    not_modified_headers: list[tuple[str, str]]
+    not_modified_head: bytes | None
+    """The same for a 304."""
+    body: bytes | None
+    """The whole file when it is small and within the byte budget, else None (read it)."""
+
+    @property
+    def size(self) -> int:
+        return self.identity[2]
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """What one file-system path served, and how to tell it still does. Never changed once
+    built (see `Representation`)."""
+
+    path: bytes
+    """The file served: the requested path, or the index.html inside it."""
+    directory: bool
+    """The requested path was a directory, `path` its index.html (so only URLs ending in "/"
+    may use the entry)."""
+    identity: Identity
+    siblings: tuple[tuple[bytes, Identity | None], ...]
+    """Each possible sibling's path and identity; None where there was nothing."""
+    representations: Mapping[str, Representation]
+    """By coding: "" always, "br"/"gzip" for the siblings that can be served."""
+
+    @property
+    def body_bytes(self) -> int:
+        return sum(len(rep.body) for rep in self.representations.values() if rep.body)
+
+
+def unchanged(entry: Entry) -> bool:
+    """One stat of the file (and a probe per sibling): is the disk still what `entry` saw?"""
+    try:
+        if identity(os.stat(entry.path)) != entry.identity:
+            return False
+        for path, known in entry.siblings:
+            if known is None:
+                if os.access(path, os.F_OK, effective_ids=True):
+                    return False
+            elif identity(os.stat(path)) != known:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+class BoundedCache(Generic[_K, _V]):
+    """A map of at most `max_entries` items whose weights add up to at most `max_weight`.
+
+    When either bound would be passed, the oldest insertions are evicted first (FIFO: a
+    hit costs no bookkeeping, and no lock). `max_entries` 0 turns the map off.
+    """
+
+    def __init__(self, max_entries: int, max_weight: int = 0) -> None:
+        self._max_entries = max_entries
+        self._max_weight = max_weight
+        self._items: dict[_K, _V] = {}
+        self._weights: dict[_K, int] = {}
+        self._total = 0
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_entries > 0
+
+    @property
+    def max_weight(self) -> int:
+        return self._max_weight
+
+    @property
+    def weight(self) -> int:
+        return self._total
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: _K) -> _V | None:
+        return self._items.get(key)
+
+    def put(self, key: _K, value: _V, weight: int = 0) -> bool:
+        """Store `value` (replacing any older one) unless it alone breaks a bound."""
+        if not self._max_entries or weight > self._max_weight:
+            return False
+        with self._lock:
+            if key in self._items:
+                self._remove(key)  # re-inserted last: it is the newest now
+            self._items[key] = value
+            self._weights[key] = weight
+            self._total += weight
+            while len(self._items) > self._max_entries or self._total > self._max_weight:
+                self._remove(next(iter(self._items)))
+        return True
+
+    def drop(self, key: _K, value: _V) -> None:
+        """Forget `key` if it still maps to `value` (another thread may have replaced it)."""
+        with self._lock:
+            if self._items.get(key) is value:
+                self._remove(key)
+
+    def _remove(self, key: _K) -> None:
+        del self._items[key]
+        self._total -= self._weights.pop(key)
