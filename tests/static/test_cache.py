@@ -159,15 +159,19 @@ def test_unchanged_sees_every_kind_of_change(tmp_path: Path) -> None:
     assert not cache.unchanged(entry)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unchanged_is_false_when_stat_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("breakage", ["a file in place of the directory", "a symlink loop"])
+def test_unchanged_is_false_when_stat_fails(tmp_path: Path, breakage: str) -> None:
+    # Both make os.stat raise (ENOTDIR, ELOOP) whoever runs the tests, root included.
     sub = tmp_path / "sub"
     sub.mkdir()
     path = sub / "f.txt"
     path.write_bytes(b"abc")
     entry = _entry(path, ())
-    sub.chmod(0o000)
-    try:
-        assert not cache.unchanged(entry)
-    finally:
-        sub.chmod(0o755)
+    sub.rename(tmp_path / "moved")
+    if breakage == "a symlink loop":
+        sub.symlink_to(sub)
+    else:
+        sub.write_bytes(b"not a directory")
+    with pytest.raises(OSError):
+        os.stat(path)
+    assert not cache.unchanged(entry)
