@@ -42,11 +42,11 @@ class Sink:
     def write(self, data: bytes) -> None:
         self.data += data
 
-    def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        self.data += os.pread(file.fileno(), count, offset)
+    def sendfile(self, file: BinaryIO, offset: int, count: int, head: bytes = b"") -> None:
+        self.data += head + os.pread(file.fileno(), count, offset)
 
-    def finish(self, data: bytes, keep_alive: bool) -> None:
-        self.data += data
+    def finish(self, data: bytes, keep_alive: bool, body: bytes = b"") -> None:
+        self.data += data + body
         self.finished = True
 
     def abort(self) -> None:

@@ -45,7 +45,8 @@ class CollectingSink:
         self.data += data
         self.ops.append("write")
 
-    def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+    def sendfile(self, file: BinaryIO, offset: int, count: int, head: bytes = b"") -> None:
+        self.data += head
         file.seek(offset)
         self.data += file.read(count)
         self.ops.append(("sendfile", offset, count))

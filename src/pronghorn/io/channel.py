@@ -123,10 +123,19 @@ class SocketChannel:
     def abort(self) -> None:
         self.aborted = True
 
-    def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
+    def sendfile(self, file: BinaryIO, offset: int, count: int, head: bytes = b"") -> None:
         self.started = True
         self._flush_corked()
         parked = self._conn.parked
+        if head:
+            if count > 0 and not parked:
+                # MSG_MORE: the head waits in the kernel for the file's first bytes and
+                # shares their packets (nginx's tcp_nopush); sendfile pushes at its end.
+                head = self._send_more(head)
+            if head:
+                self._send_or_park(head)
+        if count <= 0:
+            return
         if parked:
             parked.add_file(file.fileno(), offset, count)  # behind what waits already
             return
@@ -143,6 +152,16 @@ class SocketChannel:
             # The socket is full: the reactor sends the rest when it drains, from a
             # descriptor of its own, and this thread is free for other requests.
             parked.add_file(file.fileno(), offset + sent, count - sent)
+
+    def _send_more(self, data: bytes) -> bytes:
+        """Send with MSG_MORE as much as the socket takes now; returns the rest."""
+        try:
+            sent = self._sock.send(data, socket.MSG_MORE)
+        except BlockingIOError:
+            return data
+        except OSError as exc:
+            raise ClientDisconnected(f"client went away: {exc}") from exc
+        return data[sent:]
 
     def _sendfile(self, file_fd: int, offset: int, count: int) -> int:
         """Zero-copy until done or the socket is full; returns the bytes sent."""

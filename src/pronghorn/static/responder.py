@@ -142,12 +142,13 @@ class _Body:
             raise ClientDisconnected("file shrank while it was being sent")
         return data
 
-    def send(self, sink: ResponseSink, offset: int, length: int) -> None:
+    def send(self, sink: ResponseSink, offset: int, length: int, head: bytes = b"") -> None:
+        """`head` (if any), then `length` bytes from `offset`."""
         if self._data is not None:
-            sink.write(self._data[offset : offset + length])
+            sink.write(head + self._data[offset : offset + length])
             return
         with open(self._fd, "rb", buffering=0, closefd=False) as file:
-            sink.sendfile(file, offset, length)
+            sink.sendfile(file, offset, length, head)
 
     def close(self) -> None:
         if self._owned:
@@ -538,8 +539,7 @@ def _send_with_body(
             # Small bodies: one bounded read and one hand-off beat sendfile's extra round trip.
             sink.finish(start + body.read(offset, length), keep_alive)
             return True
-        sink.write(start)
-        body.send(sink, offset, length)
+        body.send(sink, offset, length, start)
     except OSError:
         sink.abort()
         return False
@@ -610,10 +610,10 @@ def _send_multipart(
     headers.append(("Content-Length", str(length)))
     plan = _plan(head, date, 206, headers, None)
     try:
-        sink.write(plan.head)
+        before = plan.head  # goes out with the first part's opener and bytes
         for opener, part in zip(openers, chosen, strict=True):
-            sink.write(opener)
-            body.send(sink, part.first, part.length)
+            body.send(sink, part.first, part.length, before + opener)
+            before = b""
     except OSError:
         sink.abort()
         return Outcome(206, 0, False, headers)

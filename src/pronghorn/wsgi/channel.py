@@ -43,8 +43,9 @@ class ResponseSink(Protocol):
         """
         ...
 
-    def sendfile(self, file: BinaryIO, offset: int, count: int) -> None:
-        """Send `count` bytes of `file` from `offset`, zero-copy where the transport allows."""
+    def sendfile(self, file: BinaryIO, offset: int, count: int, head: bytes = b"") -> None:
+        """Send `head`, then `count` bytes of `file` from `offset`, zero-copy where the
+        transport allows; given together, the head can share the file's first packets."""
         ...
 
     def finish(self, data: bytes, keep_alive: bool, body: bytes = b"") -> None:

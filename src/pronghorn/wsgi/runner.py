@@ -162,11 +162,12 @@ class _Exchange:
         file, position, left = found
         plan = self._start(left)
         count = min(left, plan.content_length if plan.content_length is not None else left)
-        self.sink.write(plan.head)
         if plan.sends_body and count:
-            self.sink.sendfile(file, position, count)
+            self.sink.sendfile(file, position, count, plan.head)
             self.sent = count
             self.remaining -= count
+        else:
+            self.sink.write(plan.head)
         self.finish()
         return True
 
