@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pronghorn.wsgi.channel import BodyError
-from pronghorn.wsgi.input import InputStream
+from pronghorn.wsgi.input import EmptyInput, InputStream
 
 BODY = b"first line\nsecond\n\nfourth line is longer\nno newline at end"
 
@@ -169,3 +169,10 @@ def test_any_mix_of_reads_matches_a_file(
     for op, size in ops:
         assert getattr(stream, op)(size) == getattr(reference, op)(size), (op, size)
     assert stream.read() == reference.read()
+
+
+def test_the_shared_input_of_a_request_without_a_body_reads_nothing() -> None:
+    stream = EmptyInput()
+    assert stream.read() == stream.read(10) == stream.read(None) == b""
+    assert stream.readline() == stream.readline(5) == b""
+    assert stream.readlines() == [] and list(stream) == []

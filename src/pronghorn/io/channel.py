@@ -17,16 +17,14 @@ import socket
 from typing import TYPE_CHECKING, BinaryIO
 
 from pronghorn.http.response import CONTINUE_100
-from pronghorn.io.parked import NO_SENDFILE
+from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection
 
-_COPY_PIECE = 262144
 # Complete responses up to this size may wait for the end of the reactor's batch.
 CORK_LIMIT = 65536
-_SENDFILE_PIECE = 1 << 30
 
 
 def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
@@ -169,7 +167,7 @@ class SocketChannel:
         sent = 0
         while sent < count:
             try:
-                n = os.sendfile(sock_fd, file_fd, offset + sent, min(count - sent, _SENDFILE_PIECE))
+                n = os.sendfile(sock_fd, file_fd, offset + sent, min(count - sent, SENDFILE_PIECE))
             except BlockingIOError:
                 return sent
             except OSError as exc:
@@ -184,7 +182,7 @@ class SocketChannel:
     def _copy(self, file: BinaryIO, offset: int, count: int) -> None:
         file.seek(offset)
         while count > 0:
-            piece = file.read(min(count, _COPY_PIECE))
+            piece = file.read(min(count, COPY_PIECE))
             if not piece:
                 raise ClientDisconnected("file shrank while it was being sent")
             self._send_or_park(piece)

@@ -30,8 +30,8 @@ from pronghorn.wsgi.channel import ClientDisconnected
 
 PARK_LIMIT = 262144
 WORKER_PARK_LIMIT = 32 * 1024 * 1024
-_SENDFILE_PIECE = 1 << 30
-_COPY_PIECE = 262144
+SENDFILE_PIECE = 1 << 30  # bytes asked of one sendfile call
+COPY_PIECE = 262144  # bytes read at a time where sendfile cannot be used
 # sendfile cannot do this pair of descriptors: read and send instead.
 NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
@@ -151,7 +151,7 @@ def _send_file_segment(sock: socket.socket, segment: _FileSegment) -> bool:
     while segment.count > 0:
         try:
             sent = os.sendfile(
-                sock_fd, segment.fd, segment.offset, min(segment.count, _SENDFILE_PIECE)
+                sock_fd, segment.fd, segment.offset, min(segment.count, SENDFILE_PIECE)
             )
         except BlockingIOError:
             return False
@@ -170,7 +170,7 @@ def _send_file_segment(sock: socket.socket, segment: _FileSegment) -> bool:
 
 def _copy_piece(sock: socket.socket, segment: _FileSegment) -> int:
     """Where sendfile cannot be used: one read and send; -1 when the socket is full."""
-    piece = os.pread(segment.fd, min(segment.count, _COPY_PIECE), segment.offset)
+    piece = os.pread(segment.fd, min(segment.count, COPY_PIECE), segment.offset)
     if not piece:
         return 0
     sent = _send_some(sock, memoryview(piece))

@@ -125,6 +125,3 @@ class EmptyInput:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(())
-
-    def drained(self) -> bool:
-        return True
