@@ -5,8 +5,9 @@ events parsed but not yet acted on (pipelined requests wait their turn, in order
 of the request in flight, protocol errors, keep-alive and close, response output parked for
 a full socket (sent by `writable` before the next request is read), and the one deadline
 the reactor enforces while the connection waits (idle keep-alive, an incomplete head, the
-rest of a body the app did not read, a client that does not read what is parked). Whichever thread claimed the connection from the reactor
-runs it; no two threads touch it at once.
+rest of a body the app did not read, a client that does not read what is parked).
+Whichever thread claimed the connection from the reactor runs it; no two threads touch it
+at once.
 """
 
 from __future__ import annotations
