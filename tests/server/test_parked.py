@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from server_apps import big_body
 from server_setup import app_args
 
+from pronghorn.io.parked import PARK_LIMIT, ParkedOutput, ParkingBudget
 from rawhttp import RawClient, wait_until
 from serverproc import Serve, ServerProcess
 
@@ -125,3 +127,26 @@ def test_a_client_that_stops_reading_is_dropped_after_the_io_timeout(
         assert wait_until(lambda: _open_descriptors(server.pid) <= before, 5.0)
         with pytest.raises(Exception, match="closed after"):
             stalled._exactly(BIG)
+
+
+def test_parked_bytes_are_bounded_and_accounted_to_the_last_byte() -> None:
+    budget = ParkingBudget(limit=3 * PARK_LIMIT)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        first, second = ParkedOutput(budget), ParkedOutput(budget)
+        big = b"a" * (2 * PARK_LIMIT)
+        assert first.try_add_bytes(big)  # a first piece parks whatever its size ...
+        assert not first.try_add_bytes(b"b")  # ... but nothing more past PARK_LIMIT
+        assert second.try_add_bytes(b"c" * PARK_LIMIT)
+        assert not second.try_add_bytes(b"d")  # the worker's budget is spent
+        assert budget.used == 3 * PARK_LIMIT
+        received = bytearray()
+        while not first.drain(ours):  # the socket fills: read some, go on
+            received += theirs.recv(1 << 20)
+        while len(received) < len(big):
+            received += theirs.recv(1 << 20)
+        assert received == big and not first
+        assert budget.used == PARK_LIMIT  # what was sent is given back ...
+        second.release()
+        assert budget.used == 0 and not second  # ... and so is what was dropped

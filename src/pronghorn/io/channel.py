@@ -194,8 +194,10 @@ class SocketChannel:
         its bounds (see pronghorn.io.parked)."""
         parked = self._conn.parked
         if parked:
-            if parked.try_add_bytes(data) and parked.try_add_bytes(body):
-                return
+            if parked.try_add_bytes(data):
+                if parked.try_add_bytes(body):
+                    return
+                data, body = body, b""  # `data` is parked: only `body` is left to send
             self._drain_parked()
         try:
             sent = self._sock.sendmsg((data, body)) if body else self._sock.send(data)
