@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parked")
     (root / "big.bin").write_bytes(big_body(BIG))
     (root / "small.txt").write_bytes(b"small\n")
+    (root / "mid.bin").write_bytes(big_body(6_000_000))
     return root
 
 
@@ -84,6 +86,22 @@ def test_a_pipelined_request_waits_for_the_parked_response(one_thread: ServerPro
         second = client.response()
         assert second.header("X-Tag") == "second"
         assert client.response().body == big_body(3000000)
+
+
+def test_a_large_streamed_body_and_the_next_response_arrive_whole(
+    one_thread: ServerProcess,
+) -> None:
+    # 10 MB in 100 kB parts: more than the socket takes (send buffers grow to 4 MiB here),
+    # so parts are parked and drained as the slow client reads.
+    with RawClient.connect(one_thread.host, one_thread.port, rcvbuf=SMALL_RCVBUF) as client:
+        client.send(
+            b"GET /stream?n=100&size=100000 HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"GET /hello?tag=after HTTP/1.1\r\nHost: a\r\n\r\n"
+        )
+        streamed = client.response()
+        assert streamed.header("Transfer-Encoding") == "chunked"
+        assert streamed.body == b"".join(bytes([97 + i % 26]) * 100000 for i in range(100))
+        assert client.response().header("X-Tag") == "after"
 
 
 def test_connection_close_sends_everything_parked_then_closes(one_thread: ServerProcess) -> None:
@@ -150,3 +168,47 @@ def test_parked_bytes_are_bounded_and_accounted_to_the_last_byte() -> None:
         assert budget.used == PARK_LIMIT  # what was sent is given back ...
         second.release()
         assert budget.used == 0 and not second  # ... and so is what was dropped
+
+
+def _expected(target: str, site: Path) -> bytes:
+    path, _, query = target.partition("?")
+    q = dict(item.split("=") for item in query.split("&")) if query else {}
+    if path == "/big":
+        return big_body(int(q["size"]))
+    if path == "/stream":
+        return b"".join(bytes([97 + i % 26]) * int(q["size"]) for i in range(int(q["n"])))
+    if path.startswith("/s/"):
+        return (site / path[3:]).read_bytes()
+    return f"hello GET {q['tag']}\n".encode()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_pipelines_arrive_whole_and_in_order(
+    one_thread: ServerProcess, site: Path, seed: int
+) -> None:
+    """Responses of every kind (small, batched, parked bytes, parked files, streamed,
+    HEAD), pipelined in one write to a client that reads slowly, arrive byte-exact and in
+    order, and a final Connection: close ends the connection after the last byte."""
+    rng = random.Random(seed)
+    kinds = [
+        lambda i: f"/hello?tag=r{i}",
+        lambda i: f"/big?size={rng.choice([10, 70000, 300000, 6000000])}",
+        lambda i: "/s/small.txt",
+        lambda i: "/s/mid.bin",
+        lambda i: f"/stream?n={rng.randint(1, 8)}&size={rng.choice([1, 5000, 100000, 1500000])}",
+    ]
+    plan = [(rng.choice(["GET", "GET", "GET", "HEAD"]), rng.choice(kinds)(i)) for i in range(12)]
+    last = len(plan) - 1
+    wire = b"".join(
+        f"{method} {target} HTTP/1.1\r\nHost: a\r\n".encode()
+        + (b"Connection: close\r\n\r\n" if i == last else b"\r\n")
+        for i, (method, target) in enumerate(plan)
+    )
+    with RawClient.connect(one_thread.host, one_thread.port, rcvbuf=SMALL_RCVBUF) as client:
+        client.send(wire)
+        for method, target in plan:
+            response = client.response(method)
+            assert response.status == 200, (method, target)
+            if method == "GET":
+                assert response.body == _expected(target, site), (method, target)
+        assert client.read_to_eof(timeout=10.0) == b""
