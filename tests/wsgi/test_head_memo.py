@@ -119,3 +119,12 @@ def test_headers_larger_than_the_memo_are_served_but_not_kept() -> None:
     key = memo.check("200 OK", huge)
     assert memo.plan(key, head_of(), DATE, 0).head.count(b"a" * 1000) > 0
     assert memo.sizes() == (0, 0)
+
+
+def test_plans_of_one_head_stay_bounded_as_the_date_moves_on() -> None:
+    memo = HeadMemo()
+    checked = memo.check("200 OK", list(HEADERS))
+    for second in range(head_memo.MAX_PLANS * 3):
+        date = f"Mon, 30 Nov 2026 00:00:{second:02d} GMT"
+        assert date.encode() in memo.plan(checked, head_of(), date, None).head
+        assert 1 <= memo.sizes()[1] <= head_memo.MAX_PLANS

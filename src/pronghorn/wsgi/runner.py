@@ -27,7 +27,7 @@ from pronghorn.http.response import (
 )
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected, ResponseSink
 from pronghorn.wsgi.file_wrapper import FileWrapper
-from pronghorn.wsgi.head_memo import HeadersKey, HeadMemo
+from pronghorn.wsgi.head_memo import CheckedHead, HeadMemo
 from pronghorn.wsgi.headers import AppResponseError
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -56,8 +56,8 @@ class _Exchange:
         "date",
         "done",
         "head",
+        "checked",
         "headers",
-        "key",
         "memo",
         "plan",
         "remaining",
@@ -73,7 +73,7 @@ class _Exchange:
         self.memo = memo
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
-        self.key: HeadersKey | None = None
+        self.checked: CheckedHead | None = None
         self.plan: ResponsePlan | None = None
         self.remaining = -1  # body bytes still allowed by Content-Length; -1: no limit
         self.sent = 0
@@ -90,8 +90,8 @@ class _Exchange:
                 exc_info = None
         elif self.status is not None:
             raise AppResponseError("start_response called a second time without exc_info")
-        self.key = self.memo.check(status, headers)
-        self.status, self.headers = self.key[0], headers
+        self.checked = self.memo.check(status, headers)
+        self.status, self.headers = self.checked.status, headers
         return self.write
 
     def write(self, data: bytes) -> None:
@@ -102,9 +102,9 @@ class _Exchange:
             self._send_part(data)
 
     def _start(self, body_length: int | None) -> ResponsePlan:
-        if self.key is None:
+        if self.checked is None:
             raise AppResponseError("the application sent a body before calling start_response")
-        plan = self.memo.plan(self.key, self.head, self.date, body_length)
+        plan = self.memo.plan(self.checked, self.head, self.date, body_length)
         if plan.framing is _LENGTH and plan.content_length is not None:
             self.remaining = plan.content_length
         self.plan = plan
