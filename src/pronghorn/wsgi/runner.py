@@ -53,10 +53,10 @@ class _Exchange:
     """The state of one response while the application produces it."""
 
     __slots__ = (
+        "checked",
         "date",
         "done",
         "head",
-        "checked",
         "headers",
         "memo",
         "plan",
