@@ -17,7 +17,7 @@ import socket
 from typing import TYPE_CHECKING, BinaryIO
 
 from pronghorn.http.response import CONTINUE_100
-from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
+from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE, send_some
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -29,25 +29,14 @@ CORK_LIMIT = 65536
 
 def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
     """Send all of `data` on a non-blocking socket, waiting up to `timeout` per stall."""
-    try:
-        sent = sock.send(data)
-    except BlockingIOError:
-        sent = 0
-    except OSError as exc:
-        raise ClientDisconnected(f"client went away: {exc}") from exc
+    sent = send_some(sock, data)
     if sent == len(data):
         return
     view = memoryview(data)[sent:]
     while view:
         if not wait_for(sock, select.POLLOUT, timeout):
             raise ClientDisconnected("client stopped reading the response")
-        try:
-            sent = sock.send(view)
-        except BlockingIOError:
-            continue
-        except OSError as exc:
-            raise ClientDisconnected(f"client went away: {exc}") from exc
-        view = view[sent:]
+        view = view[send_some(sock, view) :]
 
 
 def wait_for(sock: socket.socket, events: int, timeout: float) -> bool:
@@ -153,13 +142,7 @@ class SocketChannel:
 
     def _send_more(self, data: bytes) -> bytes:
         """Send with MSG_MORE as much as the socket takes now; returns the rest."""
-        try:
-            sent = self._sock.send(data, socket.MSG_MORE)
-        except BlockingIOError:
-            return data
-        except OSError as exc:
-            raise ClientDisconnected(f"client went away: {exc}") from exc
-        return data[sent:]
+        return data[send_some(self._sock, data, flags=socket.MSG_MORE) :]
 
     def _sendfile(self, file_fd: int, offset: int, count: int) -> int:
         """Zero-copy until done or the socket is full; returns the bytes sent."""
@@ -199,12 +182,7 @@ class SocketChannel:
                     return
                 data, body = body, b""  # `data` is parked: only `body` is left to send
             self._drain_parked()
-        try:
-            sent = self._sock.sendmsg((data, body)) if body else self._sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            raise ClientDisconnected(f"client went away: {exc}") from exc
+        sent = send_some(self._sock, data, body)
         for piece in (data, body):
             if sent >= len(piece):
                 sent -= len(piece)

@@ -114,7 +114,7 @@ class ParkedOutput:
                     return False
                 os.close(item.fd)
             else:
-                sent = _send_some(sock, item)
+                sent = send_some(sock, item)
                 self.size -= sent
                 self._budget.give_back(sent)
                 if sent < len(item):
@@ -136,9 +136,13 @@ class ParkedOutput:
         self.size = 0
 
 
-def _send_some(sock: socket.socket, data: memoryview) -> int:
+def send_some(
+    sock: socket.socket, data: bytes | memoryview, then: bytes = b"", flags: int = 0
+) -> int:
+    """Send what a non-blocking socket takes now of `data` (and `then` after it, in one
+    `sendmsg`); 0 when it is full. ClientDisconnected when the client is gone."""
     try:
-        return sock.send(data)
+        return sock.sendmsg((data, then), (), flags) if then else sock.send(data, flags)
     except BlockingIOError:
         return 0
     except OSError as exc:
@@ -173,5 +177,5 @@ def _copy_piece(sock: socket.socket, segment: _FileSegment) -> int:
     piece = os.pread(segment.fd, min(segment.count, COPY_PIECE), segment.offset)
     if not piece:
         return 0
-    sent = _send_some(sock, memoryview(piece))
+    sent = send_some(sock, piece)
     return sent if sent else -1
