@@ -9,7 +9,7 @@ import pytest
 from eventlog import feed_pieces, summarise
 
 from pronghorn.http.events import BodyKind, ProtocolError
-from pronghorn.http.parser import ParserLimits, RequestParser
+from pronghorn.http.parser import MAX_CHUNK_LINE, ParserLimits, RequestParser
 
 
 def _get(target: bytes = b"/", fields: bytes = b"") -> bytes:
@@ -45,11 +45,12 @@ class Boundary:
 
 N = 64
 BOUNDARIES = [
+    # The whole request line counts: "GET " + target + " HTTP/1.1" (RFC 9112 section 3).
     Boundary(
         "request_line",
         ParserLimits(max_request_line=N),
-        _get(b"/" + b"a" * (N - 1)),
-        _get(b"/" + b"a" * N),
+        _get(b"/" + b"a" * (N - 14)),
+        _get(b"/" + b"a" * (N - 13)),
         414,
     ),
     Boundary(
@@ -191,16 +192,60 @@ def test_closed_after_connection_close() -> None:
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"FOO / HTTP/1.1\r\n", 501),  # unknown method
-        (b"get / HTTP/1.1\r\n", 501),  # methods are case-sensitive
-        (b"GET\x01/ HTTP/1.1\r\n", 400),  # a known method not followed by SP
-        (b"GETX / HTTP/1.1\r\n", 400),  # the same shape; see the module docs of `parser`
+        (b"GET\x01/ HTTP/1.1\r\n", 400),  # a method not followed by SP
+        (b"bla:rgh /foo HTTP/1.1\r\n", 400),  # ":" is not a tchar: not a method
+        (b"(GET) / HTTP/1.1\r\n", 400),
+        (b" GET / HTTP/1.1\r\n", 400),  # no method at all
+        (b"GET\r\n", 400),
+        (b"CONNECT a:443 HTTP/1.1\r\n", 501),
     ],
 )
 def test_method_errors(raw: bytes, status: int) -> None:
     for piece in (1, len(raw)):
-        outcome = feed_pieces(raw, [piece] * (len(raw) // piece))
+        outcome = feed_pieces(raw + b"Host: a\r\n\r\n", [piece] * (len(raw) // piece))
         assert outcome.error is not None and outcome.error.status == status
+
+
+@pytest.mark.parametrize(
+    "method", [b"FOO", b"get", b"GETX", b"PURGE", b"BLARGH", b"M-SEARCH", b"A", b"X" * 100]
+)
+def test_any_token_is_a_method(method: bytes) -> None:
+    # RFC 9110 section 9.1: the app decides 405/501 for a method it does not route.
+    raw = method + b" /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok" + _get()
+    for piece in (1, 5, len(raw)):
+        outcome = feed_pieces(raw, [piece] * (len(raw) // piece))
+        assert outcome.error is None
+        assert [r.head.method for r in outcome.requests] == [method.decode(), "GET"]
+        assert bytes(outcome.requests[0].body) == b"ok"
+
+
+@pytest.mark.parametrize("piece", [None, 1, 1000, 65536])
+def test_newline_free_body_is_not_a_head_line(piece: int | None) -> None:
+    # The head arrives alone, then the body in reads of `piece` bytes (None: one read).
+    # The body's last read holds far more than a head line after its last LF: the next
+    # request must still be parsed (a false 431 came from counting it as a head line).
+    for body in (b"\x00" * 256 * KIB, b"{" + b"a" * 100_000 + b"}"):
+        parser = RequestParser(ParserLimits())
+        events = parser.feed(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        step = piece or len(body)
+        for at in range(0, len(body), step):
+            events += parser.feed(body[at : at + step])
+        events += parser.feed(_get())
+        outcome = summarise(events)
+        assert outcome.error is None
+        assert [len(r.body) for r in outcome.requests] == [len(body), 0]
+
+
+def test_chunk_line_with_endless_extensions_is_refused() -> None:
+    # h11 CVE-2025-43859's class: a chunk-size line that never ends must not be read for
+    # ever; it is bounded (extensions included) whatever the reads.
+    head = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5"
+    parser = RequestParser(ParserLimits(max_body=100))
+    fed, error = _trickle(parser, head + b";e=v" * MIB, KIB)
+    assert error is not None and error.status == 400
+    assert fed <= len(head) + MAX_CHUNK_LINE + 2 * KIB
 
 
 def test_head_fields() -> None:

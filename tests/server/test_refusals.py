@@ -3,6 +3,7 @@ produces, the header timeout (slowloris), each answered, logged and closed."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -28,10 +29,17 @@ CASES = [
         400,
     ),
     ("body-too-large", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413),
-    ("uri-too-long", b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    # The whole request line counts against --limit-request-line (default 8190).
+    ("request-line-too-long", b"GET /" + b"a" * 8177 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
     ("too-many-fields", b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", 431),
     ("field-too-large", b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
-    ("unknown-method", b"BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ("method-not-a-token", b"bla:rgh /foo HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    (
+        "chunk-extensions-without-end",
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5"
+        + b";e=v" * 30_000,
+        400,
+    ),
     ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
     ("version-2", b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
 ]
@@ -50,6 +58,25 @@ def test_parser_refusals_are_answered_logged_and_closed(
         assert client.closed_within(2.0)
     shared_server.wait_for_log(f"{status} ", 5.0)
     shared_server.wait_for_log(f"from 127.0.0.1:{port}", 5.0)
+
+
+@pytest.mark.parametrize("method", [b"BREW", b"PURGE", b"FOO", b"get"])
+def test_any_token_method_reaches_the_app(shared_server: ServerProcess, method: bytes) -> None:
+    # RFC 9110 section 9.1: methods are extensible; the app routes them (or answers 405).
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        client.send(method + b" /environ HTTP/1.1\r\nHost: a\r\n\r\n")
+        resp = client.response()
+        assert resp.status == 200
+        assert json.loads(resp.body)["REQUEST_METHOD"] == method.decode()
+
+
+def test_longest_request_line_is_served(shared_server: ServerProcess) -> None:
+    # RFC 9112 section 3: at least 8000 octets; the default limit is 8190, the whole line.
+    line = b"GET /hello?" + b"a" * (8190 - len(b"GET /hello? HTTP/1.1")) + b" HTTP/1.1"
+    assert len(line) == 8190
+    with RawClient.connect(shared_server.host, shared_server.port) as client:
+        client.send(line + b"\r\nHost: a\r\n\r\n")
+        assert client.response().status == 200
 
 
 def test_refusal_after_a_good_pipelined_request(shared_server: ServerProcess) -> None:

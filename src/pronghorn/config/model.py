@@ -70,7 +70,7 @@ class Config:
     header_timeout: float = 10.0
     io_timeout: float = 30.0
     backlog: int = 2048
-    limit_request_line: int = 4094
+    limit_request_line: int = 8190
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
     limit_request_body: int = 0

@@ -1,18 +1,24 @@
 """Request parsing: raw bytes from a connection in, `events` out.
 
-Owns the strictness policy. httptools (llhttp) does the tokenising and already refuses bare
-CR/LF, obs-fold, NUL and control characters, bad chunk sizes, signed/listed/duplicate
-Content-Length and Content-Length together with Transfer-Encoding. On top of it this module
-enforces what llhttp leaves to the server: size limits (414/431/413), versions (505),
-Transfer-Encoding rules (400/501), Host rules, request-target forms, unknown methods (501)
-and dropping header names that contain "_". It also undoes two llhttp behaviours that are
-wrong for a server that implements no protocol upgrade: the body of an Upgrade request is
-read as a body (llhttp would skip it and parse it as the next request), and bytes after a
-request that closes the connection are ignored rather than answered with an error.
+Owns the strictness policy and, above all, where each message ends. This module frames
+every message itself: it finds the end of each head (the first empty line), counts
+Content-Length bodies and decodes chunked bodies, so the bytes of one message can never
+be taken for the next, whatever the split of the stream. httptools (llhttp) is given
+exactly one head at a time, and does the tokenising and the field grammar: it refuses bare
+CR/LF, obs-fold, NUL and control characters, malformed request lines, signed, listed or
+duplicate Content-Length, and Content-Length together with Transfer-Encoding. On top of
+it this module enforces what llhttp leaves to the server: size limits (414/431/413),
+versions (505), Transfer-Encoding rules (400/501), Host rules and request-target forms,
+and it drops header names that contain "_".
 
-Method errors: llhttp reports no position, so the status follows its reason, which is the
-same for every split: a method it does not know is a 501; a known method followed by
-something other than SP ("GET\t/", and also "GETX") is a malformed request line, 400.
+Why frame here rather than let llhttp do it: llhttp reports no byte offsets to Python, so
+a server that feeds it whole reads cannot tell where a message ended inside a read. That
+made two defects: the guard on unterminated head lines counted the tail of a finished
+body as the next head (a false 431 after a newline-free body), and llhttp's fixed method
+list could not be widened (a method is any token, RFC 9110 section 9.1; the app decides
+405/501). Knowing the boundaries also bounds the chunk-size line and its extensions
+exactly (RFC 9112 section 7.1.1), accepts the whitespace that grammar allows around ";"
+and "=", and counts trailer fields against the header limits.
 
 The contract is split-invariant: any split of the same byte stream yields the same events
 (with consecutive `BodyData` merged).
@@ -20,6 +26,7 @@ The contract is split-invariant: any split of the same byte stream yields the sa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import httptools
@@ -39,23 +46,44 @@ _SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
 _OWS = b" \t"
 # len() of host, expect, connection, content-length, transfer-encoding
 _FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 14, 17})
-# Bytes a request line or field line may carry beyond its measured parts (method, spaces,
-# version, ":", OWS, CRLF) before the unterminated-line guard calls it too large.
+# Bytes a field line may carry beyond name and value (":", OWS, CRLF) before the guard on
+# an unterminated line calls it too large.
 _LINE_SLACK = 64
-# What llhttp says when a method is not one it knows, as opposed to a known method that
-# is followed by something other than SP (a malformed request line).
-_UNKNOWN_METHOD_REASON = "Invalid method encountered"
+# Methods given to llhttp as they are; any other token is handed to it as GET (llhttp
+# knows a fixed list) and reported as sent. The method never changes request framing.
+_PLAIN_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"})
+_STAND_IN_METHOD = b"GET"
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A chunk-size line: the size, then extensions with optional whitespace (BWS) around ";"
+# and "=" (RFC 9112 section 7.1.1). A size of more than 16 hex digits overflows 64 bits.
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,16})"
+    rb"(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+    rb"(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|\"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]"
+    rb"|\\[\t \x21-\x7e\x80-\xff])*\"))?)*"
+)
+MAX_CHUNK_LINE = 4096
+"""The longest chunk-size line, extensions included (h11 CVE-2025-43859's class)."""
+_TRAILER_HEAD = b"POST / HTTP/1.1\r\n"
+_FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
 _NO_BODY, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
 
+# Where the parser is in the stream.
+_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
+
 
 @dataclass(frozen=True, slots=True)
 class ParserLimits:
-    """Size limits, with gunicorn's defaults. 0 for `max_body` means unlimited."""
+    """Size limits, with gunicorn's defaults. 0 for `max_body` means unlimited.
 
-    max_request_line: int = 4094
+    `max_request_line` bounds the whole request line (method, target and version, without
+    its CRLF): RFC 9112 section 3 recommends at least 8000 octets.
+    """
+
+    max_request_line: int = 8190
     max_fields: int = 100
     max_field_size: int = 8190
     max_body: int = 0
@@ -67,7 +95,7 @@ class ParserLimits:
 
     @property
     def max_line(self) -> int:
-        """Upper bound on one unterminated line of a head or trailer section."""
+        """Upper bound on one unterminated field line of a head or trailer section."""
         return max(self.max_request_line, self.max_field_size) + _LINE_SLACK
 
 
@@ -86,18 +114,19 @@ class RequestParser:
     def __init__(self, limits: ParserLimits | None = None) -> None:
         self._limits = limits or ParserLimits()
         self._llhttp = self._new_llhttp()
+        self._llhttp_fresh = True  # False once it has seen a head with a body
         self._events: list[Event] = []
         self._error: ProtocolError | None = None
+        self._state = _HEAD
         self._closing = False
         self._closed = False
-        self._in_head = True
-        self._message_open = False
-        self._in_trailers = False
-        self._section_began = False
-        self._section_bytes = 0
-        self._line_bytes = 0
-        self._synthetic_head = False
-        self._body_after_upgrade: bytes | None = None
+        self._left = 0  # bytes of the Content-Length body or of the current chunk to come
+        self._partial: _PartialHead | None = None
+        self._pending = b""  # an incomplete chunk-size line, chunk end or trailer section
+        self._trailers = bytearray()  # a trailer section that is not complete yet
+        self._blank_bytes = 0  # empty lines before the next request line
+        self._method = ""
+        self._head_complete = False
         self._reset_message()
 
     def _new_llhttp(self) -> httptools.HttpRequestParser:
@@ -119,7 +148,6 @@ class RequestParser:
         self._body_kind = _NO_BODY
         self._content_length: int | None = None
         self._body_seen = 0
-        self._trailers: list[tuple[bytes, bytes]] = []
 
     @property
     def failed(self) -> bool:
@@ -133,78 +161,42 @@ class RequestParser:
     @property
     def has_partial_head(self) -> bool:
         """Some of a request head has arrived, but not all of it."""
-        return self._message_open and self._in_head
+        return self._partial is not None
+
+    @property
+    def in_body(self) -> bool:
+        """A head was reported and the rest of its body has not arrived yet."""
+        return self._state != _HEAD
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data` (any split of the stream) and return the events it completes."""
         if self._error is not None or self._closed:
             return []
         events = self._events = []
-        self._section_began = False
-        try:
-            self._llhttp.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._resume_after_upgrade(data, int(upgrade.args[0]))
-        except httptools.HttpParserError as exc:
-            self._llhttp_error(exc)
-        if (
-            (self._in_head or self._in_trailers)
-            and not self._section_began
-            and self._error is None
-            and not self._closed
-        ):
-            self._guard_section(data)
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        pos = 0
+        end = len(data)
+        while pos < end and self._error is None and not self._closed:
+            state = self._state
+            if state == _HEAD:
+                pos = self._take_head(data, pos)
+            elif state == _BODY:
+                pos = self._take_length_body(data, pos)
+            elif state == _CHUNK_DATA:
+                pos = self._take_chunk_data(data, pos)
+            elif state == _TRAILERS:
+                pos = self._take_trailers(data, pos)
+            else:
+                taken = self._take_chunk_framing(state, data, pos)
+                if taken < 0:
+                    self._pending = data[pos:]
+                    break
+                pos = taken
         if self._error is not None:
             events.append(self._error)
         return events
-
-    def _guard_section(self, data: bytes) -> None:
-        # httptools keeps an unfinished field line in memory and reports it only once it
-        # is complete, so a field that never ends would grow without bound. Bound the
-        # current line (bytes since the last LF) and the whole section as they arrive.
-        size = len(data)
-        self._section_bytes += size
-        newline = data.rfind(b"\n")
-        self._line_bytes = size - newline - 1 if newline >= 0 else self._line_bytes + size
-        if self._line_bytes > self._limits.max_line:
-            self._fail(431, "header field line too large")
-        elif self._section_bytes > self._limits.max_head:
-            self._fail(431, "request header section too large")
-
-    def _resume_after_upgrade(self, data: bytes, offset: int) -> None:
-        # We implement no protocol upgrade (WebSocket, h2c): the request is served as a
-        # plain one and the bytes after it are its body, if it has one, then the next
-        # request. CONNECT is refused in `_build_head`, so only Upgrade requests get here.
-        while True:
-            self._llhttp = self._new_llhttp()
-            if self._body_after_upgrade is not None:
-                # llhttp skipped this request's body: let a fresh parser frame it, behind
-                # a head of our own that says how (see `on_headers_complete`).
-                head, self._body_after_upgrade = self._body_after_upgrade, None
-                self._synthetic_head = True
-                self._llhttp.feed_data(head)
-            rest = data[offset:]
-            if not rest or self._error is not None or self._closed:
-                return
-            data = rest
-            try:
-                self._llhttp.feed_data(data)
-                return
-            except httptools.HttpParserUpgrade as upgrade:
-                offset = int(upgrade.args[0])
-            except httptools.HttpParserError as exc:
-                self._llhttp_error(exc)
-                return
-
-    def _llhttp_error(self, exc: httptools.HttpParserError) -> None:
-        if self._closed:
-            return  # llhttp refuses bytes after "Connection: close"; we ignore them
-        reason = str(exc)
-        if isinstance(exc, httptools.HttpParserInvalidMethodError) and (
-            reason == _UNKNOWN_METHOD_REASON
-        ):
-            self._fail(501, "request method not implemented")
-        self._fail(400, f"malformed request: {reason}")
 
     def _fail(self, status: int, detail: str) -> None:
         if self._error is None:
@@ -214,18 +206,123 @@ class RequestParser:
         self._fail(status, detail)
         raise _Refused(detail)
 
-    # -- llhttp callbacks -------------------------------------------------------------
+    # -- heads --------------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._in_head = True
-        self._message_open = True
-        self._begin_section()
+    def _take_head(self, data: bytes, pos: int) -> int:
+        """Consume head bytes from `pos`; returns where the head ended (or the data did)."""
+        partial = self._partial
+        if partial is None:
+            # RFC 9112 section 2.2: ignore empty lines before a request line. They count
+            # against the head limit, so a stream of them cannot go on for ever.
+            while True:
+                # A lone LF is accepted as an empty line here only (RFC 9112 section 2.2).
+                step = 2 if data.startswith(b"\r\n", pos) else data.startswith(b"\n", pos)
+                if not step:
+                    break
+                pos += step
+                self._blank_bytes += step
+            if self._blank_bytes > self._limits.max_head:
+                self._fail(431, "request header section too large")
+                return len(data)
+            if pos >= len(data) - 1 and data.endswith(b"\r"):
+                self._pending = data[pos:]  # the CR of an empty line whose LF is to come
+                return len(data)
+            if pos >= len(data):
+                return pos
+            stop = data.find(b"\r\n\r\n", pos)
+            if stop >= 0:
+                return self._whole_head(data, pos, stop + 4)
+            partial = self._partial = _PartialHead()
+        stop = partial.find_end(data, pos)
+        if stop < 0:
+            self._head_piece(partial, data, pos, len(data))
+            return len(data)
+        self._partial = None
+        self._head_piece(partial, data, pos, stop)
+        if self._error is None:
+            self._head_done()
+        return stop
+
+    def _whole_head(self, data: bytes, pos: int, stop: int) -> int:
+        """The common case: a whole head in one piece of `data`."""
+        limits = self._limits
+        line_end = data.find(b"\r\n", pos)
+        if line_end - pos > limits.max_request_line:
+            self._fail(414, "request line too long")
+            return stop
+        if stop - pos > limits.max_head:
+            self._fail(431, "request header section too large")
+            return stop
+        piece = self._begin_head(data, pos, line_end)
+        if piece is None:
+            return stop
+        self._feed_llhttp(piece + data[line_end:stop] if piece else data[pos:stop])
+        if self._error is None:
+            self._head_done()
+        return stop
+
+    def _begin_head(self, data: bytes, pos: int, line_end: int) -> bytes | None:
+        """Check the method of the request line that starts at `pos`; returns the method
+        llhttp is given in its place (b"" for as sent), None after an error."""
+        self._blank_bytes = 0
         self._reset_message()
+        self._head_complete = False
+        space = data.find(b" ", pos, line_end)
+        method = data[pos:space]
+        if space < 0 or (method not in _PLAIN_METHODS and _TOKEN.fullmatch(method) is None):
+            self._fail(400, "malformed request line: the method is not a token")
+            return None
+        if method == b"CONNECT":
+            # Its target is an authority, which llhttp reads only after CONNECT itself.
+            self._fail(501, "CONNECT is not supported")
+            return None
+        self._method = method.decode("ascii")
+        if not self._llhttp_fresh:
+            self._llhttp = self._new_llhttp()
+            self._llhttp_fresh = True
+        if method in _PLAIN_METHODS:
+            return b""
+        return _STAND_IN_METHOD + data[space:line_end]
+
+    def _head_piece(self, partial: _PartialHead, data: bytes, pos: int, stop: int) -> None:
+        """Feed part of a head that arrives in several pieces, within the limits."""
+        limits = self._limits
+        problem = partial.add(data, pos, stop, limits)
+        if problem is not None:
+            self._fail(*problem)
+            return
+        if not partial.started:
+            line = partial.request_line()
+            if line is None:
+                return  # the method is not complete yet: llhttp must not see it
+            stand_in = self._begin_head(line, 0, len(line))
+            if stand_in is None:
+                return
+            partial.started = True
+            first = partial.take_held()
+            self._feed_llhttp(stand_in + first[len(line) :] if stand_in else first)
+            return
+        self._feed_llhttp(data[pos:stop])
+
+    def _feed_llhttp(self, head: bytes) -> None:
+        try:
+            self._llhttp.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            # We implement no protocol upgrade (WebSocket, h2c): the request is served as a
+            # plain one, and this module frames its body like any other's.
+            self._llhttp_fresh = False
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"malformed request: {exc}")
+
+    def _head_done(self) -> None:
+        # llhttp must agree that the head ended exactly where we found its empty line.
+        if not self._head_complete:
+            self._fail(400, "malformed request head")
+
+    # -- llhttp callbacks (a head only: bodies are framed here) -------------------------
 
     def on_url(self, fragment: bytes) -> None:
         self._url += fragment
-        if len(self._url) > self._limits.max_request_line:
-            self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._field_count += 1
@@ -240,9 +337,6 @@ class RequestParser:
         # find(), not `in`: on bytes, `in` first tries the operand as an int and pays for
         # a formatted TypeError each time (measured: 2x slower), on every header.
         if name.find(b"_") >= 0:
-            return
-        if not self._in_head:
-            self._trailers.append((name, stripped))
             return
         self._headers.append((name, stripped))
         # Only five names frame the request; their lengths rule out most others cheaply.
@@ -260,8 +354,6 @@ class RequestParser:
         elif lname == b"expect":
             self._expect = value.lower()
         elif lname == b"transfer-encoding":
-            # llhttp stops treating "chunked<OWS>" as chunked only after the head is
-            # complete; refuse it here so that no head is reported for it.
             if len(raw) != len(value):
                 self._refuse(400, "whitespace after Transfer-Encoding")
             te = self._transfer_encoding
@@ -270,24 +362,26 @@ class RequestParser:
             self._content_length = int(value)  # llhttp has checked it is plain digits
 
     def on_headers_complete(self) -> None:
-        if self._synthetic_head:
-            self._synthetic_head = False
-            self._in_head = False
-            return
         head = self._build_head()
-        self._in_head = False
-        self._closing = not head.keep_alive
-        if head.body_kind is not _NO_BODY and self._llhttp.should_upgrade():
-            self._body_after_upgrade = _body_framing_head(head)
+        self._head_complete = True
         self._events.append(head)
+        self._closing = not head.keep_alive
+        kind = head.body_kind
+        if kind is _NO_BODY:
+            self._end_message([])
+        elif kind is _LENGTH:
+            self._state = _BODY
+            self._left = head.content_length or 0
+            self._llhttp_fresh = False
+        else:
+            self._state = _CHUNK_SIZE
+            self._llhttp_fresh = False
 
     def _build_head(self) -> RequestHead:
         version: str = self._llhttp.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
             version = self._other_version(version)
-        method = self._llhttp.get_method().decode("ascii")
-        if method == "CONNECT":
-            self._refuse(501, "CONNECT is not supported")
+        method = self._method
         # RFC 9112 section 3.2: Host is required in 1.1 and never allowed twice.
         if self._host_count != 1 and (self._host_count or version == "1.1"):
             self._refuse(400, "missing Host header" if not self._host_count else "duplicate Host")
@@ -354,23 +448,25 @@ class RequestParser:
         if len(codings) > 1:
             self._refuse(501, "unsupported transfer coding")
 
-    def on_chunk_header(self) -> None:
-        # After the last chunk's header come the trailer fields; any other chunk header
-        # is followed by data (`on_body`), which ends this state again.
-        self._in_trailers = True
-        self._begin_section()
+    # -- bodies -------------------------------------------------------------------------
 
-    def _begin_section(self) -> None:
-        # The section starts at an unknown offset of the current feed: `_guard_section`
-        # skips this feed and counts from the next one (the bound is limit + one read).
-        self._section_began = True
-        self._section_bytes = self._line_bytes = 0
+    def _take_length_body(self, data: bytes, pos: int) -> int:
+        size = min(self._left, len(data) - pos)
+        self._body(data if pos == 0 and size == len(data) else data[pos : pos + size])
+        self._left -= size
+        if self._left == 0 and self._error is None:
+            self._end_message([])
+        return pos + size
 
-    def on_chunk_complete(self) -> None:
-        self._in_trailers = False
+    def _take_chunk_data(self, data: bytes, pos: int) -> int:
+        size = min(self._left, len(data) - pos)
+        self._body(data[pos : pos + size])
+        self._left -= size
+        if self._left == 0:
+            self._state = _CHUNK_END
+        return pos + size
 
-    def on_body(self, data: bytes) -> None:
-        self._in_trailers = False
+    def _body(self, data: bytes) -> None:
         max_body = self._limits.max_body
         if max_body:
             seen = self._body_seen
@@ -380,24 +476,197 @@ class RequestParser:
                 # the stream reports the same body before the 413.
                 if seen < max_body:
                     self._events.append(BodyData(data[: max_body - seen]))
-                self._refuse(413, "request body larger than --limit-request-body")
+                self._fail(413, "request body larger than --limit-request-body")
+                return
         self._events.append(BodyData(data))
 
-    def on_message_complete(self) -> None:
-        if self._body_after_upgrade is not None:
-            return  # llhttp skipped the body; `_resume_after_upgrade` reads it next
-        self._events.append(MessageEnd(self._trailers))
-        self._message_open = False
-        self._in_head = True
-        self._in_trailers = False
+    def _take_chunk_framing(self, state: int, data: bytes, pos: int) -> int:
+        """A chunk-size line or the CRLF after chunk data; returns where it ended, or -1
+        when it is not complete yet (or is refused)."""
+        if state == _CHUNK_END:
+            if len(data) - pos < 2:
+                return -1 if data[pos:] in (b"", b"\r") else self._bad_chunk_end()
+            if not data.startswith(b"\r\n", pos):
+                return self._bad_chunk_end()
+            self._state = _CHUNK_SIZE
+            return pos + 2
+        return self._take_chunk_size(data, pos)
+
+    def _bad_chunk_end(self) -> int:
+        self._fail(400, "malformed chunked body: chunk data not followed by CRLF")
+        return -1
+
+    def _take_chunk_size(self, data: bytes, pos: int) -> int:
+        end = data.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
+        if end < 0:
+            if len(data) - pos > MAX_CHUNK_LINE + 1:
+                self._fail(400, "chunk-size line too long")
+            elif data.find(b"\n", pos) >= 0:
+                self._fail(400, "malformed chunk-size line")
+            return -1
+        match = _CHUNK_LINE.fullmatch(data, pos, end)
+        if match is None:
+            self._fail(400, "malformed chunk-size line")
+            return -1
+        size = int(match.group(1), 16)
+        if size:
+            max_body = self._limits.max_body
+            if max_body and self._body_seen >= max_body:
+                self._fail(413, "request body larger than --limit-request-body")
+                return -1
+            self._left = size
+            self._state = _CHUNK_DATA
+        else:
+            self._state = _TRAILERS
+        return end + 2
+
+    def _take_trailers(self, data: bytes, pos: int) -> int:
+        section = self._trailers
+        if not section and data.startswith(b"\r\n", pos):
+            self._end_message([])
+            return pos + 2
+        # Kept in a bytearray: a section trickled in small reads is appended to, not copied
+        # whole on every read.
+        held = len(section)
+        section += data[pos:]
+        if section.startswith(b"\r\n"):
+            section.clear()
+            self._end_message([])  # no trailer fields: what follows is the next request
+            return pos + 2 - held
+        end = section.find(b"\r\n\r\n", max(0, held - 3))
+        limits = self._limits
+        if end < 0:
+            newline = section.rfind(b"\n")
+            if len(section) > limits.max_head or len(section) - newline - 1 > limits.max_line:
+                self._fail(431, "trailer section too large")
+            return len(data)
+        if end + 4 > limits.max_head:
+            self._fail(431, "trailer section too large")
+            return len(data)
+        taken = end + 4 - held
+        trailers = _parse_trailers(bytes(section[: end + 4]), limits, self._field_count)
+        section.clear()
+        if isinstance(trailers, ProtocolError):
+            self._fail(trailers.status, trailers.detail)
+            return len(data)
+        self._end_message(trailers)
+        return pos + taken
+
+    def _end_message(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        self._events.append(MessageEnd(trailers))
+        self._state = _HEAD
         if self._closing:
             self._closed = True
 
 
-def _body_framing_head(head: RequestHead) -> bytes:
-    """A minimal request head that makes a fresh llhttp frame `head`'s body the same way."""
-    if head.body_kind is _CHUNKED:
-        framing = b"Transfer-Encoding: chunked"
-    else:
-        framing = b"Content-Length: %d" % (head.content_length or 0)
-    return b"POST / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n"
+class _PartialHead:
+    """What is kept of a head that arrives in several reads: the request line until its
+    method is known, the last bytes (to find the empty line across reads) and counts for
+    the limits. llhttp keeps the rest; nothing grows with the head beyond one line."""
+
+    __slots__ = ("_held", "_line_done", "_line_size", "_size", "_tail", "started")
+
+    def __init__(self) -> None:
+        self._held = b""  # bytes not yet given to llhttp (only until `started`)
+        self._tail = b""
+        self._size = 0
+        self._line_size = 0
+        self._line_done = False
+        self.started = False
+
+    def find_end(self, data: bytes, pos: int) -> int:
+        """Where in `data` the head's empty line ends, or -1."""
+        tail = self._tail
+        if tail:
+            window = tail + data[pos : pos + 4]
+            at = window.find(b"\r\n\r\n")
+            if at >= 0:
+                return pos + at + 4 - len(tail)
+        at = data.find(b"\r\n\r\n", pos)
+        return at + 4 if at >= 0 else -1
+
+    def add(self, data: bytes, pos: int, stop: int, limits: ParserLimits) -> tuple[int, str] | None:
+        """Count `data[pos:stop]` into the head; the status and reason if a limit trips."""
+        size = stop - pos
+        before = self._size
+        self._size = before + size
+        if not self.started:
+            self._held += data[pos:stop]
+        self._tail = (self._tail + data[max(pos, stop - 3) : stop])[-3:]
+        newline = data.rfind(b"\n", pos, stop)
+        if not self._line_done:
+            first = data.find(b"\n", pos, stop)
+            # Without its LF yet, the last byte may be the CR that ends the line.
+            line = before + (first - pos) - 1 if first >= 0 else self._size - 1
+            if line > limits.max_request_line:
+                return 414, "request line too long"
+            self._line_done = first >= 0
+        self._line_size = stop - newline - 1 if newline >= 0 else self._line_size + size
+        if self._line_size > limits.max_line:
+            return 431, "header field line too large"
+        if self._size > limits.max_head:
+            return 431, "request header section too large"
+        return None
+
+    def request_line(self) -> bytes | None:
+        """The request line up to its CRLF, once the method and its SP have arrived."""
+        held = self._held
+        space = held.find(b" ")
+        end = held.find(b"\r\n")
+        if space < 0 and end < 0:
+            if held and _TOKEN.fullmatch(held) is None:
+                return held  # not a method: `_begin_head` refuses it now
+            return None
+        return held[:end] if end >= 0 else held
+
+    def take_held(self) -> bytes:
+        held, self._held = self._held, b""
+        return held
+
+
+class _TrailerFields:
+    """llhttp's protocol for a trailer section: collect the fields, within the limits."""
+
+    def __init__(self, limits: ParserLimits, count: int) -> None:
+        self.limits = limits
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.count = count
+        self.complete = False
+        self.refusal: ProtocolError | None = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.count += 1
+        if self.count > self.limits.max_fields:
+            self.refusal = ProtocolError(431, "too many trailer fields")
+        elif len(name) + len(value) > self.limits.max_field_size:
+            self.refusal = ProtocolError(431, "trailer field too large")
+        elif name.lower() in _FRAMING_FIELDS:
+            # RFC 9110 section 6.5.1: framing fields are never trailers; one there is an
+            # attempt to reframe the message.
+            self.refusal = ProtocolError(400, "framing field in the trailer section")
+        if self.refusal is not None:
+            raise _Refused(self.refusal.detail)
+        if name.find(b"_") < 0:
+            self.fields.append((name, value.rstrip(_OWS)))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+def _parse_trailers(
+    section: bytes, limits: ParserLimits, head_fields: int
+) -> list[tuple[bytes, bytes]] | ProtocolError:
+    """The fields of a whole trailer section (ending in its empty line), checked by llhttp
+    with the grammar of a header section, or the error to answer. Trailer fields count
+    against --limit-request-fields together with the `head_fields`."""
+    collector = _TrailerFields(limits, head_fields)
+    llhttp = httptools.HttpRequestParser(collector)
+    try:
+        llhttp.feed_data(_TRAILER_HEAD + section)
+    except httptools.HttpParserUpgrade:
+        pass
+    except httptools.HttpParserError as exc:
+        return collector.refusal or ProtocolError(400, f"malformed trailer section: {exc}")
+    if not collector.complete:
+        return ProtocolError(400, "malformed trailer section")
+    return collector.fields
