@@ -28,3 +28,15 @@ def shared_server() -> Iterator[ServerProcess]:
         yield pool(*app_args(*SHARED_OPTIONS))
     finally:
         pool.stop_all()
+
+
+@pytest.fixture(scope="module")
+def streaming_server() -> Iterator[ServerProcess]:
+    """The shared server with `--body-buffer 0`: every request body streams to the app as
+    it reads, so the app runs before its body has arrived (the path of bodies larger than
+    the buffer, and of 100-continue uploads)."""
+    pool = ServerPool()
+    try:
+        yield pool(*app_args(*SHARED_OPTIONS, "--body-buffer", "0"))
+    finally:
+        pool.stop_all()

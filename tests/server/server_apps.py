@@ -7,6 +7,7 @@ reports through `wsgi.errors` (e.g. "closed NAME" when its close() ran).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -199,7 +200,23 @@ def big_body(size: int) -> bytes:
     return b"".join(i.to_bytes(4, "big") for i in range(words))[:size]
 
 
+def partial(
+    environ: dict[str, Any], start_response: StartResponse, q: dict[str, str], tag: str
+) -> Any:
+    """Reads the first `n` bytes of the body (or all of it, if shorter) and says what
+    they were: their length and SHA-256."""
+    stream, wanted, got = environ["wsgi.input"], int(q.get("n", "0")), b""
+    while len(got) < wanted:
+        piece = stream.read(min(65536, wanted - len(got)))
+        if not piece:
+            break
+        got += piece
+    start_response("200 OK", [*TEXT, ("X-Got", str(len(got)))])
+    return [hashlib.sha256(got).hexdigest().encode()]
+
+
 ROUTES: dict[str, Callable[..., Any]] = {
+    "/partial": partial,
     "/big": big,
     "/file": file,
     "/hello": hello,

@@ -7,10 +7,10 @@ import contextlib
 import os
 from pathlib import Path
 
-from server_setup import BODY_LIMIT
+from server_setup import BODY_LIMIT, SHARED_OPTIONS, app_args
 
 from rawhttp import RawClient, request
-from serverproc import ServerProcess
+from serverproc import Serve, ServerProcess
 
 
 def connect(server: ServerProcess) -> RawClient:
@@ -162,16 +162,40 @@ def test_chunked_body_crossing_the_limit_is_413(shared_server: ServerProcess) ->
         assert client.closed_within(2.0)
 
 
-def test_body_crossing_the_limit_inside_the_iterable_is_413(shared_server: ServerProcess) -> None:
+def test_body_crossing_the_limit_inside_the_iterable_is_413(serve: Serve) -> None:
+    # With --body-buffer 0 the body streams to the app, which meets the limit as it reads.
+    server = serve(*app_args(*SHARED_OPTIONS, "--body-buffer", "0"))
     piece = b"c" * 10000
     body = chunked(*[piece] * (BODY_LIMIT // len(piece) + 2))
-    with connect(shared_server) as client:
+    with connect(server) as client:
         client.send(request("POST", "/read-in-iter?tag=limit", [("Transfer-Encoding", "chunked")]))
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             client.send(body)
         assert client.response().status == 413
         assert client.closed_within(2.0)
-    shared_server.wait_for_log("closed limit", 5.0)
+    server.wait_for_log("closed limit", 5.0)
+
+
+def test_buffered_body_crossing_the_limit_is_refused_before_the_app(
+    shared_server: ServerProcess,
+) -> None:
+    # A body within --body-buffer is gathered before the app runs: one that breaks the
+    # limit is answered 413 there, and the app is never called.
+    piece = b"c" * 10000
+    body = chunked(*[piece] * (BODY_LIMIT // len(piece) + 2))
+    with connect(shared_server) as client:
+        port = client.local_port()
+        client.send(request("POST", "/read-in-iter?tag=early", [("Transfer-Encoding", "chunked")]))
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            client.send(body)
+        resp = client.response()
+        assert resp.status == 413
+        assert resp.header("Connection") == "close"
+        assert client.closed_within(2.0)
+    shared_server.wait_for_log(
+        f"413 request body larger than --limit-request-body from 127.0.0.1:{port}", 5.0
+    )
+    assert "early" not in shared_server.log_text()
 
 
 def test_file_wrapper_bodies_over_the_socket(shared_server: ServerProcess, tmp_path: Path) -> None:

@@ -57,14 +57,14 @@ def test_app_exception_after_the_head_with_content_length(shared_server: ServerP
     shared_server.wait_for_log("closed late2", 5.0)
 
 
-def test_client_disconnect_mid_body_calls_close(shared_server: ServerProcess) -> None:
-    with connect(shared_server) as client:
+def test_client_disconnect_mid_body_calls_close(streaming_server: ServerProcess) -> None:
+    with connect(streaming_server) as client:
         client.send(
             request("POST", "/read-in-iter?tag=gone1", [("Content-Length", "50000")]) + b"x" * 10
         )
-        shared_server.wait_for_log("started gone1", 5.0)
-    shared_server.wait_for_log("closed gone1", 5.0)
-    still_serving(shared_server)
+        streaming_server.wait_for_log("started gone1", 5.0)
+    streaming_server.wait_for_log("closed gone1", 5.0)
+    still_serving(streaming_server)
 
 
 def test_client_disconnect_mid_response_calls_close(shared_server: ServerProcess) -> None:
@@ -102,16 +102,16 @@ def test_client_that_stops_reading_is_cut_off_with_bounded_memory(
     still_serving(shared_server)
 
 
-def test_many_clients_disconnecting_do_not_leak_threads(shared_server: ServerProcess) -> None:
+def test_many_clients_disconnecting_do_not_leak_threads(streaming_server: ServerProcess) -> None:
     for i in range(8):
-        with connect(shared_server) as client:
+        with connect(streaming_server) as client:
             client.send(
                 request("POST", f"/read-in-iter?tag=many{i}", [("Content-Length", "50")]) + b"abc"
             )
-            shared_server.wait_for_log(f"started many{i}", 5.0)
+            streaming_server.wait_for_log(f"started many{i}", 5.0)
     for i in range(8):
-        shared_server.wait_for_log(f"closed many{i}", 5.0)
+        streaming_server.wait_for_log(f"closed many{i}", 5.0)
     assert wait_until(
-        lambda: len(list(Path(f"/proc/{shared_server.pid}/task").iterdir())) < 20, 5.0
+        lambda: len(list(Path(f"/proc/{streaming_server.pid}/task").iterdir())) < 20, 5.0
     )
-    still_serving(shared_server)
+    still_serving(streaming_server)

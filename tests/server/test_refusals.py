@@ -36,8 +36,7 @@ CASES = [
     ("method-not-a-token", b"bla:rgh /foo HTTP/1.1\r\nHost: a\r\n\r\n", 400),
     (
         "chunk-extensions-without-end",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5"
-        + b";e=v" * 30_000,
+        b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5" + b";e=v" * 30_000,
         400,
     ),
     ("connect", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),

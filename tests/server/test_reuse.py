@@ -109,11 +109,25 @@ def test_idle_keep_alive_connection_is_closed(shared_server: ServerProcess) -> N
         assert client.buffer == b""
 
 
-def test_client_stalling_in_an_unread_body_is_closed(shared_server: ServerProcess) -> None:
-    with connect(shared_server) as client:
+def test_client_stalling_in_an_unread_body_is_closed(streaming_server: ServerProcess) -> None:
+    with connect(streaming_server) as client:
         client.send(request("POST", "/noread", [("Content-Length", "1000")]) + b"only part")
         assert client.response().status == 200
         assert client.closed_within(4.0)
+
+
+def test_client_stalling_in_a_buffered_body_gets_408(shared_server: ServerProcess) -> None:
+    # The body is gathered before the app runs; a stall past --io-timeout (1 s) is a 408.
+    with connect(shared_server) as client:
+        port = client.local_port()
+        client.send(request("POST", "/noread", [("Content-Length", "1000")]) + b"only part")
+        resp = client.response()
+        assert resp.status == 408
+        assert resp.header("Connection") == "close"
+        assert client.closed_within(4.0)
+    shared_server.wait_for_log(
+        f"408 timed out waiting for the request body from 127.0.0.1:{port}", 5.0
+    )
 
 
 def test_keep_alive_zero_closes_after_each_response(serve: Serve) -> None:

@@ -74,6 +74,7 @@ class Config:
     limit_request_fields: int = 100
     limit_request_field_size: int = 8190
     limit_request_body: int = 0
+    body_buffer: int = 256 * 1024
     root_path: str = ""
     access_logfile: str | None = None
     access_logformat: str = "combined"

@@ -246,6 +246,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The largest request body accepted; larger gets 413. 0 means unlimited.",
     ),
     Setting(
+        "body_buffer", kinds.integer(0), ("--body-buffer",), "BYTES", _LIMITS,
+        "Request bodies up to this size are read whole by the event loop before the "
+        "application runs, so a slow upload holds no thread; larger bodies, and bodies "
+        "sent after 100 Continue, stream to the application as it reads. 0 streams all.",
+    ),
+    Setting(
         "root_path", kinds.url_prefix(), ("--root-path",), "PREFIX", _APP,
         "URL prefix the application is mounted under (SCRIPT_NAME), as when a proxy "
         "forwards /app/... here. Normalised to a leading slash and no trailing slash.",

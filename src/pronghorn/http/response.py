@@ -8,6 +8,7 @@ body's length; it gets back the head bytes and how to frame what follows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -193,18 +194,41 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-def error_response(status: int, date: str, *, keep_alive: bool = False) -> bytes:
-    """A complete small text response for errors we answer ourselves (4xx/5xx)."""
-    phrase = _phrase(status)
-    body = f"{status} {phrase}\n".encode("ascii")
-    head = (
-        f"HTTP/1.1 {status} {phrase}\r\n"
+def error_response(
+    status: int,
+    date: str,
+    *,
+    method: str = "GET",
+    version: str = "1.1",
+    keep_alive: bool = False,
+    headers: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """A complete small text response for answers we make ourselves (4xx/5xx), to a
+    request with this method and version: the one place such an answer is built.
+
+    An answer to HEAD carries no body (only the length a GET would get), or the client
+    would read it as the start of the next response; the Connection header says what
+    happens next, as `plan_response` does for the app's answers.
+    """
+    body = error_body(status)
+    lines = [
+        f"HTTP/1.1 {status} {_phrase(status)}\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\n"
-        f"Date: {date}\r\nServer: {SERVER_NAME}\r\n"
-        f"{'' if keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n"
-    )
-    return head.encode("ascii") + body
+    ]
+    lines += [f"{name}: {value}\r\n" for name, value in headers]
+    lines.append(f"Date: {date}\r\nServer: {SERVER_NAME}\r\n")
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    elif version != "1.1":
+        lines.append("Connection: keep-alive\r\n")
+    head = ("".join(lines) + "\r\n").encode("latin-1")
+    return head if method == "HEAD" else head + body
+
+
+def error_body(status: int) -> bytes:
+    """The text body of `error_response` for this status."""
+    return f"{status} {_phrase(status)}\n".encode("ascii")
 
 
 def _phrase(status: int) -> str:

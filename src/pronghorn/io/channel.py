@@ -16,7 +16,6 @@ import select
 import socket
 from typing import TYPE_CHECKING, BinaryIO
 
-from pronghorn.http.response import CONTINUE_100
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE, send_some
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
@@ -49,14 +48,13 @@ def wait_for(sock: socket.socket, events: int, timeout: float) -> bool:
 class SocketChannel:
     """Body source and response sink of one request, used only by the thread running it."""
 
-    __slots__ = ("_conn", "_sock", "_timeout", "aborted", "continue_sent", "keep_alive", "started")
+    __slots__ = ("_conn", "_sock", "_timeout", "aborted", "keep_alive", "started")
 
     def __init__(self, conn: ClientConnection, io_timeout: float) -> None:
         self._conn = conn
         self._sock = conn.sock
         self._timeout = io_timeout
         self.started = False
-        self.continue_sent = False
         self.aborted = False
         self.keep_alive = False
 
@@ -64,25 +62,19 @@ class SocketChannel:
 
     def read_some(self, max_bytes: int) -> bytes:
         conn = self._conn
-        if conn.expect_continue and not self.continue_sent and not self.started:
-            self.continue_sent = True
-            if not conn.body_done:
+        http = conn.http
+        if not self.started:
+            owed = http.continue_bytes()  # 100 Continue goes out on the first read
+            if owed:
                 self._flush_corked()
-                self._send_all(CONTINUE_100)
-        chunks = conn.body_chunks
-        while not chunks:
-            if conn.body_error is not None:
-                raise conn.body_error
-            if conn.body_done:
-                return b""
+                self._send_all(owed)
+        while True:
+            data = http.read_body(max_bytes)
+            if data is not None:
+                return data
             if not wait_for(self._sock, select.POLLIN, self._timeout):
                 raise BodyError(408, "timed out waiting for the request body")
             conn.receive_more()
-        data = chunks.popleft()
-        if len(data) > max_bytes:
-            chunks.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
-        return data
 
     # -- ResponseSink -------------------------------------------------------------------
 

@@ -60,6 +60,7 @@ class Reactor:
             Wait.FRESH: config.keep_alive,
             Wait.IDLE: config.keep_alive,
             Wait.HEAD: config.header_timeout,
+            Wait.BODY: config.io_timeout,
             Wait.DISCARD: config.io_timeout,
             Wait.WRITE: config.io_timeout,
         }

@@ -29,6 +29,7 @@ from pronghorn.config.model import StaticMount
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import (
     ResponsePlan,
+    error_body,
     error_response,
     fixed_head_end,
     fixed_head_start,
@@ -638,12 +639,14 @@ def _answer_error(
     extra: list[tuple[str, str]] | None = None,
 ) -> Outcome:
     """A small text answer (404, 405, 412, 416, 400...) on a connection that stays open."""
-    whole = error_response(code, date, keep_alive=head.keep_alive)
-    head_bytes, _, body = whole.partition(b"\r\n\r\n")
-    if extra:
-        head_bytes += b"".join(f"\r\n{k}: {v}".encode("latin-1") for k, v in extra)
-    if head.version != "1.1" and head.keep_alive:
-        head_bytes += b"\r\nConnection: keep-alive"
-    data = head_bytes + b"\r\n\r\n" + (b"" if head.method == "HEAD" else body)
+    data = error_response(
+        code,
+        date,
+        method=head.method,
+        version=head.version,
+        keep_alive=head.keep_alive,
+        headers=extra or (),
+    )
     sink.finish(data, head.keep_alive)
-    return Outcome(code, 0 if head.method == "HEAD" else len(body), head.keep_alive, extra or [])
+    sent = 0 if head.method == "HEAD" else len(error_body(code))
+    return Outcome(code, sent, head.keep_alive, extra or [])

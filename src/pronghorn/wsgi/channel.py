@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from typing import BinaryIO, Protocol
 
+from pronghorn.http.connection import BodyError
+
+__all__ = ["BodyError", "BodySource", "ClientDisconnected", "ResponseSink"]
+
 
 class ClientDisconnected(OSError):
     """The peer went away (or stalled past the I/O timeout) while we were writing to it."""
-
-
-class BodyError(Exception):
-    """The request body could not be read: `status` is what the client should be told."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class BodySource(Protocol):

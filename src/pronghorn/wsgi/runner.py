@@ -269,7 +269,11 @@ def _answer_error(exchange: _Exchange, status: int, keep_alive: bool) -> Outcome
         # Headers are on the wire: the only honest signal left is to drop the connection.
         exchange.sink.abort()
         return exchange.outcome(keep_alive=False)
-    exchange.sink.finish(error_response(status, exchange.date, keep_alive=keep_alive), keep_alive)
+    head = exchange.head
+    answer = error_response(
+        status, exchange.date, method=head.method, version=head.version, keep_alive=keep_alive
+    )
+    exchange.sink.finish(answer, keep_alive)
     return Outcome(status, 0, keep_alive, [])
 
 

@@ -1,0 +1,295 @@
+"""One connection's HTTP/1.1 state, sans I/O: bytes in, requests and decisions out.
+
+Owns everything that happens between the requests of one connection, h11-style, with no
+socket, thread or clock: which request runs next (pipelined ones wait their turn, in
+order), gathering a bounded body before the app runs, the body of the request in flight,
+`100 Continue` (owed only once the app first reads), whether the connection can stay open
+after a response (and so whether that response must say `Connection: close`), discarding
+a body the app did not read, and what to answer and when to close on a protocol error.
+
+The I/O layer feeds `receive` what the socket gave, asks `next_request` what to do, runs
+the app with `read_body`/`continue_bytes` behind `wsgi.input`, and calls `end_request` with
+what the response told the client. `phase` says what the connection waits for, which is
+how the I/O layer picks a deadline.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import IntEnum
+
+from pronghorn.http.events import (
+    BodyData,
+    BodyKind,
+    Event,
+    MessageEnd,
+    ProtocolError,
+    RequestHead,
+)
+from pronghorn.http.parser import ParserLimits, RequestParser
+from pronghorn.http.response import CONTINUE_100
+
+DEFAULT_BODY_BUFFER = 256 * 1024
+
+
+class Phase(IntEnum):
+    """What the connection is waiting for (an IntEnum: hashed in C when the I/O layer looks
+    up its deadline, on every request)."""
+
+    FRESH = 0  # the first request of a new connection
+    IDLE = 1  # the next request (keep-alive)
+    HEAD = 2  # the rest of a request head that has started
+    BODY = 3  # the rest of a body gathered before its request runs
+    DISCARD = 4  # the rest of a body the app did not read
+    RUNNING = 5  # a request is with the app
+    CLOSED = 6  # nothing more: close once the output is sent
+    WRITE = 7  # response output waits for the socket (set by the I/O layer)
+
+
+# Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
+# EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
+FRESH, IDLE, HEAD, BODY, DISCARD, RUNNING, CLOSED = (
+    Phase.FRESH,
+    Phase.IDLE,
+    Phase.HEAD,
+    Phase.BODY,
+    Phase.DISCARD,
+    Phase.RUNNING,
+    Phase.CLOSED,
+)
+_NO_BODY, _CHUNKED = BodyKind.NONE, BodyKind.CHUNKED
+
+
+class BodyError(Exception):
+    """The request body could not be read: `status` is what the client should be told."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ServerConnection:
+    """The protocol state of one connection; used by one thread at a time."""
+
+    __slots__ = (
+        "_body",
+        "_body_buffer",
+        "_body_bytes",
+        "_body_done",
+        "_body_error",
+        "_continue_owed",
+        "_discarding",
+        "_keep_alive_allowed",
+        "_max_body",
+        "_parser",
+        "_peer_closed",
+        "_pending",
+        "_started",
+        "_wanted_keep_alive",
+        "phase",
+        "request",
+    )
+
+    def __init__(
+        self,
+        limits: ParserLimits | None = None,
+        body_buffer: int = DEFAULT_BODY_BUFFER,
+        keep_alive: bool = True,
+    ) -> None:
+        self._parser = RequestParser(limits)
+        self._max_body = (limits or ParserLimits()).max_body
+        self._body_buffer = body_buffer
+        self._keep_alive_allowed = keep_alive
+        self._pending: deque[Event] = deque()
+        self._peer_closed = False
+        self._discarding = False
+        self.phase = FRESH
+        self.request: RequestHead | None = None  # gathering its body, or with the app
+        self._started = False
+        self._wanted_keep_alive = False
+        self._body: deque[bytes] = deque()
+        self._body_bytes = 0
+        self._body_done = True
+        self._body_error: BodyError | None = None
+        self._continue_owed = False
+
+    # -- input --------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        """What the peer sent; b"" when it closed its side of the connection."""
+        if not data:
+            self._peer_closed = True
+            if self.request is not None and not self._body_done:
+                self._body_error = BodyError(400, "client closed the connection mid-body")
+            return
+        self._pending.extend(self._parser.feed(data))
+        if self.request is not None:
+            self._take_body_events()
+
+    def refuse_keep_alive(self) -> None:
+        """Close after the current response (the server is stopping); the response that
+        is not planned yet will say so."""
+        self._keep_alive_allowed = False
+        if self.request is not None and not self._started:
+            self.request.keep_alive = False
+
+    # -- between requests ---------------------------------------------------------------
+
+    def next_request(self) -> RequestHead | ProtocolError | None:
+        """The next request to run, a refusal to answer (then close), or None: wait for
+        more bytes (`phase` says what for; CLOSED: close now)."""
+        if self.request is None and not self._adopt_next():
+            return self._refusal_or_wait()
+        head = self.request
+        assert head is not None
+        if self._body_error is not None:
+            # A body that breaks before its request has run: refuse it, the app never sees it.
+            problem = self._body_error
+            self.phase = CLOSED
+            return ProtocolError(problem.status, problem.detail)
+        if not self._ready(head):
+            self.phase = BODY
+            return None
+        self._started = True
+        self.phase = RUNNING
+        self._settle_keep_alive(head)
+        return head
+
+    def _adopt_next(self) -> bool:
+        pending = self._pending
+        while pending:
+            event = pending[0]
+            kind = type(event)
+            if kind is RequestHead:
+                pending.popleft()
+                self._adopt(event)  # type: ignore[arg-type]
+                return True
+            if kind is ProtocolError:
+                return False
+            pending.popleft()
+            # The rest of a body the app did not read: dropped.
+            if kind is MessageEnd:
+                self._discarding = False
+        return False
+
+    def _refusal_or_wait(self) -> ProtocolError | None:
+        pending = self._pending
+        if pending:  # only a ProtocolError stops `_adopt_next` with events left
+            error = pending.popleft()
+            assert type(error) is ProtocolError
+            self.phase = CLOSED
+            if self._discarding:
+                return None  # the body of an answered request broke: just close
+            return error
+        if self._parser.closed or self._peer_closed:
+            self.phase = CLOSED
+        elif self._discarding:
+            self.phase = DISCARD
+        elif self._parser.has_partial_head:
+            self.phase = HEAD
+        elif self.phase is not FRESH:
+            self.phase = IDLE
+        return None
+
+    def _adopt(self, head: RequestHead) -> None:
+        self.request = head
+        self._started = False
+        self._wanted_keep_alive = head.keep_alive
+        self._body.clear()
+        self._body_bytes = 0
+        self._body_done = head.body_kind is _NO_BODY
+        self._body_error = None
+        self._continue_owed = head.expect_continue and not self._body_done
+        self._take_body_events()
+
+    def _ready(self, head: RequestHead) -> bool:
+        # Run the app once the body is here, so a slow upload holds no thread. Not when
+        # the client waits for 100 Continue (the app decides whether to read), and not
+        # for a body larger than the buffer: that one streams to the app as it reads.
+        if self._body_done or self._continue_owed:
+            return True
+        if head.content_length is not None and head.content_length > self._body_buffer:
+            return True
+        return self._body_bytes > self._body_buffer
+
+    def _settle_keep_alive(self, head: RequestHead) -> None:
+        # The response must say `Connection: close` whenever we will close after it
+        # (RFC 9110 section 7.6.1), so decide before the app plans it: an unread body
+        # the client will not send (it waits for 100 Continue), or a chunked one that
+        # may run past --limit-request-body while we discard it, ends the connection.
+        keep = self._wanted_keep_alive and self._keep_alive_allowed
+        if keep and not self._body_done:
+            keep = not self._continue_owed and not (
+                head.body_kind is _CHUNKED and self._max_body > 0
+            )
+        head.keep_alive = keep
+
+    # -- the running request ------------------------------------------------------------
+
+    def continue_bytes(self) -> bytes:
+        """`100 Continue` when the client waits for it and the body is first read: once."""
+        if not self._continue_owed:
+            return b""
+        self._continue_owed = False
+        head = self.request
+        if head is not None and self._started:
+            self._settle_keep_alive(head)  # the body will come: keep-alive is possible again
+        return CONTINUE_100
+
+    def read_body(self, max_bytes: int) -> bytes | None:
+        """Up to `max_bytes` of the body; b"" at its end; None when more must be received.
+        Raises `BodyError` when the body is broken or the client left mid-body."""
+        body = self._body
+        if not body:
+            if self._body_error is not None:
+                raise self._body_error
+            return b"" if self._body_done else None
+        data = body.popleft()
+        if len(data) > max_bytes:
+            body.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
+        return data
+
+    @property
+    def body_complete(self) -> bool:
+        return self._body_done
+
+    def _take_body_events(self) -> None:
+        # The request's own body events are behind its head; later events (a pipelined
+        # request, or an error) stay queued for after the response.
+        pending = self._pending
+        body = self._body
+        while pending and not self._body_done:
+            event = pending[0]
+            kind = type(event)
+            if kind is BodyData:
+                data: bytes = event.data  # type: ignore[union-attr]
+                body.append(data)
+                self._body_bytes += len(data)
+            elif kind is MessageEnd:
+                self._body_done = True
+                self._continue_owed = False  # the client sent it without waiting
+                if self._started:
+                    self._settle_keep_alive(self.request)  # type: ignore[arg-type]
+            elif kind is ProtocolError:
+                problem: ProtocolError = event  # type: ignore[assignment]
+                self._body_error = BodyError(problem.status, problem.detail)
+                return
+            else:
+                return
+            pending.popleft()
+
+    def end_request(self, keep_alive: bool) -> None:
+        """The response is complete; `keep_alive` is what it told the client."""
+        self.request = None
+        self._started = False
+        self._body.clear()
+        if not keep_alive or self._body_error is not None:
+            self.phase = CLOSED
+            return
+        if not self._body_done:
+            self._discarding = True
+        self._body_done = True
+        self._continue_owed = False
+        self.phase = IDLE
