@@ -3,13 +3,17 @@
 Each `corpus/NAME.http` (visible escapes, see `corpusformat`) is a byte stream a hostile or
 sloppy client sends to the proxy; `NAME.json` beside it says why the case is there, which
 targets may reach the app at all ("reach"), and what each proxy was seen to do with it
-("observed": documentation of nginx 1.22 and haproxy 2.6 as packaged by Debian 12, not
-asserted, since a proxy may change its mind between versions).
+("observed": the statuses its client got, which requests it forwarded and what pronghorn
+answered them, whether it closed; nginx 1.22 and haproxy 2.6 as packaged by Debian 12).
+"observed" is documentation, not asserted: how a proxy treats an ambiguous request is its
+own business and changes between versions.
 
 What is asserted is the property, for every case and both proxies:
 - the requests the app saw are exactly the requests the proxy forwarded and got a 200 for,
   in order, with the same method, target and body: none split in two, none joined, none
   smuggled inside another's body, none whose body pronghorn framed differently;
+- every request pronghorn refused (a 4xx in its log) is one the proxy sent and got that
+  answer for: pronghorn never answers a request the proxy did not send;
 - nothing outside "reach" reached the app;
 - no 500/502/503/504 from anyone, no traceback in pronghorn's log, no upstream framing
   complaint in nginx's error log, and the proxy closed within a deadline (no hang).
@@ -27,7 +31,7 @@ from typing import Any
 
 import pytest
 from differential import CASE_DEADLINE, CaseRun, Upstream, run_bytes, wait_forwarded
-from proxies import Forwarded, ProxyProcess
+from proxies import Forwarded, ProxyMissing, ProxyProcess, find_binary
 
 from corpusformat import unescape
 from rawhttp import ConnectionClosed, RawClient, request
@@ -191,3 +195,31 @@ def test_keepalive_after_large_body(proxy: ProxyProcess, upstream: Upstream) -> 
     if [{k: p[k] for k in want} for p in posts] != [want]:
         problems.append(f"the app did not read the 256 KiB body whole once: {posts}")
     assert not problems, "\n".join(problems) + "\n" + run.describe()
+
+
+def test_expect_continue_waits_for_the_interim_answer(
+    proxy: ProxyProcess, upstream: Upstream
+) -> None:
+    """A client that waits for 100 Continue before its body, then reuses the connection."""
+    run = CaseRun(proxy=proxy, sent=b"", proxy_since=proxy.mark())
+    upstream_since = upstream.mark()
+    head = request("POST", "/expect", [("Expect", "100-continue"), ("Content-Length", "5")])
+    with RawClient.connect("127.0.0.1", proxy.port, timeout=CASE_DEADLINE) as client:
+        client.send(head)
+        run.sent += head
+        interim = client.head()
+        client.send(b"hello")
+        run.responses.append(client.response())
+        client.send(request("GET", "/after-expect"))
+        run.responses.append(client.response())
+    run.app, run.pronghorn_log = upstream.fence(upstream_since)
+    run.forwarded = wait_forwarded(proxy, run.proxy_since, len(run.responses))
+    problems = boundary_problems(run)
+    if interim.status != 100 or run.statuses() != [200, 200]:
+        problems.append(f"got {interim.status} then {run.statuses()}, want 100, 200, 200")
+    assert not problems, "\n".join(problems) + "\n" + run.describe()
+
+
+def test_a_missing_proxy_is_named() -> None:
+    with pytest.raises(ProxyMissing, match="make test"):
+        find_binary("no-such-proxy-for-pronghorn")
