@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
-# What the tests run for real: curl as a client, headless Chromium for the browser tests.
-APT_TEST_PACKAGES := curl chromium
+# What the tests run for real: curl as a client, headless Chromium for the browser tests,
+# nginx and haproxy in front of pronghorn for the differential tests (tests/interop/).
+APT_TEST_PACKAGES := curl chromium nginx haproxy
 # Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
 HOST ?= 127.0.0.1
 PORT ?= 8000

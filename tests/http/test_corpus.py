@@ -1,6 +1,6 @@
 """The raw-request corpus: every case, fed whole, byte by byte and at seeded random splits.
 
-Each `corpus/{valid,invalid,smuggling}/NAME.http` holds the raw bytes (see `eventlog`);
+Each `corpus/{valid,invalid,smuggling}/NAME.http` holds the raw bytes (see `corpusformat`);
 `NAME.json` beside it holds what must come out: the requests reported (before the error,
 if any) and the error status, with the RFC section that decides it under "why".
 """
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventlog import Outcome, feed_pieces, splits, unescape
+from eventlog import Outcome, feed_pieces, splits
 
+from corpusformat import unescape
 from pronghorn.http.parser import ParserLimits
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
