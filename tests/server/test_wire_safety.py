@@ -5,10 +5,14 @@ after a body on keep-alive, an error answer to HEAD that carried a body, closing
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import random
 import threading
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from server_setup import app_args
 
 from rawhttp import RawClient, request, wait_until
@@ -178,3 +182,50 @@ def test_closing_after_eof_still_answers_complete_requests(shared_server: Server
             client.sock.shutdown(1)
         assert client.response().header("X-Tag") == "a"
         assert client.response().header("X-Tag") == "b"
+
+
+@st.composite
+def _exchanges(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A request with an arbitrary body (0..1 MiB, any bytes, chunked or not) for an app
+    that reads all, part or none of it; and the answer it must get."""
+    size = draw(
+        st.one_of(
+            st.integers(0, 100),
+            st.sampled_from([8300, 65536, 100_000, 262_144, 1 << 20]),
+            st.integers(0, 1 << 20),
+        )
+    )
+    if draw(st.booleans()):  # a binary upload: no line break at all
+        body = bytes([draw(st.integers(0, 255).filter(lambda b: b != 10))]) * size
+    else:
+        body = random.Random(draw(st.integers(0, 1 << 30))).randbytes(size)
+    read = draw(st.sampled_from([None, 0, 1, 5000, 300_000]))
+    target = "/echo" if read is None else f"/partial?n={read}"
+    if draw(st.booleans()):
+        pieces = [body[i : i + 50_000] for i in range(0, len(body), 50_000)]
+        framed = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        wire = request("POST", target, [("Transfer-Encoding", "chunked")], body=framed)
+    else:
+        wire = request("POST", target, [("Content-Length", str(size))], body=body)
+    expected = body if read is None else hashlib.sha256(body[:read]).hexdigest().encode()
+    return wire, expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_exchanges(), min_size=2, max_size=5))
+def test_keep_alive_answers_as_fresh_connections_do(
+    unlimited_server: ServerProcess, exchanges: list[tuple[bytes, bytes]]
+) -> None:
+    fresh = []
+    for wire, _ in exchanges:
+        with connect(unlimited_server) as client:
+            client.send(wire)
+            resp = client.response()
+            fresh.append((resp.status, resp.body))
+    together = []
+    with connect(unlimited_server) as client:
+        for wire, _ in exchanges:
+            client.send(wire)
+            resp = client.response()
+            together.append((resp.status, resp.body))
+    assert together == fresh == [(200, expected) for _, expected in exchanges]

@@ -124,7 +124,7 @@ class ServerConnection:
                 self._body_error = BodyError(400, "client closed the connection mid-body")
             return
         self._pending.extend(self._parser.feed(data))
-        if self.request is not None:
+        if self.request is not None and not self._body_done:
             self._take_body_events()
 
     def refuse_keep_alive(self) -> None:
@@ -139,16 +139,26 @@ class ServerConnection:
     def next_request(self) -> RequestHead | ProtocolError | None:
         """The next request to run, a refusal to answer (then close), or None: wait for
         more bytes (`phase` says what for; CLOSED: close now)."""
-        if self.request is None and not self._adopt_next():
-            return self._refusal_or_wait()
+        if self.phase is CLOSED:
+            return None
         head = self.request
-        assert head is not None
+        if head is None:
+            pending = self._pending
+            if not pending:
+                self._wait()
+                return None
+            first = pending[0]
+            if type(first) is not RequestHead or self._discarding:
+                return self._after_discarded()
+            pending.popleft()
+            head = first
+            self._adopt(head)
         if self._body_error is not None:
             # A body that breaks before its request has run: refuse it, the app never sees it.
             problem = self._body_error
             self.phase = CLOSED
             return ProtocolError(problem.status, problem.detail)
-        if not self._ready(head):
+        if not self._body_done and not self._ready(head):
             self.phase = BODY
             return None
         self._started = True
@@ -156,32 +166,26 @@ class ServerConnection:
         self._settle_keep_alive(head)
         return head
 
-    def _adopt_next(self) -> bool:
+    def _after_discarded(self) -> RequestHead | ProtocolError | None:
+        """Drop what is left of a body the app did not read, then go on as usual."""
         pending = self._pending
         while pending:
-            event = pending[0]
-            kind = type(event)
-            if kind is RequestHead:
-                pending.popleft()
-                self._adopt(event)  # type: ignore[arg-type]
-                return True
+            kind = type(pending[0])
+            if kind is RequestHead and not self._discarding:
+                return self.next_request()
             if kind is ProtocolError:
-                return False
+                error = pending.popleft()
+                assert type(error) is ProtocolError
+                self.phase = CLOSED
+                # The body of an answered request broke: just close.
+                return None if self._discarding else error
             pending.popleft()
-            # The rest of a body the app did not read: dropped.
             if kind is MessageEnd:
                 self._discarding = False
-        return False
+        self._wait()
+        return None
 
-    def _refusal_or_wait(self) -> ProtocolError | None:
-        pending = self._pending
-        if pending:  # only a ProtocolError stops `_adopt_next` with events left
-            error = pending.popleft()
-            assert type(error) is ProtocolError
-            self.phase = CLOSED
-            if self._discarding:
-                return None  # the body of an answered request broke: just close
-            return error
+    def _wait(self) -> None:
         if self._parser.closed or self._peer_closed:
             self.phase = CLOSED
         elif self._discarding:
@@ -190,7 +194,6 @@ class ServerConnection:
             self.phase = HEAD
         elif self.phase is not FRESH:
             self.phase = IDLE
-        return None
 
     def _adopt(self, head: RequestHead) -> None:
         self.request = head
@@ -201,13 +204,14 @@ class ServerConnection:
         self._body_done = head.body_kind is _NO_BODY
         self._body_error = None
         self._continue_owed = head.expect_continue and not self._body_done
-        self._take_body_events()
+        if not self._body_done:
+            self._take_body_events()
 
     def _ready(self, head: RequestHead) -> bool:
         # Run the app once the body is here, so a slow upload holds no thread. Not when
         # the client waits for 100 Continue (the app decides whether to read), and not
         # for a body larger than the buffer: that one streams to the app as it reads.
-        if self._body_done or self._continue_owed:
+        if self._continue_owed:
             return True
         if head.content_length is not None and head.content_length > self._body_buffer:
             return True
@@ -275,6 +279,7 @@ class ServerConnection:
             elif kind is ProtocolError:
                 problem: ProtocolError = event  # type: ignore[assignment]
                 self._body_error = BodyError(problem.status, problem.detail)
+                pending.popleft()
                 return
             else:
                 return

@@ -44,14 +44,16 @@ from pronghorn.http.target import TargetError, split_target
 
 _SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
 _OWS = b" \t"
-# len() of host, expect, connection, content-length, transfer-encoding
-_FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 14, 17})
+# len() of host, expect, connection, content-type, content-length, transfer-encoding
+_FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 12, 14, 17})
 # Bytes a field line may carry beyond name and value (":", OWS, CRLF) before the guard on
 # an unterminated line calls it too large.
 _LINE_SLACK = 64
 # Methods given to llhttp as they are; any other token is handed to it as GET (llhttp
 # knows a fixed list) and reported as sent. The method never changes request framing.
-_PLAIN_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH"})
+_PLAIN_METHODS = {
+    name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+}
 _STAND_IN_METHOD = b"GET"
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A chunk-size line: the size, then extensions with optional whitespace (BWS) around ";"
@@ -145,6 +147,7 @@ class RequestParser:
         self._connection = b""
         self._expect = b""
         self._transfer_encoding = b""
+        self._content_types = 0
         self._body_kind = _NO_BODY
         self._content_length: int | None = None
         self._body_seen = 0
@@ -173,11 +176,21 @@ class RequestParser:
         if self._error is not None or self._closed:
             return []
         events = self._events = []
-        if self._pending:
-            data = self._pending + data
-            self._pending = b""
         pos = 0
         end = len(data)
+        if self._state == _HEAD and self._partial is None and not self._pending:
+            # The common case, kept to few calls: a read that starts with a whole head.
+            stop = data.find(b"\r\n\r\n") + 4
+            if stop > 3 and data[0] > 32:
+                pos = self._whole_head(data, 0, stop)
+                if pos == end or self._error is not None:
+                    if self._error is not None:
+                        events.append(self._error)
+                    return events
+        elif self._pending:
+            data = self._pending + data
+            self._pending = b""
+            end = len(data)
         while pos < end and self._error is None and not self._closed:
             state = self._state
             if state == _HEAD:
@@ -253,12 +266,31 @@ class RequestParser:
         if stop - pos > limits.max_head:
             self._fail(431, "request header section too large")
             return stop
-        piece = self._begin_head(data, pos, line_end)
-        if piece is None:
-            return stop
-        self._feed_llhttp(piece + data[line_end:stop] if piece else data[pos:stop])
-        if self._error is None:
-            self._head_done()
+        space = data.find(b" ", pos, line_end)
+        method = data[pos:space]
+        name = _PLAIN_METHODS.get(method)
+        if name is not None and space > 0 and self._llhttp_fresh:
+            self._method = name
+            self._blank_bytes = 0
+            self._reset_message()
+            head = data if pos == 0 and stop == len(data) else data[pos:stop]
+        else:
+            stand_in = self._begin_head(data, pos, line_end)
+            if stand_in is None:
+                return stop
+            head = stand_in + data[line_end:stop] if stand_in else data[pos:stop]
+        self._head_complete = False
+        try:
+            self._llhttp.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            # We implement no protocol upgrade (WebSocket, h2c): the request is served as a
+            # plain one, and this module frames its body like any other's.
+            self._llhttp_fresh = False
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"malformed request: {exc}")
+        # llhttp must agree that the head ended exactly where we found its empty line.
+        if not self._head_complete:
+            self._fail(400, "malformed request head")
         return stop
 
     def _begin_head(self, data: bytes, pos: int, line_end: int) -> bytes | None:
@@ -266,7 +298,6 @@ class RequestParser:
         llhttp is given in its place (b"" for as sent), None after an error."""
         self._blank_bytes = 0
         self._reset_message()
-        self._head_complete = False
         space = data.find(b" ", pos, line_end)
         method = data[pos:space]
         if space < 0 or (method not in _PLAIN_METHODS and _TOKEN.fullmatch(method) is None):
@@ -299,12 +330,14 @@ class RequestParser:
             if stand_in is None:
                 return
             partial.started = True
+            self._head_complete = False
             first = partial.take_held()
             self._feed_llhttp(stand_in + first[len(line) :] if stand_in else first)
             return
         self._feed_llhttp(data[pos:stop])
 
     def _feed_llhttp(self, head: bytes) -> None:
+        """A piece of a head that arrives in several reads (`_whole_head` inlines this)."""
         try:
             self._llhttp.feed_data(head)
         except httptools.HttpParserUpgrade:
@@ -360,6 +393,12 @@ class RequestParser:
             self._transfer_encoding = (te + b"," + value) if te else value
         elif lname == b"content-length":
             self._content_length = int(value)  # llhttp has checked it is plain digits
+        elif lname == b"content-type":
+            # Not a list field: two of them would be merged by the WSGI environ into a
+            # value neither sender meant (RFC 9110 section 5.3).
+            self._content_types += 1
+            if self._content_types > 1:
+                self._refuse(400, "more than one Content-Type")
 
     def on_headers_complete(self) -> None:
         head = self._build_head()
@@ -368,11 +407,14 @@ class RequestParser:
         self._closing = not head.keep_alive
         kind = head.body_kind
         if kind is _NO_BODY:
-            self._end_message([])
+            self._events.append(MessageEnd([]))
+            if self._closing:
+                self._closed = True
         elif kind is _LENGTH:
+            # llhttp is given the body too (it skips it in C, having no `on_body`), so that
+            # it is ready for the next head without being made anew.
             self._state = _BODY
             self._left = head.content_length or 0
-            self._llhttp_fresh = False
         else:
             self._state = _CHUNK_SIZE
             self._llhttp_fresh = False
@@ -452,7 +494,13 @@ class RequestParser:
 
     def _take_length_body(self, data: bytes, pos: int) -> int:
         size = min(self._left, len(data) - pos)
-        self._body(data if pos == 0 and size == len(data) else data[pos : pos + size])
+        piece = data if pos == 0 and size == len(data) else data[pos : pos + size]
+        self._body(piece)
+        if self._llhttp_fresh:
+            try:
+                self._llhttp.feed_data(piece)
+            except httptools.HttpParserError:
+                self._llhttp_fresh = False  # only after a message that closes: unused
         self._left -= size
         if self._left == 0 and self._error is None:
             self._end_message([])
