@@ -495,15 +495,21 @@ class RequestParser:
     def _take_length_body(self, data: bytes, pos: int) -> int:
         size = min(self._left, len(data) - pos)
         piece = data if pos == 0 and size == len(data) else data[pos : pos + size]
-        self._body(piece)
+        if self._limits.max_body:
+            self._body(piece)  # a Content-Length over the limit was refused at the head
+        else:
+            self._events.append(BodyData(piece))
         if self._llhttp_fresh:
             try:
                 self._llhttp.feed_data(piece)
             except httptools.HttpParserError:
                 self._llhttp_fresh = False  # only after a message that closes: unused
-        self._left -= size
-        if self._left == 0 and self._error is None:
-            self._end_message([])
+        left = self._left = self._left - size
+        if left == 0:
+            self._events.append(MessageEnd([]))
+            self._state = _HEAD
+            if self._closing:
+                self._closed = True
         return pos + size
 
     def _take_chunk_data(self, data: bytes, pos: int) -> int:
