@@ -49,7 +49,7 @@ MIB = 1024 * 1024
 SERVER_OPTIONS = ("--workers", "2", "--threads", "4")
 RESPONSE_TIMEOUT = 30.0
 RSS_TOLERANCE = 0.10
-MAX_ERRORS_KEPT = 20
+MAX_ERRORS_KEPT_PER_KIND = 5
 
 
 @dataclass
@@ -219,7 +219,8 @@ class SoakRun:
         with self._lock:
             self.report.error_count += 1
             self.report.error_kinds[kind] += 1
-            if len(self.report.errors) < MAX_ERRORS_KEPT:
+            # A few of each kind, so a rare kind is not hidden behind a frequent one.
+            if self.report.error_kinds[kind] <= MAX_ERRORS_KEPT_PER_KIND:
                 self.report.errors.append(f"{time.monotonic() - self._started:.1f}s {text}")
 
     # -- RSS and the verdict ----------------------------------------------------------------
