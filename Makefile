@@ -13,7 +13,11 @@ APT_TEST_PACKAGES := curl chromium nginx haproxy
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test apt-test-deps lint typecheck bench bench-quick clean
+# `make fuzz` and `make soak` run this long; override: `make fuzz FUZZ_SECONDS=60`.
+FUZZ_SECONDS ?= 300
+SOAK_SECONDS ?= 300
+
+.PHONY: demo test apt-test-deps lint typecheck bench bench-quick fuzz soak clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -49,6 +53,18 @@ lint:
 typecheck:
 	$(VENV)/bin/mypy --strict src
 
+# The server fuzzer (tests/server/fuzzserver.py), guided by atheris when it installs (it is
+# a binary wheel; without it the same generator runs on seeded random input). Findings are
+# written to tests/http/corpus/ as fuzz_* cases: review them before committing.
+fuzz: $(STAMP_TEST)
+	@$(PY) -c "import atheris" 2>/dev/null || $(PIP) install -q atheris \
+	  || echo "atheris did not install: fuzzing with seeded random input instead"
+	$(PY) tests/server/fuzzmain.py --seconds $(FUZZ_SECONDS)
+
+# Keep-alive clients against pronghorn -w 2 for SOAK_SECONDS (tests/soak/soakload.py).
+soak: $(STAMP_TEST)
+	$(PY) tests/soak/soakload.py --seconds $(SOAK_SECONDS)
+
 bench: $(STAMP_RUN)
 	$(PY) bench/run.py
 
@@ -56,4 +72,4 @@ bench-quick: $(STAMP_RUN)
 	$(PY) bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .fuzz

@@ -73,3 +73,25 @@ def splits(data: bytes, seed: int, count: int = 5) -> Iterator[tuple[str, list[i
         cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 12))))
         bounds = [0, *cuts, len(data)]
         yield f"random{n}", [b - a for a, b in itertools.pairwise(bounds)]
+
+
+def escape(data: bytes) -> str:
+    """`data` in the corpus escape format (the inverse of `unescape`), one line per LF."""
+    out = []
+    for byte in data:
+        char = chr(byte)
+        if char == "\\":
+            out.append("\\\\")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\n":
+            out.append("\\n\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif byte == 0:
+            out.append("\\0")
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)

@@ -7,12 +7,16 @@ master the test started (its children), never by name.
 from __future__ import annotations
 
 import http.client
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+# Re-exported: the supervisor tests have always imported these from here.
+from procstat import alive as alive
+from procstat import children as children
+from procstat import open_fds as open_fds
 
 APP_TEMPLATE = """\
 import os
@@ -70,35 +74,6 @@ def get(
         return response.status, response.read().decode()
     finally:
         connection.close()
-
-
-def children(pid: int) -> set[int]:
-    """Live (not zombie) child processes of `pid`."""
-    found: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so split after the last ")".
-        state, ppid = stat.rpartition(")")[2].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            found.add(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class LoadClient:
