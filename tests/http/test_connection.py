@@ -296,3 +296,15 @@ def test_keep_alive_is_the_same_as_fresh_connections(
     assert together == alone
     for (_, got), s in zip(together, sent, strict=True):
         assert got == (s.body if s.read < 0 else s.body[: s.read])
+
+
+@pytest.mark.parametrize("method", ["HEAD", "GET"])
+def test_refusal_of_a_read_head_answers_as_its_method(method: str) -> None:
+    conn = ServerConnection()
+    conn.receive(_head(method, "/", "Content-Length: 10\r\n") + b"abc")
+    assert conn.next_request() is None and conn.phase == BODY
+    answer = conn.refusal(ProtocolError(408, "timed out"), "Thu, 01 Jan 1970 00:00:00 GMT")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"Connection: close" in head
+    assert body == (b"" if method == "HEAD" else b"408 Request Timeout\n")
+    assert conn.phase == CLOSED

@@ -5,9 +5,8 @@ runs it for minutes, coverage-guided, with bodies up to 64 KiB."""
 from __future__ import annotations
 
 import os
-import warnings
 
-from fuzzserver import PENDING_FIX, FuzzRun, start_server
+from fuzzserver import FuzzRun, start_server
 
 
 def test_server_survives_fuzzed_streams() -> None:
@@ -18,5 +17,3 @@ def test_server_survives_fuzzed_streams() -> None:
         report = run.finish()
     assert report.streams == 120
     assert not report.unexpected(), f"seed {seed}\n{report.describe()}"
-    for kind in report.findings:
-        warnings.warn(f"pending fix: {kind}: {PENDING_FIX[kind]}", stacklevel=1)

@@ -27,7 +27,7 @@ from pronghorn.http.events import (
     RequestHead,
 )
 from pronghorn.http.parser import ParserLimits, RequestParser
-from pronghorn.http.response import CONTINUE_100
+from pronghorn.http.response import CONTINUE_100, error_response
 
 DEFAULT_BODY_BUFFER = 256 * 1024
 
@@ -228,6 +228,15 @@ class ServerConnection:
                 head.body_kind is _CHUNKED and self._max_body > 0
             )
         head.keep_alive = keep
+
+    def refusal(self, error: ProtocolError, date: str) -> bytes:
+        """The answer to a refused request, after which the connection closes. When the
+        head was read, its method and version shape it: an answer to HEAD has no body."""
+        head = self.request
+        self.phase = CLOSED
+        if head is None:
+            return error_response(error.status, date)
+        return error_response(error.status, date, method=head.method, version=head.version)
 
     # -- the running request ------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ServerConnection
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
-from pronghorn.http.response import error_response
 from pronghorn.io.channel import SocketChannel, send_all
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.wsgi.channel import ClientDisconnected
@@ -173,7 +172,7 @@ class ClientConnection:
             "%d %s from %s", error.status, error.detail, peer_text(self.remote)
         )
         # Responses held back for the batch (see pronghorn.io.batching) go first.
-        data = b"".join(self.outbox) + error_response(error.status, reactor.state.date)
+        data = b"".join(self.outbox) + self.http.refusal(error, reactor.state.date)
         self.outbox.clear()
         with contextlib.suppress(ClientDisconnected):
             send_all(self.sock, data, reactor.config.io_timeout)
