@@ -80,6 +80,9 @@ class Reactor:
         self._standby_deep = False
         self._busy_since = 0.0
         self._calls = 0
+        # The leader's current epoll batch and how far it has gone (see _rearm_rest_of_batch).
+        self._batch: list[tuple[int, int]] = []
+        self._batch_next = 0
         self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.stopping = False
@@ -109,7 +112,12 @@ class Reactor:
         poll = self._epoll.poll
         held = self._held
         while self._leader == me and not self.finished.is_set():
-            for fd, mask in poll(1.0, _POLL_EVENTS):
+            events = poll(1.0, _POLL_EVENTS)
+            self._batch = events
+            for position, (fd, mask) in enumerate(events, 1):
+                if self._leader != me:
+                    break  # lost the lead in an app call: the new leader re-armed the rest
+                self._batch_next = position
                 self._dispatch(fd, mask)
                 if held.overdue():
                     held.flush()
@@ -129,6 +137,7 @@ class Reactor:
                     self._standby = None
                     self._busy_since = 0.0
                     self._idle.notify()  # someone else may stand by now
+                    self._rearm_rest_of_batch()
                     return
                 # Sleep deeply only once the leader has started no request for a while:
                 # waking the standby on every request would cost a thread switch each.
@@ -146,6 +155,22 @@ class Reactor:
                 time.sleep(_STANDBY_TICK)
                 if self._held.overdue():
                     self._held.flush()  # the leader is inside an app call: don't keep them
+
+    def _rearm_rest_of_batch(self) -> None:
+        """Under the lock, taking the lead from a thread inside an application call: the
+        connections that thread polled and has not acted on yet would wait for that call to
+        end (EPOLLONESHOT reports them no more), so they are armed again for the new leader.
+        The old leader stops at the next event of its batch (see `_lead`); should both reach
+        one connection, `_claim` gives it to one only."""
+        conns = self._conns
+        for fd, _mask in self._batch[self._batch_next :]:
+            conn = conns.get(fd)  # listeners and the wake pipe are level-triggered: skipped
+            if conn is not None and not conn.busy and not conn.closed and conn.registered:
+                events = _WRITE_EVENTS if conn.wait is WAIT_WRITE else _CONN_EVENTS
+                with contextlib.suppress(OSError):
+                    self._epoll.modify(fd, events)
+        self._batch = []
+        self._batch_next = 0
 
     def run_request(
         self,
