@@ -248,6 +248,8 @@ def serve(
         threading.Thread(target=reactor.thread_main, name=f"pronghorn-{i}", daemon=True)
         for i in range(max(1, config.threads))
     ]
+    if control is not None and control.request_limit:
+        _limit_requests(state, control.request_limit, stop)  # before any request is served
     try:
         for thread in threads:
             thread.start()
@@ -270,17 +272,6 @@ def _keep_time(
     state: WorkerState, reactor: Reactor, control: WorkerControl | None, stop: threading.Event
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
-    if control is not None and control.request_limit:
-        state.request_limit = control.request_limit
-
-        def limit_reached() -> None:
-            if not stop.is_set():
-                state.error_log.info(
-                    "Worker stopping: %d requests served (--max-requests)", state.handled
-                )
-                stop.set()
-
-        state.on_request_limit = limit_reached
     while True:
         if control is not None and control.beat(state.oldest_request(), state.handled):
             stop.set()
@@ -288,6 +279,20 @@ def _keep_time(
             return
         state.tick()
         reactor.sweep()
+
+
+def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> None:
+    """--max-requests: ask for a graceful stop once `limit` requests are answered."""
+    state.request_limit = limit
+
+    def limit_reached() -> None:
+        if not stop.is_set():
+            state.error_log.info(
+                "Worker stopping: %d requests served (--max-requests)", state.handled
+            )
+            stop.set()
+
+    state.on_request_limit = limit_reached
 
 
 def _graceful_stop(state: WorkerState, reactor: Reactor, threads: list[threading.Thread]) -> None:
