@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from pronghorn.config.model import Config
@@ -48,6 +49,13 @@ class WorkerControl(Protocol):
         """Clock thread, when serving starts and then once a second: the monotonic start and
         request line of the longest-running request (None when idle) and the number of
         requests answered so far. True asks the worker for a graceful stop."""
+        ...
+
+    def server_stopping(self) -> bool:
+        """Asked when a graceful stop begins: True when the whole server is stopping, so no
+        other worker will accept the connections still queued on the listening sockets this
+        one shares, and it must take its part of them before closing; False when it is only
+        this worker that stops (a reload, --max-requests, one worker fewer)."""
         ...
 
 
@@ -239,7 +247,10 @@ def serve(
 ) -> int:
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
     if listeners is None:
-        listeners = [open_listener(bind, config.backlog) for bind in config.bind]
+        # Alone, with no master: nobody else accepts on these sockets.
+        listeners = [
+            replace(open_listener(bind, config.backlog), exclusive=True) for bind in config.bind
+        ]
     state = WorkerState(config, app, logs, listeners, multiprocess)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
@@ -261,7 +272,8 @@ def serve(
         state.error_log.info(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()
         )
-        _graceful_stop(state, reactor, threads)
+        drain_shared = control is not None and control.server_stopping()
+        _graceful_stop(state, reactor, threads, drain_shared)
     finally:
         restore()
         reactor.close()
@@ -295,14 +307,19 @@ def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> No
     state.on_request_limit = limit_reached
 
 
-def _graceful_stop(state: WorkerState, reactor: Reactor, threads: list[threading.Thread]) -> None:
-    reactor.begin_stop()
+def _graceful_stop(
+    state: WorkerState, reactor: Reactor, threads: list[threading.Thread], drain_shared: bool
+) -> None:
+    """Answer every request that has arrived, for up to --graceful-timeout (see
+    `Reactor.begin_stop` and docs/design.md, "Graceful stop"), then cut off the rest."""
+    reactor.begin_stop(drain_shared)
     deadline = time.monotonic() + state.config.graceful_timeout
     pause = threading.Event()
-    while reactor.connection_count() and time.monotonic() < deadline:
+    while not reactor.settled() and time.monotonic() < deadline:
+        pause.wait(_STOP_POLL_SECONDS)
+        reactor.retire_listeners()
         reactor.close_idle()
         reactor.sweep()
-        pause.wait(_STOP_POLL_SECONDS)
     reactor.finish()
     reactor.force_close_all()
     # Threads still inside the application are daemons: they cannot keep the process alive.

@@ -6,6 +6,10 @@ Once a second the worker writes the monotonic time (the clock is system-wide on 
 both processes read the same one), the start of its longest-running request and that
 request's line. The master compares them with `--timeout`. A torn read (the worker writing
 while the master reads) at worst delays the verdict by one beat.
+
+One more byte goes the other way, written by the master only: "the whole server is
+stopping", so the worker drains the listening sockets it shares (see
+`pronghorn.io.reactor.Reactor.begin_stop`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from dataclasses import dataclass
 
 _HEAD = struct.Struct("=ddH")
 _SIZE = 512
-_MAX_TEXT = _SIZE - _HEAD.size
+_STOPPING_AT = _SIZE - 1  # the master's "the whole server is stopping"
+_MAX_TEXT = _STOPPING_AT - _HEAD.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,14 @@ class Heartbeat:
             return None
         raw = self._memory[_HEAD.size : _HEAD.size + min(length, _MAX_TEXT)]
         return Beat(alive, busy_since, raw.decode("utf-8", "replace"))
+
+    def announce_server_stop(self) -> None:
+        """Master, before it asks the worker to stop: the whole server is stopping."""
+        self._memory[_STOPPING_AT] = 1
+
+    def server_stopping(self) -> bool:
+        """Worker: whether the master announced that the whole server is stopping."""
+        return self._memory[_STOPPING_AT] == 1
 
     def close(self) -> None:
         """Release the mapping (the master, once the worker is reaped)."""

@@ -189,7 +189,11 @@ class Master:
     def _open_listeners(self) -> None:
         inherited = systemd.inherited_sockets(os.environ)
         if inherited is not None:
-            self.listeners = [describe(sock) for sock in inherited]
+            for sock, owned in inherited:
+                listener = describe(sock, owned=owned)
+                self.listeners.append(listener)
+                if owned and sock.family == socket.AF_UNIX:
+                    self.unix_paths.append(listener.server_name)  # ours to remove at the end
             self.log.info("Using %d inherited listening socket(s)", len(inherited))
             return
         for bind in self.config.bind:
@@ -417,7 +421,12 @@ class Master:
         self.log.info("Handling signal: %s: %s stop", why, mode)
         self.stopping = mode
         signum = signal.SIGQUIT if mode == "quick" else signal.SIGTERM
+        # Unless a new master shares the listening sockets (an upgrade under way), nobody
+        # will accept what is queued on them once the workers close them: they must drain.
+        shared_with_another = bool(self.upgrade_child or self.old_master)
         for record in list(self.workers.values()):
+            if not shared_with_another:
+                record.heartbeat.announce_server_stop()
             self._stop_worker(record, signum)
 
     def _reload(self, why: str) -> None:
@@ -454,6 +463,8 @@ class Master:
         fds = [listener.sock.fileno() for listener in self.listeners]
         env = dict(os.environ)
         env[systemd.UPGRADE_FDS_VAR] = ",".join(str(fd) for fd in fds)
+        foreign = [str(lst.sock.fileno()) for lst in self.listeners if not lst.owned]
+        env[systemd.FOREIGN_FDS_VAR] = ",".join(foreign)
         env[systemd.OLD_MASTER_VAR] = str(self.pid)
         argv = [sys.executable, "-m", "pronghorn", *self.launch.argv]
         pid = os.fork()

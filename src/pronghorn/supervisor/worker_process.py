@@ -4,9 +4,10 @@ Owns: `run_worker`, what a freshly forked child does: put back the signal dispos
 master changed, name the process, open its own SO_REUSEPORT sockets if asked, load the
 application (unless the master preloaded it), run the hooks, then hand over to
 `pronghorn.io.serve` — the one entry point into the I/O layer — with a `WorkerAgent` that
-beats the heartbeat, reopens logs on USR1, and asks for a graceful stop at --max-requests or
-when the master is gone. Exit codes: 0 after a stop, EXIT_APP_LOAD when the application
-cannot be loaded (the master then refuses to respawn), EXIT_FAILURE on a crash.
+beats the heartbeat, reopens logs on USR1, asks for a graceful stop at --max-requests or
+when the master is gone, and tells the I/O layer whether the whole server is stopping.
+Exit codes: 0 after a stop, EXIT_APP_LOAD when the application cannot be loaded (the master
+then refuses to respawn), EXIT_FAILURE on a crash.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class WorkerAgent:
         self.request_limit = config.max_requests + jitter if config.max_requests else 0
         self._leaving = False
         self.reopen_requested = False
+
+    def server_stopping(self) -> bool:
+        return self._heartbeat.server_stopping()
 
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
         self._heartbeat.write(time.monotonic(), oldest_request)
