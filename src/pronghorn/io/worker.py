@@ -45,6 +45,11 @@ class WorkerControl(Protocol):
     request_limit: int
     """Stop gracefully after this many requests (--max-requests); 0 means never."""
 
+    def serving(self, running_requests: Callable[[], list[str]]) -> None:
+        """Once, before the first beat: how to list the requests in flight, one line each
+        (the thread, the request line, the seconds so far), for a report on a hung worker."""
+        ...
+
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
         """Clock thread, when serving starts and then once a second: the monotonic start and
         request line of the longest-running request (None when idle) and the number of
@@ -204,6 +209,17 @@ class WorkerState:
             )
         )
 
+    def running_requests(self) -> list[str]:
+        """Any thread: the requests in flight, oldest first, one line each. Threads are named
+        as `faulthandler` names them in a stack dump."""
+        now = time.monotonic()
+        running = sorted(self.in_flight.copy().items(), key=lambda item: item[1][0])
+        return [
+            f"thread 0x{thread:016x}: {head.method} {head.target.decode('latin-1')} "
+            f"for {now - started:.1f} s"
+            for thread, (started, head) in running
+        ]
+
     def oldest_request(self) -> tuple[float, str] | None:
         """Clock thread: when the longest-running request started, and its request line."""
         running = self.in_flight.copy()  # one C call: safe while request threads change it
@@ -268,6 +284,8 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url, state.pid)
+        if control is not None:
+            control.serving(state.running_requests)
         _keep_time(state, reactor, control, stop)
         state.error_log.info(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()

@@ -13,7 +13,8 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
   workers serve it takes over the pid file (and systemd's MAINPID) and stops this one.
 
 A worker that dies is replaced; one that stops beating (or sits in one request) for longer
-than --timeout is killed and replaced. A worker that cannot load the app when no worker is
+than --timeout is made to write its stacks to the error log, then killed and replaced (see
+`pronghorn.supervisor.watchdog`). A worker that cannot load the app when no worker is
 serving stops the master with EXIT_APP_LOAD rather than respawning in a loop.
 """
 
@@ -45,6 +46,7 @@ from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
 from pronghorn.supervisor.title import set_title
+from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
 
 if TYPE_CHECKING:
@@ -102,6 +104,7 @@ class Master:
         self.upgrade_child = 0
         self.old_master = int(os.environ.pop(systemd.OLD_MASTER_VAR, "0") or 0)
         self.watcher: SourceWatcher | None = None
+        self.watchdog = Watchdog(self.log)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     # -- the loop -----------------------------------------------------------------------
@@ -140,9 +143,8 @@ class Master:
             self._wait()
             self._handle_signals()
             self._reap()
-            self._check_heartbeats()
+            self.watchdog.check(self.workers.values(), self.config.timeout)
             self._check_progress()
-            self._enforce_deadlines()
             if self.watcher is not None and not self.stopping and self.watcher.changed():
                 self._reload("a source file changed")
         return self.exit_code
@@ -278,11 +280,6 @@ class Master:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signum)
 
-    def _kill(self, record: WorkerRecord, reason: str) -> None:
-        record.killed_for = reason
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGKILL)
-
     def _signal_workers(self, signum: int) -> None:
         for record in self.workers.values():
             with contextlib.suppress(ProcessLookupError):
@@ -344,34 +341,6 @@ class Master:
             record.generation = self.generation  # the running code stays current
         self.reload_started = 0.0
         self.respawn_after = time.monotonic() + _BOOT_FAILURE_BACKOFF
-
-    def _check_heartbeats(self) -> None:
-        now = time.monotonic()
-        timeout = self.config.timeout
-        for record in list(self.workers.values()):
-            if record.killed_for:
-                continue
-            beat = record.heartbeat.read()
-            if beat is None:
-                if now - record.started > timeout:
-                    self._timed_out(record, f"did not boot within {timeout:g} s")
-                continue
-            record.booted = True
-            if now - beat.alive > timeout:
-                self._timed_out(record, f"no heartbeat for {now - beat.alive:.1f} s")
-            elif beat.busy_since and now - beat.busy_since > timeout:
-                took = now - beat.busy_since
-                self._timed_out(record, f"stuck in request {beat.request!r} for {took:.1f} s")
-
-    def _timed_out(self, record: WorkerRecord, reason: str) -> None:
-        self.log.error("WORKER TIMEOUT (pid:%d): %s; killing it", record.pid, reason)
-        self._kill(record, f"timeout: {reason}")
-
-    def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
-        for record in list(self.workers.values()):
-            if record.stop_deadline and now > record.stop_deadline and not record.killed_for:
-                self._kill(record, "it did not stop in time")
 
     def _check_progress(self) -> None:
         """When every current worker serves: retire older generations, announce readiness."""
