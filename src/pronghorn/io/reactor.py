@@ -12,8 +12,10 @@ for threads. Connections are registered EPOLLONESHOT: once an event is taken, no
 sees the socket until the thread that took it hands it back (`_serve`), so no two threads
 ever touch one connection.
 
-All shared bookkeeping (leadership, which connections are claimed, closing) happens under
-one lock, `_lock`, held only for a few attribute changes at a time.
+All shared bookkeeping (leadership, which connections are claimed, closing, whether a
+listening socket is open) happens under one lock, `_lock`, held only for a few attribute
+changes (and one non-blocking accept) at a time. Stopping is here too (`begin_stop`): no new
+connections, every request that has arrived answered (see docs/design.md, "Graceful stop").
 """
 
 from __future__ import annotations

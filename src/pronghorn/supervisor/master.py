@@ -4,8 +4,10 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
 `--workers` workers sharing them. Signal handlers only record the signal and wake the loop
 (through `signal.set_wakeup_fd`); the loop does the work:
 
-- TERM: graceful stop (close the listeners, workers finish in-flight requests up to
-  --graceful-timeout, then exit 0). INT, QUIT: quick stop.
+- TERM: graceful stop. The workers take no new connection, answer every request already
+  received (those still queued in the listen backlog too: the master tells them in the
+  heartbeat that nobody else will) for up to --graceful-timeout, then exit; so does the
+  master, with 0. INT, QUIT: quick stop.
 - HUP: re-read the config, start a new generation of workers (they import the app afresh),
   and only when all of them serve, stop the old ones gracefully.
 - TTIN / TTOU: one worker more / fewer. USR1: reopen log files (here and in the workers).
