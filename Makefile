@@ -17,7 +17,7 @@ PORT ?= 8000
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 300
 
-.PHONY: demo test apt-test-deps lint typecheck bench bench-quick fuzz soak clean
+.PHONY: demo test stress apt-test-deps lint typecheck bench bench-quick fuzz soak clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -45,6 +45,12 @@ test: $(STAMP_TEST) apt-test-deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src
 	$(PY) -m pytest -n 2 -q
+
+# Many rounds of SIGTERM, SIGHUP and SIGUSR2 under load (ROUNDS of each, a few minutes):
+# one line a round and a total; fails on any lost request.
+ROUNDS ?= 20
+stress: $(STAMP_TEST)
+	$(PY) tests/stress/drain_stress.py --rounds $(ROUNDS)
 
 lint:
 	$(VENV)/bin/ruff check src tests bench

@@ -392,6 +392,14 @@ class Logs:
             if isinstance(handler, ReopeningFileHandler):
                 handler.reopen()
 
+    def error_stream(self) -> TextIO | None:
+        """The stream the error log writes to now (`reopen()` replaces a file's)."""
+        for handler in self.error.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                stream: TextIO = handler.stream
+                return stream
+        return None
+
     def close(self) -> None:
         """Detach and close the handlers `configure` installed."""
         for logger in (self.error, logging.getLogger(ACCESS_LOGGER)):

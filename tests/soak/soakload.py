@@ -13,7 +13,10 @@ threads, each on one keep-alive connection at a time (raw sockets, reconnecting 
 It counts as an error: any status but 200, a reset, the server closing a connection that
 did not ask for it, a timeout (30 s), a malformed response, and a body whose SHA-256 is not
 the expected one. Worker RSS (VmRSS of the master's children, from /proc) is sampled every
-second; after the warm-up (the first minute, or 40 % of a shorter run) the rest of the run
+second. During the warm-up (the first minute, or 40 % of a shorter run) every body is of
+about the largest size, so that the allocator reaches its high water before the
+measurement starts (with random sizes its peak creeps up for half a minute or more as ever
+larger bodies happen to be in flight together). After the warm-up the rest of the run
 is cut in two halves, and each worker's peak RSS in the second half must be within +-10 %
 of its peak in the first. Peaks, not single samples: with 1 MiB bodies in flight a single
 sample swings by a few MiB either way (measured: 32-38 MiB samples on a 90-second run whose
@@ -111,23 +114,26 @@ class SoakReport:
         return "\n".join(lines)
 
 
-def _size(rng: random.Random) -> int:
-    bucket = rng.choice([1024, 65536, MIB])
+def _size(rng: random.Random, largest: int, warming: bool) -> int:
+    if warming:
+        return largest - rng.randint(0, 1024)
+    bucket = rng.choice([1024, 65536, largest])
     return rng.randint(0, bucket)
 
 
-def make_request(rng: random.Random) -> Request:
+def make_request(rng: random.Random, largest: int = MIB, warming: bool = False) -> Request:
+    """One random request; while `warming`, every body is of about the largest size."""
     method = rng.choice(["GET", "GET", "HEAD", "POST", "POST"])
     stream = rng.random() < 0.3
     query = "stream=1" if stream else ""
     if method in ("GET", "HEAD"):
-        size, seed = _size(rng), rng.randrange(2**31)
+        size, seed = _size(rng, largest, warming), rng.randrange(2**31)
         target = f"/data?size={size}&seed={seed}" + (f"&{query}" if query else "")
         wire = f"{method} {target} HTTP/1.1\r\nHost: soak\r\n\r\n".encode()
         sha = "" if method == "HEAD" else hashlib.sha256(data(size, seed)).hexdigest()
         return Request(method, target, wire, sha, f"{method} {size} B{' streamed' * stream}")
     kind = rng.choice(["binary", "no-newline", "no-newline", "text", "newlines"])
-    body = make_body(_size(rng), kind, rng.randrange(2**31))
+    body = make_body(_size(rng, largest, warming), kind, rng.randrange(2**31))
     target = "/echo" + (f"?{query}" if query else "")
     head = f"POST {target} HTTP/1.1\r\nHost: soak\r\nContent-Type: application/octet-stream\r\n"
     if rng.random() < 0.5:
@@ -153,9 +159,12 @@ def _chunked(body: bytes, rng: random.Random) -> bytes:
 class SoakRun:
     """Client threads and an RSS sampler against one server, for `seconds`."""
 
-    def __init__(self, server: ServerProcess, seconds: float, clients: int, seed: int) -> None:
+    def __init__(
+        self, server: ServerProcess, seconds: float, clients: int, seed: int, largest: int = MIB
+    ) -> None:
         self.server = server
         self.seconds = seconds
+        self.largest = largest
         self.clients = clients
         self.seed = seed
         self.report = SoakReport(warmup=min(60.0, 0.4 * seconds))
@@ -203,7 +212,8 @@ class SoakRun:
         for _ in range(rng.randint(20, 200)):
             if time.monotonic() >= deadline:
                 return
-            request = make_request(rng)
+            warming = time.monotonic() - self._started < self.report.warmup
+            request = make_request(rng, self.largest, warming)
             try:
                 client.send(request.wire)
                 response = client.response(request.method)
@@ -310,9 +320,10 @@ def start_server() -> ServerProcess:
     )
 
 
-def soak(seconds: float, clients: int = 4, seed: int = 0) -> SoakReport:
+def soak(seconds: float, clients: int = 4, seed: int = 0, largest: int = MIB) -> SoakReport:
+    """`largest`: the largest body size drawn (requests and responses)."""
     with start_server() as server:
-        return SoakRun(server, seconds, clients, seed).run()
+        return SoakRun(server, seconds, clients, seed, largest).run()
 
 
 def main() -> int:

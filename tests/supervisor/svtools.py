@@ -25,6 +25,10 @@ import time
 VERSION = {version!r}
 
 
+def hang_in_the_app():
+    time.sleep(3600)
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/sleep":
@@ -36,7 +40,7 @@ def app(environ, start_response):
     elif path == "/exit":
         os._exit(1)
     elif path == "/hang":
-        time.sleep(3600)
+        hang_in_the_app()
     body = f"{{VERSION}} {{os.getpid()}}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import threading
 import time
@@ -54,6 +55,39 @@ def test_a_stuck_worker_is_killed_after_timeout(serve: Serve, app_dir: Path) -> 
     assert wait_until(lambda: len(children(master)) == 2, 2)
     thread.join(5)
     assert [get(server.host, server.port)[0] for _ in range(10)] == [200] * 10
+
+
+def test_a_hung_worker_leaves_its_stacks_and_request_in_the_log(
+    serve: Serve, app_dir: Path
+) -> None:
+    server = serve(*BIND, "-w", "2", "--timeout", "2", "svapp:app", cwd=app_dir, env=ENV)
+    master = server.pid
+    assert wait_until(lambda: len(children(master)) == 2, 5)
+    workers = children(master)
+
+    def hang() -> None:
+        with contextlib.suppress(OSError):
+            get(server.host, server.port, "/hang?x=1", timeout=15)
+
+    thread = threading.Thread(target=hang, daemon=True)
+    thread.start()
+    log = server.wait_for_log("killed by the master", 10)
+    timeout_line = next(line for line in log.splitlines() if "WORKER TIMEOUT" in line)
+    assert "stuck in request 'GET /hang?x=1' for 2." in timeout_line
+    victim = int(timeout_line.split("(pid:")[1].split(")")[0])
+    assert victim in workers
+    # faulthandler's dump of every thread, the hung one in the app's function...
+    stacks = log[log.index(timeout_line) : log.index("killed by the master")]
+    assert "most recent call first" in stacks
+    assert 'svapp.py", line' in stacks and "in hang_in_the_app" in stacks
+    assert "in app" in stacks
+    # ...and the worker's own list of its requests, naming the thread as the dump does.
+    listed = re.search(r"in flight: thread (0x[0-9a-f]+): GET /hang\?x=1 for (\d+\.\d) s", log)
+    assert listed is not None, stacks
+    assert f"Thread {listed.group(1)}" in stacks
+    assert float(listed.group(2)) >= 2.0
+    assert wait_until(lambda: _replaced(master, victim, 2), 3)
+    thread.join(15)
 
 
 def test_boot_failure_stops_the_master(serve: Serve, tmp_path: Path) -> None:

@@ -109,7 +109,8 @@ with exit status 3 instead of being restarted in a loop.
 
 Signals to the master (the same meanings as gunicorn's):
 
-- `TERM`: graceful stop. Stop accepting, let in-flight requests finish for up to
+- `TERM`: graceful stop. Take no new connection (they are refused), answer every request
+  already received, including connections still waiting in the listen backlog, for up to
   `--graceful-timeout`, exit 0.
 - `INT`, `QUIT`: quick stop; workers exit at once.
 - `HUP`: graceful reload. Re-read the config file, start new workers (which import the
@@ -122,7 +123,8 @@ Signals to the master (the same meanings as gunicorn's):
   tells systemd `MAINPID=` (needs `NotifyAccess=all`) and stops the old master gracefully.
 
 Workers beat a heartbeat once a second; a worker that misses it, or that has been inside one
-request, for longer than `--timeout` is killed and replaced, and the log names the request.
+request, for longer than `--timeout` is killed and replaced; first the log names the
+request and shows where each of the worker's threads was (a `faulthandler` stack dump).
 With `NOTIFY_SOCKET` set (systemd `Type=notify` or `notify-reload`) the master reports
 `READY=1`, `RELOADING=1` and `STOPPING=1`; with `LISTEN_FDS`/`LISTEN_PID` (socket
 activation) it serves the sockets systemd passes instead of `--bind`. See

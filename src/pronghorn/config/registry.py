@@ -153,8 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "reuse_port", kinds.boolean(), ("--reuse-port",), "", _SOCKET,
         "Each worker binds its own SO_REUSEPORT socket for every TCP address and the kernel "
-        "spreads new connections across them. Connections still queued on a worker's socket "
-        "when it stops are reset, so graceful reloads can drop a few; off by default.",
+        "spreads new connections across them. A worker that stops closes its socket to new "
+        "connections and answers those still queued on it before closing it, so a reload "
+        "loses none (a client whose connection attempt met the closing socket retries it a "
+        "second later); off by default.",
     ),
     Setting(
         "workers", kinds.integer(1), ("-w", "--workers"), "INT", _PROCESSES,
@@ -206,12 +208,14 @@ SETTINGS: tuple[Setting, ...] = (
         "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
         _TIMEOUTS,
         "A worker whose clock stops beating, or whose application call runs, for "
-        "longer than this is killed and replaced; the log names the request it was in.",
+        "longer than this is killed and replaced; first the log gets the request it was "
+        "in and the Python stack of each of its threads.",
     ),
     Setting(
         "graceful_timeout", kinds.seconds(zero_allowed=True), ("--graceful-timeout",),
         "SECONDS", _TIMEOUTS,
-        "On shutdown, how long in-flight requests may run before they are cut off.",
+        "On shutdown, how long the requests already received (running, or still queued "
+        "for a free thread or in the listen backlog) may take before they are cut off.",
     ),
     Setting(
         "keep_alive", kinds.seconds(zero_allowed=True), ("--keep-alive",), "SECONDS",

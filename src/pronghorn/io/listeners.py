@@ -1,16 +1,20 @@
 """Listening sockets: `--bind` addresses to bound, listening sockets.
 
-Owns the address forms (`HOST:PORT`, `[v6]:PORT`, `unix:/path`, `fd://N`) and socket
-options. The supervisor creates these once and hands them to every worker.
+Owns the address forms (`HOST:PORT`, `[v6]:PORT`, `unix:/path`, `fd://N`), socket options,
+and `stop_new_connections`, which closes a TCP socket to new connections while keeping those
+already queued on it (see docs/design.md, "Graceful stop"). The supervisor creates these
+once and hands them to every worker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import socket
 import stat
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, replace
 
 from pronghorn.config.address import FdAddress, UnixAddress, parse_bind
 
@@ -22,6 +26,13 @@ class Listener:
     sock: socket.socket
     server_name: str
     server_port: str
+    owned: bool = False
+    """pronghorn made this socket (it is not systemd's, nor an `fd://` one): when the server
+    stops for good, a stop may close it to new connections without harming anyone else."""
+    exclusive: bool = False
+    """No other process accepts on it (a worker's own --reuse-port socket, the socket of
+    --single-process): closing it resets what is still queued, so a stop must take that
+    first. A socket shared by the workers is drained only when the whole server stops."""
 
     @property
     def url(self) -> str:
@@ -41,7 +52,7 @@ def open_listener(bind: str, backlog: int) -> Listener:
     if isinstance(address, UnixAddress):
         return _open_unix(address.path, backlog)
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
-    return describe(_tcp_socket(family, (address.host, address.port), backlog))
+    return describe(_tcp_socket(family, (address.host, address.port), backlog), owned=True)
 
 
 def _tcp_socket(
@@ -82,18 +93,18 @@ def _open_unix(path: str, backlog: int) -> Listener:
         sock.close()
         raise
     sock.setblocking(False)
-    return describe(sock)
+    return describe(sock, owned=True)
 
 
-def describe(sock: socket.socket) -> Listener:
+def describe(sock: socket.socket, *, owned: bool = False) -> Listener:
     """A Listener for an already bound socket (ours, inherited, or socket-activated)."""
     if sock.family == socket.AF_UNIX:
-        return Listener(sock, str(sock.getsockname()), "0")
+        return Listener(sock, str(sock.getsockname()), "0", owned)
     # Accepted sockets inherit TCP_NODELAY on Linux: set once here, not per connection.
     # Small responses go out at once instead of waiting for the peer's delayed ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     address = sock.getsockname()
-    return Listener(sock, str(address[0]), str(address[1]))
+    return Listener(sock, str(address[0]), str(address[1]), owned)
 
 
 def reserve_reuse_port(bind: str) -> Listener | None:
@@ -104,7 +115,8 @@ def reserve_reuse_port(bind: str) -> Listener | None:
     if isinstance(address, FdAddress | UnixAddress):
         return None
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
-    return describe(_tcp_socket(family, (address.host, address.port), None, reuse_port=True))
+    sock = _tcp_socket(family, (address.host, address.port), None, reuse_port=True)
+    return describe(sock, owned=True)
 
 
 def is_reservation(sock: socket.socket) -> bool:
@@ -117,4 +129,42 @@ def is_reservation(sock: socket.socket) -> bool:
 def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
     """A worker's own listening socket on the address `reservation` holds (SO_REUSEPORT)."""
     held = reservation.sock
-    return describe(_tcp_socket(held.family, held.getsockname(), backlog, reuse_port=True))
+    sock = _tcp_socket(held.family, held.getsockname(), backlog, reuse_port=True)
+    return replace(describe(sock, owned=True), exclusive=True)
+
+
+# A classic BPF program, which the kernel runs on each TCP segment that reaches a listening
+# socket, with the TCP header at offset 0: drop a segment with SYN set (a new connection),
+# pass anything else (the last ACK of a handshake already under way). (code, jt, jf, k).
+_DROP_SYN = (
+    (0x30, 0, 0, 13),  # ldb [13]: the flags byte
+    (0x45, 1, 0, 0x02),  # jset #SYN: to the drop
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: pass the whole segment
+    (0x06, 0, 0, 0),  # ret #0: drop it
+)
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+
+
+def stop_new_connections(sock: socket.socket) -> bool:
+    """Close a TCP listening socket to new connections, keeping those already queued on it.
+
+    Closing a listening socket resets every connection still in its queue, and until it is
+    closed the kernel keeps queueing new ones: so "accept what is queued, then close" always
+    leaves a moment in which a connection arrives and is reset. A socket filter that drops
+    SYNs closes that window: nothing new enters the queue, what is queued stays to be
+    accepted, and a client whose SYN was dropped retries it (after a second) and is refused
+    once the socket is closed (or reaches whoever listens then). The filter stays on the
+    socket for good, so call this only on a socket no other server will use.
+    False for a socket that is not TCP, or when the filter cannot be attached."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    code = b"".join(struct.pack("=HBBI", *op) for op in _DROP_SYN)
+    program = ctypes.create_string_buffer(code, len(code))
+    # struct sock_fprog: the number of instructions and a pointer to them (native layout).
+    # The kernel copies the program during the call, so `program` need not outlive it.
+    fprog = struct.pack("@HP", len(_DROP_SYN), ctypes.addressof(program))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True

@@ -12,8 +12,10 @@ for threads. Connections are registered EPOLLONESHOT: once an event is taken, no
 sees the socket until the thread that took it hands it back (`_serve`), so no two threads
 ever touch one connection.
 
-All shared bookkeeping (leadership, which connections are claimed, closing) happens under
-one lock, `_lock`, held only for a few attribute changes at a time.
+All shared bookkeeping (leadership, which connections are claimed, closing, whether a
+listening socket is open) happens under one lock, `_lock`, held only for a few attribute
+changes (and one non-blocking accept) at a time. Stopping is here too (`begin_stop`): no new
+connections, every request that has arrived answered (see docs/design.md, "Graceful stop").
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.client import WAIT_IDLE, WAIT_WRITE, ClientConnection, Wait
-from pronghorn.io.listeners import Listener
+from pronghorn.io.client import WAIT_FRESH, WAIT_IDLE, WAIT_WRITE, ClientConnection, Wait
+from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
 
 if TYPE_CHECKING:
@@ -43,7 +45,9 @@ _STANDBY_TICK = 0.002
 _QUIET_TICKS = 25
 _CORK_SECONDS = 0.002
 _ACCEPT_BATCH = 64
-_FRESH_GRACE = 1.0
+_DRAIN_BATCH = 4096  # a stop accepts at most this many queued connections at a time
+_FRESH_GRACE = 1.0  # while stopping: how long a new connection may take to send anything
+_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 _POLL_EVENTS = 64
 _CONN_EVENTS = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLONESHOT
@@ -65,10 +69,10 @@ class Reactor:
             Wait.WRITE: config.io_timeout,
         }
         self._epoll = select.epoll()
-        self._listeners = {lst.sock.fileno(): (lst.sock, i) for i, lst in enumerate(listeners)}
-        # Read once: `socket.family` converts to an IntEnum on every read (see _accept).
-        self._families = {i: int(lst.sock.family) for i, lst in enumerate(listeners)}
-        for fd in self._listeners:
+        self._listening = {
+            lst.sock.fileno(): _Listening(lst, index) for index, lst in enumerate(listeners)
+        }
+        for fd in self._listening:
             self._epoll.register(fd, select.EPOLLIN)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._epoll.register(self._wake_r, select.EPOLLIN)
@@ -81,6 +85,9 @@ class Reactor:
         self._standby_deep = False
         self._busy_since = 0.0
         self._calls = 0
+        # The leader's current epoll batch and how far it has gone (see _rearm_rest_of_batch).
+        self._batch: list[tuple[int, int]] = []
+        self._batch_next = 0
         self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.stopping = False
@@ -110,13 +117,16 @@ class Reactor:
         poll = self._epoll.poll
         held = self._held
         while self._leader == me and not self.finished.is_set():
-            for fd, mask in poll(1.0, _POLL_EVENTS):
+            events = poll(1.0, _POLL_EVENTS)
+            self._batch = events
+            for position, (fd, mask) in enumerate(events, 1):
+                if self._leader != me:
+                    break  # lost the lead in an app call: the new leader re-armed the rest
+                self._batch_next = position
                 self._dispatch(fd, mask)
                 if held.overdue():
                     held.flush()
             held.flush()
-            if self.stopping:
-                self.close_idle()
 
     def _stand_by(self, me: int) -> None:
         quiet_ticks = 0
@@ -130,6 +140,7 @@ class Reactor:
                     self._standby = None
                     self._busy_since = 0.0
                     self._idle.notify()  # someone else may stand by now
+                    self._rearm_rest_of_batch()
                     return
                 # Sleep deeply only once the leader has started no request for a while:
                 # waking the standby on every request would cost a thread switch each.
@@ -147,6 +158,22 @@ class Reactor:
                 time.sleep(_STANDBY_TICK)
                 if self._held.overdue():
                     self._held.flush()  # the leader is inside an app call: don't keep them
+
+    def _rearm_rest_of_batch(self) -> None:
+        """Under the lock, taking the lead from a thread inside an application call: the
+        connections that thread polled and has not acted on yet would wait for that call to
+        end (EPOLLONESHOT reports them no more), so they are armed again for the new leader.
+        The old leader stops at the next event of its batch (see `_lead`); should both reach
+        one connection, `_claim` gives it to one only."""
+        conns = self._conns
+        for fd, _mask in self._batch[self._batch_next :]:
+            conn = conns.get(fd)  # listeners and the wake pipe are level-triggered: skipped
+            if conn is not None and not conn.busy and not conn.closed and conn.registered:
+                events = _WRITE_EVENTS if conn.wait is WAIT_WRITE else _CONN_EVENTS
+                with contextlib.suppress(OSError):
+                    self._epoll.modify(fd, events)
+        self._batch = []
+        self._batch_next = 0
 
     def run_request(
         self,
@@ -175,9 +202,9 @@ class Reactor:
     # -- events -------------------------------------------------------------------------
 
     def _dispatch(self, fd: int, mask: int) -> None:
-        listener = self._listeners.get(fd)
-        if listener is not None:
-            self._accept(*listener)
+        listening = self._listening.get(fd)
+        if listening is not None:
+            self._accept(listening)
             return
         if fd == self._wake_r:
             with contextlib.suppress(BlockingIOError):
@@ -199,32 +226,52 @@ class Reactor:
         else:
             self._serve(conn, keep)
 
-    def _accept(self, sock: socket.socket, index: int, *, serve_now: bool = True) -> None:
-        family = self._families[index]
+    def _accept(self, listening: _Listening) -> None:
+        """Take up to a batch of new connections and run each one at once: most clients
+        send their request with the handshake."""
         for _ in range(_ACCEPT_BATCH):
+            conn = self._take(listening)
+            if conn is None:
+                return
+            self._run(conn)
+
+    def _take(self, listening: _Listening) -> ClientConnection | None:
+        """Accept one connection; None when none is waiting or the socket is being closed.
+
+        accept() runs under the lock, and a stop closes the socket only after marking it
+        under the same lock, so a socket is never closed under a thread inside accept()."""
+        with self._lock:
+            if not listening.open:
+                return None
             try:
                 # `_accept` and a socket made from its descriptor: what `socket.accept` does,
                 # without its three IntEnum conversions of family and type per connection.
-                fd, address = sock._accept()  # type: ignore[attr-defined]
+                fd, address = listening.sock._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
-                return
+                return None
             except OSError as exc:
-                self.state.error_log.warning("accept failed: %s", exc)
-                return
-            client = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
-            client.setblocking(False)
-            # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
-            if family != socket.AF_UNIX:
-                remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
+                failure: OSError | None = exc
             else:
-                remote = None
-            conn = ClientConnection(self, client, remote, index)
-            with self._lock:
-                self._conns[fd] = conn
-            if serve_now:
-                self._run(conn)  # most clients send their request with the handshake
-            else:
-                self._serve(conn, True)  # stopping: whoever leads serves it from epoll
+                failure = None
+        if failure is not None:
+            self.state.error_log.warning("accept failed: %s", failure)
+            return None
+        return self._adopt(listening, fd, address)
+
+    def _adopt(self, listening: _Listening, fd: int, address: Any) -> ClientConnection:
+        """A connection for a descriptor `accept` returned; the caller owns it (busy)."""
+        family = listening.family
+        client = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
+        client.setblocking(False)
+        # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
+        if family != socket.AF_UNIX:
+            remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
+        else:
+            remote = None
+        conn = ClientConnection(self, client, remote, listening.index)
+        with self._lock:
+            self._conns[fd] = conn
+        return conn
 
     def _claim(self, fd: int) -> ClientConnection | None:
         with self._lock:
@@ -276,12 +323,18 @@ class Reactor:
     # -- deadlines and stopping (any thread; the worker's clock thread calls these) -------
 
     def sweep(self) -> None:
-        """Close connections whose deadline passed while they waited in the reactor."""
+        """Close connections whose deadline passed while they waited in the reactor.
+
+        A connection waiting for a request whose bytes have already arrived is not idle: it
+        waits for a free thread, and is left for one (closing it would reset the request)."""
         now = time.monotonic()
         expired = []
         with self._lock:
             for conn in self._conns.values():
                 if not conn.busy and conn.deadline <= now:
+                    wait = conn.wait
+                    if (wait is WAIT_FRESH or wait is WAIT_IDLE) and _request_waiting(conn.sock):
+                        continue
                     conn.busy = True  # ours now: no thread can claim it
                     expired.append(conn)
         for conn in expired:
@@ -291,37 +344,84 @@ class Reactor:
     def connection_count(self) -> int:
         return len(self._conns)
 
-    def begin_stop(self) -> None:
-        """Stop accepting; idle connections close, busy ones after their response, and
-        connections that have not sent anything yet get a moment to send their request."""
+    def settled(self) -> bool:
+        """True once stopping has no more to do: no connection left, no socket listening."""
+        return not self._conns and not self._listening
+
+    def begin_stop(self, drain_shared: bool) -> None:
+        """Stop taking new connections, and answer every request that has arrived.
+
+        No thread accepts any more. A listening socket no other process will accept on (an
+        exclusive one, or any when `drain_shared`: the whole server is stopping) is first
+        closed to new connections and then emptied, so that nothing queued on it is reset
+        when it closes; one the other workers still serve is closed at once, and what is
+        queued on it is theirs. Connections that have sent nothing within a short grace are
+        closed, idle ones now, the others after their response (see docs/design.md,
+        "Graceful stop")."""
         self.stopping = True
+        self.wait_seconds[Wait.FRESH] = min(self.wait_seconds[Wait.FRESH], _FRESH_GRACE)
         soon = time.monotonic() + _FRESH_GRACE
-        with self._lock:
-            for fd in self._listeners:
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    self._epoll.unregister(fd)
-        # Connections the kernel accepted before we stopped are ours to answer: take them
-        # from the backlog (the leader serves them), then close the listening sockets so
-        # new connections are refused.
-        for sock, index in self._listeners.values():
-            self._accept(sock, index, serve_now=False)
-            sock.close()
         with self._lock:
             for conn in self._conns.values():
                 if conn.wait is Wait.FRESH:
                     conn.deadline = min(conn.deadline, soon)
+            for fd, listening in self._listening.items():
+                listening.open = False  # from now on no thread of ours accepts on it
+                listening.drain = drain_shared or listening.listener.exclusive
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    self._epoll.unregister(fd)
+        self.retire_listeners()
+        self.close_idle()
         self.wake()
 
+    def retire_listeners(self) -> None:
+        """While stopping: empty and close the listening sockets (see `begin_stop`). A socket
+        that could not be emptied yet (out of descriptors) is tried again on the next call."""
+        for fd, listening in list(self._listening.items()):
+            if listening.drain and not self._drain(listening):
+                continue
+            del self._listening[fd]  # first, so a late event for `fd` finds no listener
+            listening.sock.close()
+
+    def _drain(self, listening: _Listening) -> bool:
+        """Accept every connection queued on a socket no thread accepts on any more, for the
+        threads to serve from epoll; True when it is empty and may be closed."""
+        if listening.listener.owned and not listening.cut_off:
+            listening.cut_off = stop_new_connections(listening.sock)
+        for _ in range(_DRAIN_BATCH):
+            try:
+                fd, address = listening.sock._accept()  # type: ignore[attr-defined]
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as exc:  # out of descriptors or memory: requests finishing free some
+                if not listening.warned:
+                    listening.warned = True
+                    self.state.error_log.warning("accept failed while stopping: %s", exc)
+                return not listening.cut_off
+            self._serve(self._adopt(listening, fd, address), True)
+        # Still more: a socket that is closed to new connections is emptied on the next
+        # call; one that is not may never be empty, so it is closed now.
+        return not listening.cut_off
+
     def close_idle(self) -> None:
-        """While stopping: close every connection that is waiting for its next request."""
+        """While stopping: close every connection that waits for its next request and has
+        not sent one."""
         with self._lock:
-            idle = [c for c in self._conns.values() if not c.busy and c.wait is Wait.IDLE]
+            idle = [
+                c
+                for c in self._conns.values()
+                if not c.busy and c.wait is WAIT_IDLE and not _request_waiting(c.sock)
+            ]
             for conn in idle:
                 conn.busy = True
         for conn in idle:
             self._close(conn)
 
     def force_close_all(self) -> None:
+        """At the end of --graceful-timeout: cut off whatever is left."""
+        for fd, listening in list(self._listening.items()):
+            del self._listening[fd]
+            listening.sock.close()
         with self._lock:
             conns = list(self._conns.values())
         for conn in conns:
@@ -345,3 +445,29 @@ class Reactor:
         self._epoll.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+class _Listening:
+    """One listening socket as the threads of a worker share it. `open` changes only under
+    the reactor's lock, and threads accept only under it and while it is True."""
+
+    __slots__ = ("cut_off", "drain", "family", "index", "listener", "open", "sock", "warned")
+
+    def __init__(self, listener: Listener, index: int) -> None:
+        self.listener = listener
+        self.sock = listener.sock
+        self.index = index
+        # Read once: `socket.family` converts to an IntEnum on every read (see _adopt).
+        self.family = int(listener.sock.family)
+        self.open = True
+        self.drain = False  # while stopping: take what is queued on it before closing it
+        self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
+        self.warned = False
+
+
+def _request_waiting(sock: socket.socket) -> bool:
+    """True when the client has sent bytes nobody has read yet."""
+    try:
+        return bool(sock.recv(1, _PEEK))
+    except OSError:  # nothing yet (BlockingIOError), or the connection is broken
+        return False

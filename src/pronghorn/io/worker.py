@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from pronghorn.config.model import Config
@@ -44,10 +45,22 @@ class WorkerControl(Protocol):
     request_limit: int
     """Stop gracefully after this many requests (--max-requests); 0 means never."""
 
+    def serving(self, running_requests: Callable[[], list[str]]) -> None:
+        """Once, before the first beat: how to list the requests in flight, one line each
+        (the thread, the request line, the seconds so far), for a report on a hung worker."""
+        ...
+
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
         """Clock thread, when serving starts and then once a second: the monotonic start and
         request line of the longest-running request (None when idle) and the number of
         requests answered so far. True asks the worker for a graceful stop."""
+        ...
+
+    def server_stopping(self) -> bool:
+        """Asked when a graceful stop begins: True when the whole server is stopping, so no
+        other worker will accept the connections still queued on the listening sockets this
+        one shares, and it must take its part of them before closing; False when it is only
+        this worker that stops (a reload, --max-requests, one worker fewer)."""
         ...
 
 
@@ -196,6 +209,17 @@ class WorkerState:
             )
         )
 
+    def running_requests(self) -> list[str]:
+        """Any thread: the requests in flight, oldest first, one line each. Threads are named
+        as `faulthandler` names them in a stack dump."""
+        now = time.monotonic()
+        running = sorted(self.in_flight.copy().items(), key=lambda item: item[1][0])
+        return [
+            f"thread 0x{thread:016x}: {head.method} {head.target.decode('latin-1')} "
+            f"for {now - started:.1f} s"
+            for thread, (started, head) in running
+        ]
+
     def oldest_request(self) -> tuple[float, str] | None:
         """Clock thread: when the longest-running request started, and its request line."""
         running = self.in_flight.copy()  # one C call: safe while request threads change it
@@ -239,7 +263,10 @@ def serve(
 ) -> int:
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
     if listeners is None:
-        listeners = [open_listener(bind, config.backlog) for bind in config.bind]
+        # Alone, with no master: nobody else accepts on these sockets.
+        listeners = [
+            replace(open_listener(bind, config.backlog), exclusive=True) for bind in config.bind
+        ]
     state = WorkerState(config, app, logs, listeners, multiprocess)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
@@ -248,6 +275,8 @@ def serve(
         threading.Thread(target=reactor.thread_main, name=f"pronghorn-{i}", daemon=True)
         for i in range(max(1, config.threads))
     ]
+    if control is not None and control.request_limit:
+        _limit_requests(state, control.request_limit, stop)  # before any request is served
     try:
         for thread in threads:
             thread.start()
@@ -255,11 +284,14 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url, state.pid)
+        if control is not None:
+            control.serving(state.running_requests)
         _keep_time(state, reactor, control, stop)
         state.error_log.info(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()
         )
-        _graceful_stop(state, reactor, threads)
+        drain_shared = control is not None and control.server_stopping()
+        _graceful_stop(state, reactor, threads, drain_shared)
     finally:
         restore()
         reactor.close()
@@ -270,17 +302,6 @@ def _keep_time(
     state: WorkerState, reactor: Reactor, control: WorkerControl | None, stop: threading.Event
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
-    if control is not None and control.request_limit:
-        state.request_limit = control.request_limit
-
-        def limit_reached() -> None:
-            if not stop.is_set():
-                state.error_log.info(
-                    "Worker stopping: %d requests served (--max-requests)", state.handled
-                )
-                stop.set()
-
-        state.on_request_limit = limit_reached
     while True:
         if control is not None and control.beat(state.oldest_request(), state.handled):
             stop.set()
@@ -290,14 +311,33 @@ def _keep_time(
         reactor.sweep()
 
 
-def _graceful_stop(state: WorkerState, reactor: Reactor, threads: list[threading.Thread]) -> None:
-    reactor.begin_stop()
+def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> None:
+    """--max-requests: ask for a graceful stop once `limit` requests are answered."""
+    state.request_limit = limit
+
+    def limit_reached() -> None:
+        if not stop.is_set():
+            state.error_log.info(
+                "Worker stopping: %d requests served (--max-requests)", state.handled
+            )
+            stop.set()
+
+    state.on_request_limit = limit_reached
+
+
+def _graceful_stop(
+    state: WorkerState, reactor: Reactor, threads: list[threading.Thread], drain_shared: bool
+) -> None:
+    """Answer every request that has arrived, for up to --graceful-timeout (see
+    `Reactor.begin_stop` and docs/design.md, "Graceful stop"), then cut off the rest."""
+    reactor.begin_stop(drain_shared)
     deadline = time.monotonic() + state.config.graceful_timeout
     pause = threading.Event()
-    while reactor.connection_count() and time.monotonic() < deadline:
+    while not reactor.settled() and time.monotonic() < deadline:
+        pause.wait(_STOP_POLL_SECONDS)
+        reactor.retire_listeners()
         reactor.close_idle()
         reactor.sweep()
-        pause.wait(_STOP_POLL_SECONDS)
     reactor.finish()
     reactor.force_close_all()
     # Threads still inside the application are daemons: they cannot keep the process alive.

@@ -6,6 +6,11 @@ Once a second the worker writes the monotonic time (the clock is system-wide on 
 both processes read the same one), the start of its longest-running request and that
 request's line. The master compares them with `--timeout`. A torn read (the worker writing
 while the master reads) at worst delays the verdict by one beat.
+
+Two more bytes go the other way and back, each written by one side only: the master's "the
+whole server is stopping" (so the worker drains the listening sockets it shares, see
+`pronghorn.io.reactor.Reactor.begin_stop`), and the worker's count of the stack reports it
+has written when the master asked for one (see `pronghorn.supervisor.watchdog`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from dataclasses import dataclass
 
 _HEAD = struct.Struct("=ddH")
 _SIZE = 512
-_MAX_TEXT = _SIZE - _HEAD.size
+_STACKS_AT = _SIZE - 2  # the worker's count of stack reports written (mod 256)
+_STOPPING_AT = _SIZE - 1  # the master's "the whole server is stopping"
+_MAX_TEXT = _STACKS_AT - _HEAD.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,22 @@ class Heartbeat:
             return None
         raw = self._memory[_HEAD.size : _HEAD.size + min(length, _MAX_TEXT)]
         return Beat(alive, busy_since, raw.decode("utf-8", "replace"))
+
+    def announce_server_stop(self) -> None:
+        """Master, before it asks the worker to stop: the whole server is stopping."""
+        self._memory[_STOPPING_AT] = 1
+
+    def server_stopping(self) -> bool:
+        """Worker: whether the master announced that the whole server is stopping."""
+        return self._memory[_STOPPING_AT] == 1
+
+    def stacks_written(self) -> int:
+        """How many stack reports the worker has written (mod 256); the master compares."""
+        return self._memory[_STACKS_AT]
+
+    def count_stacks_written(self) -> None:
+        """Worker: one more stack report written."""
+        self._memory[_STACKS_AT] = (self._memory[_STACKS_AT] + 1) % 256
 
     def close(self) -> None:
         """Release the mapping (the master, once the worker is reaped)."""

@@ -4,8 +4,10 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
 `--workers` workers sharing them. Signal handlers only record the signal and wake the loop
 (through `signal.set_wakeup_fd`); the loop does the work:
 
-- TERM: graceful stop (close the listeners, workers finish in-flight requests up to
-  --graceful-timeout, then exit 0). INT, QUIT: quick stop.
+- TERM: graceful stop. The workers take no new connection, answer every request already
+  received (those still queued in the listen backlog too: the master tells them in the
+  heartbeat that nobody else will) for up to --graceful-timeout, then exit; so does the
+  master, with 0. INT, QUIT: quick stop.
 - HUP: re-read the config, start a new generation of workers (they import the app afresh),
   and only when all of them serve, stop the old ones gracefully.
 - TTIN / TTOU: one worker more / fewer. USR1: reopen log files (here and in the workers).
@@ -13,7 +15,8 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
   workers serve it takes over the pid file (and systemd's MAINPID) and stops this one.
 
 A worker that dies is replaced; one that stops beating (or sits in one request) for longer
-than --timeout is killed and replaced. A worker that cannot load the app when no worker is
+than --timeout is made to write its stacks to the error log, then killed and replaced (see
+`pronghorn.supervisor.watchdog`). A worker that cannot load the app when no worker is
 serving stops the master with EXIT_APP_LOAD rather than respawning in a loop.
 """
 
@@ -45,6 +48,7 @@ from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
 from pronghorn.supervisor.title import set_title
+from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
 
 if TYPE_CHECKING:
@@ -102,6 +106,7 @@ class Master:
         self.upgrade_child = 0
         self.old_master = int(os.environ.pop(systemd.OLD_MASTER_VAR, "0") or 0)
         self.watcher: SourceWatcher | None = None
+        self.watchdog = Watchdog(self.log)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     # -- the loop -----------------------------------------------------------------------
@@ -140,9 +145,8 @@ class Master:
             self._wait()
             self._handle_signals()
             self._reap()
-            self._check_heartbeats()
+            self.watchdog.check(self.workers.values(), self.config.timeout)
             self._check_progress()
-            self._enforce_deadlines()
             if self.watcher is not None and not self.stopping and self.watcher.changed():
                 self._reload("a source file changed")
         return self.exit_code
@@ -189,7 +193,11 @@ class Master:
     def _open_listeners(self) -> None:
         inherited = systemd.inherited_sockets(os.environ)
         if inherited is not None:
-            self.listeners = [describe(sock) for sock in inherited]
+            for sock, owned in inherited:
+                listener = describe(sock, owned=owned)
+                self.listeners.append(listener)
+                if owned and sock.family == socket.AF_UNIX:
+                    self.unix_paths.append(listener.server_name)  # ours to remove at the end
             self.log.info("Using %d inherited listening socket(s)", len(inherited))
             return
         for bind in self.config.bind:
@@ -274,11 +282,6 @@ class Master:
         with contextlib.suppress(ProcessLookupError):
             os.kill(record.pid, signum)
 
-    def _kill(self, record: WorkerRecord, reason: str) -> None:
-        record.killed_for = reason
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(record.pid, signal.SIGKILL)
-
     def _signal_workers(self, signum: int) -> None:
         for record in self.workers.values():
             with contextlib.suppress(ProcessLookupError):
@@ -341,34 +344,6 @@ class Master:
         self.reload_started = 0.0
         self.respawn_after = time.monotonic() + _BOOT_FAILURE_BACKOFF
 
-    def _check_heartbeats(self) -> None:
-        now = time.monotonic()
-        timeout = self.config.timeout
-        for record in list(self.workers.values()):
-            if record.killed_for:
-                continue
-            beat = record.heartbeat.read()
-            if beat is None:
-                if now - record.started > timeout:
-                    self._timed_out(record, f"did not boot within {timeout:g} s")
-                continue
-            record.booted = True
-            if now - beat.alive > timeout:
-                self._timed_out(record, f"no heartbeat for {now - beat.alive:.1f} s")
-            elif beat.busy_since and now - beat.busy_since > timeout:
-                took = now - beat.busy_since
-                self._timed_out(record, f"stuck in request {beat.request!r} for {took:.1f} s")
-
-    def _timed_out(self, record: WorkerRecord, reason: str) -> None:
-        self.log.error("WORKER TIMEOUT (pid:%d): %s; killing it", record.pid, reason)
-        self._kill(record, f"timeout: {reason}")
-
-    def _enforce_deadlines(self) -> None:
-        now = time.monotonic()
-        for record in list(self.workers.values()):
-            if record.stop_deadline and now > record.stop_deadline and not record.killed_for:
-                self._kill(record, "it did not stop in time")
-
     def _check_progress(self) -> None:
         """When every current worker serves: retire older generations, announce readiness."""
         if self.stopping:
@@ -417,7 +392,12 @@ class Master:
         self.log.info("Handling signal: %s: %s stop", why, mode)
         self.stopping = mode
         signum = signal.SIGQUIT if mode == "quick" else signal.SIGTERM
+        # Unless a new master shares the listening sockets (an upgrade under way), nobody
+        # will accept what is queued on them once the workers close them: they must drain.
+        shared_with_another = bool(self.upgrade_child or self.old_master)
         for record in list(self.workers.values()):
+            if not shared_with_another:
+                record.heartbeat.announce_server_stop()
             self._stop_worker(record, signum)
 
     def _reload(self, why: str) -> None:
@@ -454,6 +434,8 @@ class Master:
         fds = [listener.sock.fileno() for listener in self.listeners]
         env = dict(os.environ)
         env[systemd.UPGRADE_FDS_VAR] = ",".join(str(fd) for fd in fds)
+        foreign = [str(lst.sock.fileno()) for lst in self.listeners if not lst.owned]
+        env[systemd.FOREIGN_FDS_VAR] = ",".join(foreign)
         env[systemd.OLD_MASTER_VAR] = str(self.pid)
         argv = [sys.executable, "-m", "pronghorn", *self.launch.argv]
         pid = os.fork()

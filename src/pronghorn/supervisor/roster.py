@@ -1,7 +1,7 @@
 """The master's record of its workers, and how a worker's end is told in the log.
 
 Owns: `WorkerRecord` (one forked worker: pid, age, generation, heartbeat, whether it has
-booted, whether it was asked to stop or killed, and why) and `exit_message`, which turns a
+booted, whether it was asked to stop or is being killed, and why) and `exit_message`, which turns a
 wait status into the log line (exit code, signal, "probably out of memory" for an
 unexplained SIGKILL).
 """
@@ -31,7 +31,12 @@ class WorkerRecord:
     stop_deadline: float = 0.0
     """When asked to stop: the monotonic time after which it is killed; 0.0 otherwise."""
     killed_for: str = ""
-    """Why the master sent SIGKILL, if it did."""
+    """Why the master sent (or is about to send) SIGKILL, if it did."""
+    kill_at: float = 0.0
+    """While the worker writes its stacks for the watchdog: when SIGKILL follows at the
+    latest; 0.0 otherwise."""
+    stacks_seen: int = 0
+    """The heartbeat's count of stack reports when the watchdog asked for one."""
 
     @property
     def stopping(self) -> bool:

@@ -18,24 +18,32 @@ UPGRADE_FDS_VAR = "_PRONGHORN_FDS"
 """Set by an old master for the master it starts on USR2: the inherited listener fds."""
 OLD_MASTER_VAR = "_PRONGHORN_OLD_MASTER"
 """Set by an old master for the master it starts on USR2: the old master's pid."""
+FOREIGN_FDS_VAR = "_PRONGHORN_FOREIGN_FDS"
+"""Set by an old master for the master it starts on USR2: which of the fds it hands over
+pronghorn did not create (systemd's, fd://), so that no stop closes them to new
+connections (see `pronghorn.io.listeners.stop_new_connections`)."""
 
 
-def inherited_sockets(environ: MutableMapping[str, str]) -> list[socket.socket] | None:
-    """The listening sockets handed to us (systemd or an old master), else None.
+def inherited_sockets(
+    environ: MutableMapping[str, str],
+) -> list[tuple[socket.socket, bool]] | None:
+    """The listening sockets handed to us (by systemd or an old master), each with whether
+    pronghorn created it; None when there are none.
 
     The variables are removed so that workers and later upgrades do not see them again.
     """
     upgrade = environ.pop(UPGRADE_FDS_VAR, None)
+    foreign = {int(part) for part in environ.pop(FOREIGN_FDS_VAR, "").split(",") if part.strip()}
     if upgrade:
         fds = [int(part) for part in upgrade.split(",") if part.strip()]
-        return [_adopt(fd) for fd in fds]
+        return [(_adopt(fd), fd not in foreign) for fd in fds]
     listen_pid = environ.pop("LISTEN_PID", None)
     count = environ.pop("LISTEN_FDS", None)
     environ.pop("LISTEN_FDNAMES", None)
     if listen_pid is None or count is None or listen_pid.strip() != str(os.getpid()):
         return None
     first = SD_LISTEN_FDS_START
-    return [_adopt(fd) for fd in range(first, first + int(count))] or None
+    return [(_adopt(fd), False) for fd in range(first, first + int(count))] or None
 
 
 def _adopt(fd: int) -> socket.socket:

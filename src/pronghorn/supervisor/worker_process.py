@@ -4,13 +4,17 @@ Owns: `run_worker`, what a freshly forked child does: put back the signal dispos
 master changed, name the process, open its own SO_REUSEPORT sockets if asked, load the
 application (unless the master preloaded it), run the hooks, then hand over to
 `pronghorn.io.serve` — the one entry point into the I/O layer — with a `WorkerAgent` that
-beats the heartbeat, reopens logs on USR1, and asks for a graceful stop at --max-requests or
-when the master is gone. Exit codes: 0 after a stop, EXIT_APP_LOAD when the application
-cannot be loaded (the master then refuses to respawn), EXIT_FAILURE on a crash.
+beats the heartbeat, reopens logs on USR1, asks for a graceful stop at --max-requests or
+when the master is gone, tells the I/O layer whether the whole server is stopping, and
+reports where the worker is when the master's watchdog asks (`STACKS_SIGNAL`: every
+thread's stack through `faulthandler`, then the requests in flight). Exit codes: 0 after a
+stop, EXIT_APP_LOAD when the application cannot be loaded (the master then refuses to
+respawn), EXIT_FAILURE on a crash.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import logging
 import os
@@ -31,6 +35,7 @@ from pronghorn.logs import Logs
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
 from pronghorn.supervisor.title import set_title
+from pronghorn.supervisor.watchdog import STACKS_SIGNAL
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -64,17 +69,60 @@ class WorkerAgent:
         self.request_limit = config.max_requests + jitter if config.max_requests else 0
         self._leaving = False
         self.reopen_requested = False
+        self.stacks_requested = False
+        self._running_requests: Callable[[], list[str]] = list
+        self._stacks_fd = -1
+
+    def serving(self, running_requests: Callable[[], list[str]]) -> None:
+        self._running_requests = running_requests
 
     def beat(self, oldest_request: tuple[float, str] | None, handled: int) -> bool:
         self._heartbeat.write(time.monotonic(), oldest_request)
         if self.reopen_requested:
             self.reopen_requested = False
             self._logs.reopen()
+            self.write_stacks_to_error_log()  # the file it wrote to may have been rotated
+        if self.stacks_requested:
+            self.stacks_requested = False
+            self._report_requests()
         if self._leaving:
             return True
         if os.getppid() != self._master_pid:
             self._leave("the master (pid %d) is gone", self._master_pid)
         return self._leaving
+
+    def server_stopping(self) -> bool:
+        return self._heartbeat.server_stopping()
+
+    def write_stacks_to_error_log(self) -> None:
+        """On STACKS_SIGNAL, faulthandler writes every thread's stack to the error log's file.
+
+        It writes from the signal handler itself, so it needs a descriptor, not the log's
+        stream object: a duplicate, so that log rotation cannot close it under the handler
+        (this is called again after a reopen). It then chains to the handler `_reset_signals`
+        installed, which asks the next beat for the list of requests."""
+        stream = self._logs.error_stream()
+        if stream is None:
+            return
+        try:
+            fd = os.dup(stream.fileno())
+        except (OSError, ValueError):
+            return
+        faulthandler.register(STACKS_SIGNAL, file=fd, all_threads=True, chain=True)
+        if self._stacks_fd >= 0:
+            os.close(self._stacks_fd)
+        self._stacks_fd = fd
+
+    def _report_requests(self) -> None:
+        running = self._running_requests()
+        log = self._logs.error
+        if not running:
+            log.error("Stacks written for the master; no request in flight")
+        for line in running:
+            log.error("Stacks written for the master; in flight: %s", line)
+        for handler in log.handlers:
+            handler.flush()
+        self._heartbeat.count_stacks_written()
 
     def _leave(self, reason: str, *args: object) -> None:
         self._logs.error.info("Worker stopping gracefully: " + reason, *args)
@@ -105,6 +153,7 @@ def run_worker(start: WorkerStart) -> NoReturn:
 def _run(start: WorkerStart, log: logging.Logger) -> int:
     agent = WorkerAgent(start)
     _reset_signals(agent)
+    agent.write_stacks_to_error_log()  # from now on: even a hung import can be seen
     config = start.config
     set_title(f"pronghorn: worker [{config.app or 'static'}]")
     me = WorkerView(os.getpid(), start.server.pid, start.age, log)
@@ -125,9 +174,10 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
 
 
 def _reset_signals(agent: WorkerAgent) -> None:
-    """Undo the master's signal set-up: workers obey TERM/INT (io), QUIT and USR1 only."""
+    """Undo the master's signal set-up: workers obey TERM/INT (io), QUIT, USR1 and the
+    watchdog's STACKS_SIGNAL only."""
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR2, signal.SIGWINCH):
+    for signum in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGWINCH):
         signal.signal(signum, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -137,5 +187,9 @@ def _reset_signals(agent: WorkerAgent) -> None:
     def reopen_logs(signum: int, frame: FrameType | None) -> None:
         agent.reopen_requested = True  # done by the next beat, on the clock thread
 
+    def stacks_written(signum: int, frame: FrameType | None) -> None:
+        agent.stacks_requested = True  # faulthandler has written them; the beat lists requests
+
     signal.signal(signal.SIGQUIT, quick_exit)
     signal.signal(signal.SIGUSR1, reopen_logs)
+    signal.signal(STACKS_SIGNAL, stacks_written)
