@@ -7,8 +7,10 @@ import re
 import socket
 from pathlib import Path
 
+from server_setup import app_args
+
 from rawhttp import RawClient, request, wait_until
-from serverproc import ServerProcess
+from serverproc import ServerProcess, server_command
 
 
 def connect(server: ServerProcess) -> RawClient:
@@ -115,3 +117,30 @@ def test_many_clients_disconnecting_do_not_leak_threads(streaming_server: Server
         lambda: len(list(Path(f"/proc/{streaming_server.pid}/task").iterdir())) < 20, 5.0
     )
     still_serving(streaming_server)
+
+
+def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
+    # With 64 descriptors and more clients than that, accept() fails with EMFILE. The
+    # worker must stop watching the listener (one log line) rather than wake on it again
+    # and again, keep serving the connections it has, and take the waiting ones once
+    # descriptors are free again.
+    command = ["prlimit", "--nofile=64", *server_command()]
+    args = app_args("--single-process", "--threads", "2", "--keep-alive", "30")
+    with ServerProcess(args, command=command) as server:
+        clients = []
+        try:
+            for _ in range(90):
+                clients.append(socket.create_connection((server.host, server.port), 5.0))
+            server.wait_for_log("accept paused", 10.0)
+            served = clients[0]
+            served.sendall(b"GET /hello?tag=held HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert b"held" in served.recv(4096)
+        finally:
+            for client in clients[1:]:
+                client.close()
+        # The descriptors are back: the connections still queued, and new ones, are served.
+        still_serving(server)
+        log = server.log_text()
+        assert log.count("accept paused") <= 5, "the worker spun on accept"
+        assert "accept failed" not in log
+        clients[0].close()

@@ -21,6 +21,7 @@ connections, every request that has arrived answered (see docs/design.md, "Grace
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import socket
@@ -45,6 +46,8 @@ _STANDBY_TICK = 0.002
 _QUIET_TICKS = 25
 _CORK_SECONDS = 0.002
 _ACCEPT_BATCH = 64
+# accept() errors that say "not now" (out of descriptors or memory), not "broken".
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _DRAIN_BATCH = 4096  # a stop accepts at most this many queued connections at a time
 _FRESH_GRACE = 1.0  # while stopping: how long a new connection may take to send anything
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
@@ -91,6 +94,7 @@ class Reactor:
         self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.stopping = False
+        self._accept_paused = False  # some listener is not watched: out of descriptors
         self.finished = threading.Event()
 
     # -- the threads --------------------------------------------------------------------
@@ -254,9 +258,39 @@ class Reactor:
             else:
                 failure = None
         if failure is not None:
-            self.state.error_log.warning("accept failed: %s", failure)
+            if failure.errno in _OUT_OF_RESOURCES:
+                self._pause_accepting(listening, failure)
+            else:
+                self.state.error_log.warning("accept failed: %s", failure)
             return None
         return self._adopt(listening, fd, address)
+
+    def _pause_accepting(self, listening: _Listening, failure: OSError) -> None:
+        """Out of descriptors (or memory): stop watching the listener, which would
+        otherwise wake every thread at once, again and again, with the same error. The
+        kernel's backlog holds new connections meanwhile; accepting resumes when a
+        connection closes, or at the next sweep."""
+        with self._lock:
+            if listening.paused or not listening.open:
+                return
+            listening.paused = True
+            self._accept_paused = True
+            with contextlib.suppress(OSError):  # a stop may have unregistered it already
+                self._epoll.modify(listening.sock.fileno(), 0)
+        self.state.error_log.warning(
+            "accept paused: %s (%d connections open); resuming as connections close",
+            failure,
+            len(self._conns),
+        )
+
+    def _resume_accepting(self) -> None:
+        with self._lock:
+            self._accept_paused = False
+            for listening in self._listening.values():
+                if listening.paused and listening.open:
+                    listening.paused = False
+                    with contextlib.suppress(OSError):  # a stop may have unregistered it
+                        self._epoll.modify(listening.sock.fileno(), select.EPOLLIN)
 
     def _adopt(self, listening: _Listening, fd: int, address: Any) -> ClientConnection:
         """A connection for a descriptor `accept` returned; the caller owns it (busy)."""
@@ -319,6 +353,8 @@ class Reactor:
         conn.parked.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
+        if self._accept_paused:
+            self._resume_accepting()
 
     # -- deadlines and stopping (any thread; the worker's clock thread calls these) -------
 
@@ -340,6 +376,8 @@ class Reactor:
         for conn in expired:
             conn.deadline_action()
             self._close(conn)
+        if self._accept_paused:
+            self._resume_accepting()  # at least once a second, even if nothing closed
 
     def connection_count(self) -> int:
         return len(self._conns)
@@ -451,7 +489,17 @@ class _Listening:
     """One listening socket as the threads of a worker share it. `open` changes only under
     the reactor's lock, and threads accept only under it and while it is True."""
 
-    __slots__ = ("cut_off", "drain", "family", "index", "listener", "open", "sock", "warned")
+    __slots__ = (
+        "cut_off",
+        "drain",
+        "family",
+        "index",
+        "listener",
+        "open",
+        "paused",
+        "sock",
+        "warned",
+    )
 
     def __init__(self, listener: Listener, index: int) -> None:
         self.listener = listener
@@ -462,6 +510,7 @@ class _Listening:
         self.open = True
         self.drain = False  # while stopping: take what is queued on it before closing it
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
+        self.paused = False  # not watched for a while: out of descriptors (see _take)
         self.warned = False
 
 
