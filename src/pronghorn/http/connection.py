@@ -78,7 +78,6 @@ class ServerConnection:
         "_body_bytes",
         "_body_done",
         "_body_error",
-        "_continue_owed",
         "_discarding",
         "_keep_alive_allowed",
         "_max_body",
@@ -87,6 +86,7 @@ class ServerConnection:
         "_pending",
         "_started",
         "_wanted_keep_alive",
+        "continue_owed",
         "phase",
         "request",
     )
@@ -112,7 +112,7 @@ class ServerConnection:
         self._body_bytes = 0
         self._body_done = True
         self._body_error: BodyError | None = None
-        self._continue_owed = False
+        self.continue_owed = False  # the client waits for 100 Continue before its body
 
     # -- input --------------------------------------------------------------------------
 
@@ -152,17 +152,34 @@ class ServerConnection:
                 return self._after_discarded()
             pending.popleft()
             head = first
+            if head.body_kind is _NO_BODY:
+                # The common case: its MessageEnd follows at once, in the same read.
+                if pending and type(pending[0]) is MessageEnd:
+                    pending.popleft()
+                    self.request = head
+                    self._started = True
+                    self._body_done = True
+                    self._body_error = None
+                    self.continue_owed = False
+                    self.phase = RUNNING
+                    self._wanted_keep_alive = keep = head.keep_alive
+                    head.keep_alive = keep and self._keep_alive_allowed
+                    return head
             self._adopt(head)
         if self._body_error is not None:
             # A body that breaks before its request has run: refuse it, the app never sees it.
             problem = self._body_error
             self.phase = CLOSED
             return ProtocolError(problem.status, problem.detail)
-        if not self._body_done and not self._ready(head):
+        self.phase = RUNNING
+        if self._body_done:
+            self._started = True
+            head.keep_alive = self._wanted_keep_alive and self._keep_alive_allowed
+            return head
+        if not self._ready(head):
             self.phase = BODY
             return None
         self._started = True
-        self.phase = RUNNING
         self._settle_keep_alive(head)
         return head
 
@@ -203,7 +220,7 @@ class ServerConnection:
         self._body_bytes = 0
         self._body_done = head.body_kind is _NO_BODY
         self._body_error = None
-        self._continue_owed = head.expect_continue and not self._body_done
+        self.continue_owed = head.expect_continue and not self._body_done
         if not self._body_done:
             self._take_body_events()
 
@@ -211,7 +228,7 @@ class ServerConnection:
         # Run the app once the body is here, so a slow upload holds no thread. Not when
         # the client waits for 100 Continue (the app decides whether to read), and not
         # for a body larger than the buffer: that one streams to the app as it reads.
-        if self._continue_owed:
+        if self.continue_owed:
             return True
         if head.content_length is not None and head.content_length > self._body_buffer:
             return True
@@ -224,7 +241,7 @@ class ServerConnection:
         # may run past --limit-request-body while we discard it, ends the connection.
         keep = self._wanted_keep_alive and self._keep_alive_allowed
         if keep and not self._body_done:
-            keep = not self._continue_owed and not (
+            keep = not self.continue_owed and not (
                 head.body_kind is _CHUNKED and self._max_body > 0
             )
         head.keep_alive = keep
@@ -242,9 +259,9 @@ class ServerConnection:
 
     def continue_bytes(self) -> bytes:
         """`100 Continue` when the client waits for it and the body is first read: once."""
-        if not self._continue_owed:
+        if not self.continue_owed:
             return b""
-        self._continue_owed = False
+        self.continue_owed = False
         head = self.request
         if head is not None and self._started:
             self._settle_keep_alive(head)  # the body will come: keep-alive is possible again
@@ -282,7 +299,7 @@ class ServerConnection:
                 self._body_bytes += len(data)
             elif kind is MessageEnd:
                 self._body_done = True
-                self._continue_owed = False  # the client sent it without waiting
+                self.continue_owed = False  # the client sent it without waiting
                 if self._started:
                     self._settle_keep_alive(self.request)  # type: ignore[arg-type]
             elif kind is ProtocolError:
@@ -305,5 +322,5 @@ class ServerConnection:
         if not self._body_done:
             self._discarding = True
         self._body_done = True
-        self._continue_owed = False
+        self.continue_owed = False
         self.phase = IDLE

@@ -114,7 +114,8 @@ class RequestParser:
     """
 
     def __init__(self, limits: ParserLimits | None = None) -> None:
-        self._limits = limits or ParserLimits()
+        self._limits = limits = limits or ParserLimits()
+        self._max_head = limits.max_head  # read on every head: a property call saved
         self._llhttp = self._new_llhttp()
         self._llhttp_fresh = True  # False once it has seen a head with a body
         self._events: list[Event] = []
@@ -263,7 +264,7 @@ class RequestParser:
         if line_end - pos > limits.max_request_line:
             self._fail(414, "request line too long")
             return stop
-        if stop - pos > limits.max_head:
+        if stop - pos > self._max_head:
             self._fail(431, "request header section too large")
             return stop
         space = data.find(b" ", pos, line_end)

@@ -63,11 +63,10 @@ class SocketChannel:
     def read_some(self, max_bytes: int) -> bytes:
         conn = self._conn
         http = conn.http
-        if not self.started:
-            owed = http.continue_bytes()  # 100 Continue goes out on the first read
-            if owed:
-                self._flush_corked()
-                self._send_all(owed)
+        if http.continue_owed and not self.started:
+            # 100 Continue goes out on the first read, and only before the response.
+            self._flush_corked()
+            self._send_all(http.continue_bytes())
         while True:
             data = http.read_body(max_bytes)
             if data is not None:
