@@ -10,22 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pronghorn.http.parser import ParserLimits, RequestParser
+from wiregen import RESERVED, TCHAR
 
-_TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_RESERVED = {
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "expect",
-    "upgrade",
-    "trailer",
-    "te",
-    "keep-alive",
-    "proxy-connection",
-}
-
-names = st.text(_TCHAR, min_size=1, max_size=12).filter(lambda n: n.lower() not in _RESERVED)
+names = st.text(TCHAR, min_size=1, max_size=12).filter(lambda n: n.lower() not in RESERVED)
 # field-vchar with inner spaces and tabs, never at either end.
 values = st.builds(
     lambda core, inner: core[:1] + inner + core[1:] if len(core) > 1 else core,

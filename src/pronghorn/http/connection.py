@@ -152,19 +152,18 @@ class ServerConnection:
                 return self._after_discarded()
             pending.popleft()
             head = first
-            if head.body_kind is _NO_BODY:
-                # The common case: its MessageEnd follows at once, in the same read.
-                if pending and type(pending[0]) is MessageEnd:
-                    pending.popleft()
-                    self.request = head
-                    self._started = True
-                    self._body_done = True
-                    self._body_error = None
-                    self.continue_owed = False
-                    self.phase = RUNNING
-                    self._wanted_keep_alive = keep = head.keep_alive
-                    head.keep_alive = keep and self._keep_alive_allowed
-                    return head
+            # The common case: a bodyless request, its MessageEnd right behind it.
+            if head.body_kind is _NO_BODY and pending and type(pending[0]) is MessageEnd:
+                pending.popleft()
+                self.request = head
+                self._started = True
+                self._body_done = True
+                self._body_error = None
+                self.continue_owed = False
+                self.phase = RUNNING
+                self._wanted_keep_alive = keep = head.keep_alive
+                head.keep_alive = keep and self._keep_alive_allowed
+                return head
             self._adopt(head)
         if self._body_error is not None:
             # A body that breaks before its request has run: refuse it, the app never sees it.

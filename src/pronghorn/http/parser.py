@@ -253,8 +253,7 @@ class RequestParser:
             return len(data)
         self._partial = None
         self._head_piece(partial, data, pos, stop)
-        if self._error is None:
-            self._head_done()
+        self._head_done()
         return stop
 
     def _whole_head(self, data: bytes, pos: int, stop: int) -> int:
@@ -281,17 +280,9 @@ class RequestParser:
                 return stop
             head = stand_in + data[line_end:stop] if stand_in else data[pos:stop]
         self._head_complete = False
-        try:
-            self._llhttp.feed_data(head)
-        except httptools.HttpParserUpgrade:
-            # We implement no protocol upgrade (WebSocket, h2c): the request is served as a
-            # plain one, and this module frames its body like any other's.
-            self._llhttp_fresh = False
-        except httptools.HttpParserError as exc:
-            self._fail(400, f"malformed request: {exc}")
-        # llhttp must agree that the head ended exactly where we found its empty line.
+        self._feed_llhttp(head)
         if not self._head_complete:
-            self._fail(400, "malformed request head")
+            self._head_done()
         return stop
 
     def _begin_head(self, data: bytes, pos: int, line_end: int) -> bytes | None:
@@ -338,7 +329,7 @@ class RequestParser:
         self._feed_llhttp(data[pos:stop])
 
     def _feed_llhttp(self, head: bytes) -> None:
-        """A piece of a head that arrives in several reads (`_whole_head` inlines this)."""
+        """Give llhttp a head, or a piece of one that arrives in several reads."""
         try:
             self._llhttp.feed_data(head)
         except httptools.HttpParserUpgrade:
@@ -350,7 +341,7 @@ class RequestParser:
 
     def _head_done(self) -> None:
         # llhttp must agree that the head ended exactly where we found its empty line.
-        if not self._head_complete:
+        if not self._head_complete and self._error is None:
             self._fail(400, "malformed request head")
 
     # -- llhttp callbacks (a head only: bodies are framed here) -------------------------
