@@ -219,6 +219,8 @@ def prefix(value: str) -> str | None:
 def split_host(value: str) -> tuple[str, str | None]:
     """A Host value as (name, port): `[::1]:80` gives ("[::1]", "80"), `a.example` gives
     ("a.example", None). Lenient: what the parser let through is split, not judged."""
+    if ":" not in value:
+        return value, None  # the common case: a name without a port
     if value.startswith("["):
         end = value.find("]")
         if end >= 0:
