@@ -8,6 +8,7 @@ from pronghorn.wsgi.forwarded import (
     UNREADABLE,
     Hop,
     Node,
+    canonical_ip,
     forwarded_elements,
     host,
     list_items,
@@ -48,6 +49,29 @@ from pronghorn.wsgi.forwarded import (
 )
 def test_parse_node(text: str, node: Node | None) -> None:
     assert parse_node(text) == node
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:DB8:0::1", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("::", "::"),
+        ("01.2.3.4", None),  # no leading zeros (inet_aton would read octal)
+        ("1.2.3", None),
+        ("0x7f.0.0.1", None),
+        (" 192.0.2.1", None),
+        ("192.0.2.256", None),
+        ("fe80::1%eth0", None),
+        ("1::2::3", None),
+        ("caf\xe9", None),
+        ("192.0.2.1\x00", None),
+        ("", None),
+    ],
+)
+def test_canonical_ip(text: str, canonical: str | None) -> None:
+    assert canonical_ip(text) == canonical
 
 
 @pytest.mark.parametrize(
