@@ -2,8 +2,9 @@
 a pronghorn.
 
 `render_site` replaces, in the committed text, exactly the deployment-specific values (the
-upstream's port, the listening ports, the certificate, the static directory) and fails if
-one of them is not found, so the recipe and the test cannot drift apart. `start_nginx`
+upstream's port, the listening ports, the certificate, the static directory; the IPv6
+`listen` lines are dropped, a test machine may have no IPv6) and fails if one of them is
+not found, so the recipe and the test cannot drift apart. `start_nginx`
 runs nginx in the foreground with that site inside a minimal `http {}` whose paths are all
 in the test's directory, and waits (polling, with a deadline) until it accepts. A
 self-signed certificate for example.com is made with the openssl command.
@@ -86,7 +87,7 @@ def render_site(
         ("    listen [::]:80;\n", ""),
         ("    listen [::]:443 ssl http2;\n", ""),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl;"),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
         ("/etc/letsencrypt/live/example.com/fullchain.pem", str(cert)),
         ("/etc/letsencrypt/live/example.com/privkey.pem", str(key)),
         ("/srv/myproject/static/", f"{static}/"),
