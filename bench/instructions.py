@@ -1,6 +1,7 @@
 """Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
 
-    python bench/instructions.py [APP] [--post BYTES] [--close] [--src DIR]
+    python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
+                                 [--src DIR]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -12,7 +13,9 @@ counted. The figure repeats to about 2 % whatever else the machine is doing, whi
 wall-clock benchmarks on a shared 2-core VM cannot; compare trees with `--src`
 (e.g. a `git worktree` of the previous commit).
 
-APP is a module:callable from bench/apps (default hello:app). Needs valgrind (apt).
+APP is a module:callable from bench/apps (default hello:app). `--header` (repeatable) adds a
+request header, e.g. `--header 'X-Forwarded-For: 203.0.113.9'` for what a request from nginx
+costs. Needs valgrind (apt).
 """
 
 from __future__ import annotations
@@ -38,16 +41,20 @@ def main() -> int:
     parser.add_argument("app", nargs="?", default="hello:app")
     parser.add_argument("--post", type=int, default=0, help="POST a body of this many bytes")
     parser.add_argument("--close", action="store_true", help="a new connection per request")
+    parser.add_argument(
+        "--header", action="append", default=[], help="add this request header (repeatable)"
+    )
     parser.add_argument("--src", default=str(REPO / "src"), help="pronghorn sources to measure")
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
     if args.drive is not None:
-        return _drive(args.app, args.drive, args.post, args.close)
+        return _drive(args.app, args.drive, args.post, args.close, args.header)
     small = _count(args, SMALL)
     large = _count(args, LARGE)
     per_request = (large - small) / (LARGE - SMALL)
     mode = "close" if args.close else "keep-alive"
     body = f", POST {args.post} B" if args.post else ""
+    body += "".join(f", {header!r}" for header in args.header)
     print(f"{args.app} ({mode}{body}, {args.src}): {per_request:,.0f} instructions/request")
     return 0
 
@@ -68,6 +75,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             "--post",
             str(args.post),
             *(["--close"] if args.close else []),
+            *(arg for header in args.header for arg in ("--header", header)),
         ]
         env = dict(os.environ, PYTHONPATH=args.src)
         subprocess.run(command, env=env, check=True, capture_output=True)
@@ -86,7 +94,7 @@ def _summary(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def _drive(app: str, requests: int, post: int, close: bool) -> int:
+def _drive(app: str, requests: int, post: int, close: bool, headers: list[str]) -> int:
     """Inside valgrind: start the server on a thread, send `requests` requests, exit."""
     from pronghorn import cli
 
@@ -96,8 +104,8 @@ def _drive(app: str, requests: int, post: int, close: bool) -> int:
     argv = ["--single-process", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     argv += ["--chdir", str(APPS), app]
     threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
-    request = _request(post, close)
-    size = _response_size(port, _request(post, False))
+    request = _request(post, close, headers)
+    size = _response_size(port, _request(post, False, headers))
     if close:
         _close_loop(port, request, requests)
     else:
@@ -105,9 +113,10 @@ def _drive(app: str, requests: int, post: int, close: bool) -> int:
     os._exit(0)  # the server thread is a daemon: no graceful stop to count
 
 
-def _request(post: int, close: bool) -> bytes:
+def _request(post: int, close: bool, headers: list[str]) -> bytes:
     method = "POST" if post else "GET"
     head = f"{method} / HTTP/1.1\r\nHost: localhost\r\n"
+    head += "".join(f"{header}\r\n" for header in headers)
     if post:
         head += f"Content-Type: application/octet-stream\r\nContent-Length: {post}\r\n"
     if close:

@@ -7,11 +7,12 @@ once into a %-template plus one small function per atom, so `AccessLog.log()` co
 tuple of string conversions and returns at once when access logging is off.
 
 Access format atoms follow gunicorn's `--access-logformat` (`%(NAME)s`):
-h remote address, l "-", u user (HTTP Basic), t [request time], r request line, m method,
-U path, q query string, H protocol, s status, B body bytes, b body bytes or "-", f Referer,
-a User-Agent, T seconds, M milliseconds, D microseconds, L decimal seconds, p <pid>,
-{name}i request header, {name}o response header, {name}e WSGI environ variable (or process
-environment variable when the record carries no environ). Values from the peer or the app
+h client address (REMOTE_ADDR: the client a trusted proxy names, else the peer), l "-",
+u user (HTTP Basic), t [request time], r request line, m method, U path, q query string,
+H protocol, s status, B body bytes, b body bytes or "-", f Referer, a User-Agent, T seconds,
+M milliseconds, D microseconds, L decimal seconds, p <pid>, {name}i request header,
+{name}o response header, {name}e WSGI environ variable (or process environment variable
+when the record carries no environ). Values from the peer or the app
 are escaped (control bytes, non-ASCII, `"` and backslash) so a line cannot be forged or split.
 """
 
@@ -56,10 +57,12 @@ _PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^()]*)\)(?P<conversion>[a-zA-Z]?)|(?
 class AccessRecord:
     """One finished request, as the I/O layer reports it to the access log.
 
+    `remote_addr` and `remote_port` are the client's: REMOTE_ADDR/REMOTE_PORT as the environ
+    has them after a trusted proxy's headers (`pronghorn.wsgi.proxies`), the peer otherwise.
     `request_time` is wall-clock `time.time()` at the start of the request; `duration` is
     measured with the monotonic clock. `response_bytes` counts body bytes sent (no head).
-    `remote_port` is 0 when the peer has none (Unix sockets). `environ` is optional and only
-    read by `{name}e` atoms.
+    `remote_port` is 0 when not known (Unix sockets, a client named by a proxy). `environ`
+    is optional and only read by `{name}e` atoms.
     """
 
     remote_addr: str

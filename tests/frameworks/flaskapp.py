@@ -45,6 +45,17 @@ def links() -> Response:
     )
 
 
+@app.get("/whoami")
+def whoami() -> Response:
+    return jsonify(
+        remote_addr=request.remote_addr,
+        scheme=request.scheme,
+        secure=request.is_secure,
+        host=request.host,
+        external=url_for("json_view", _external=True),
+    )
+
+
 @app.post("/upload")
 def upload() -> Response:
     uploaded = request.files.get("file")

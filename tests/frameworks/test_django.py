@@ -14,63 +14,23 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site
 from fwlayout import BLOB_NAME, FRAMEWORKS_DIR
 from webclient import TIMEOUT, Session, fetch, multipart, parse_response, raw_exchange
 
 from serverproc import Serve, ServerProcess
 
-ADMIN_USER = "admin"
-ADMIN_PASSWORD = "pronghorn-admin-pw-1"
 TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 STREAM_CHUNKS = 5
-MANAGE_TIMEOUT = 120.0
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    """Run manage.py with `args`; fail with its output if it fails."""
-    result = subprocess.run(
-        [sys.executable, str(FRAMEWORKS_DIR / "djangosite" / "manage.py"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=MANAGE_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 0, f"manage.py {args} failed:\n{result.stdout}\n{result.stderr}"
 
 
 @pytest.fixture(scope="module")
 def site_env(tmp_path_factory: pytest.TempPathFactory, files_dir: Path) -> dict[str, str]:
     """Environment naming a freshly migrated database with a superuser."""
-    db_dir = tmp_path_factory.mktemp("djangodb")
-    env = {
-        "DJANGOSITE_DB": str(db_dir / "db.sqlite3"),
-        "DJANGOSITE_FILES": str(files_dir),
-        "DJANGO_SETTINGS_MODULE": "djangosite.settings",
-    }
-    manage_env = {
-        **os.environ,
-        **env,
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(FRAMEWORKS_DIR), os.environ.get("PYTHONPATH", "")) if p
-        ),
-        "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-    }
-    manage(manage_env, "migrate", "--noinput")
-    manage(
-        manage_env,
-        "createsuperuser",
-        "--noinput",
-        "--username",
-        ADMIN_USER,
-        "--email",
-        "admin@example.com",
-    )
-    return env
+    return prepare_site(tmp_path_factory.mktemp("djangodb"), files_dir)
 
 
 @pytest.fixture(scope="module")

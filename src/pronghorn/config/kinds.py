@@ -1,13 +1,15 @@
 """The kinds of value a setting can hold, and how text becomes each of them.
 
 Owns: one `Kind` per value shape (integer with a floor, number, choice, path, bind address,
-static mount, URL prefix, boolean). A kind parses one textual item (from the command line or
-the environment) or one TOML scalar (from the config file), and raises `ValueError` whose
-message says what is allowed; the settings reader adds which option was at fault.
+static mount, URL prefix, boolean, trusted proxy address). A kind parses one textual item
+(from the command line or the environment) or one TOML scalar (from the config file), and
+raises `ValueError` whose message says what is allowed; the settings reader adds which
+option was at fault.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -130,6 +132,32 @@ def bind() -> Kind:
         return str(parse_bind(value.strip()))
 
     return Kind(ALLOWED_BIND, parse)
+
+
+def proxy_source() -> Kind:
+    """An address or network whose proxy headers are trusted: `10.0.0.5`, `10.0.0.0/8`,
+    `2001:db8::/32`, or `*` for every peer. Normalised (`10.0.0.5/32` -> `10.0.0.5`)."""
+    allowed = "an IP address, a network such as 10.0.0.0/8 or fd00::/8, or *"
+
+    def parse(value: str) -> str:
+        text = value.strip()
+        if text == "*":
+            return text
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            # A network written with host bits (10.0.0.1/8) is refused rather than widened:
+            # it is more often a typo for a single host than a wish to trust 16M addresses.
+            if "/" in text and "has host bits set" in str(exc):
+                wide = ipaddress.ip_network(text, strict=False)
+                hint = f"{text} has host bits set; {wide}?"
+                raise ValueError(f"expected {allowed} ({hint})") from None
+            raise ValueError(f"expected {allowed}") from None
+        if network.num_addresses == 1:
+            return str(network.network_address)
+        return str(network)
+
+    return Kind(allowed, parse)
 
 
 def url_prefix() -> Kind:

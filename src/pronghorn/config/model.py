@@ -26,6 +26,24 @@ HOOK_NAMES = (
 """The server hooks a Python config file may define, under gunicorn's names and signatures."""
 
 
+PROXY_HEADER_NAMES = (
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+)
+"""The proxy headers `--trusted-proxy-headers` may name (RFC 7239 `Forwarded`, and the
+de facto `X-Forwarded-*`); what each changes in the environ is `pronghorn.wsgi.proxies`."""
+
+FORWARDED_EXCLUDES = frozenset(
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-port"}
+)
+"""Headers that say what `Forwarded` says: trusting both would give two answers to one
+question, so a config naming `forwarded` and any of these is refused."""
+
+
 @dataclass(frozen=True, slots=True)
 class StaticMount:
     """One `--static PREFIX=DIR` mount: URL prefix (no trailing slash, "" for "/") and directory."""
@@ -76,6 +94,8 @@ class Config:
     limit_request_body: int = 0
     body_buffer: int = 256 * 1024
     root_path: str = ""
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")
     access_logfile: str | None = None
     access_logformat: str = "combined"
     error_logfile: str = "-"

@@ -38,7 +38,7 @@ GUNICORN_UNSUPPORTED = frozenset(
         "worker_class", "worker_connections", "reload_engine", "reload_extra_files", "spew",
         "check_config", "print_config", "sendfile", "daemon", "raw_env", "worker_tmp_dir",
         "user", "group", "umask", "initgroups", "tmp_upload_dir", "secure_scheme_headers",
-        "forwarded_allow_ips", "disable_redirect_access_to_syslog", "capture_output",
+        "disable_redirect_access_to_syslog", "capture_output",
         "logger_class", "logconfig", "logconfig_dict", "logconfig_json", "syslog_addr",
         "syslog", "syslog_prefix", "syslog_facility", "enable_stdio_inheritance",
         "statsd_host", "dogstatsd_tags", "statsd_prefix", "proc_name", "default_proc_name",

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from pronghorn.config import kinds
 from pronghorn.config.kinds import Kind
-from pronghorn.config.model import Config
+from pronghorn.config.model import PROXY_HEADER_NAMES, Config
 from pronghorn.errors import ConfigError
 
 _T = TypeVar("_T")
@@ -109,9 +109,10 @@ class Setting:
 
 DEFAULTS = Config()
 
-_APP, _SOCKET, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
+_APP, _SOCKET, _PROXY, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
     "Application",
     "Server socket",
+    "Behind a proxy",
     "Processes",
     "Worker",
     "Timeouts",
@@ -121,7 +122,9 @@ _APP, _SOCKET, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONF
     "Config file",
 )
 
-SECTIONS = (_APP, _SOCKET, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG)
+SECTIONS = (
+    _APP, _SOCKET, _PROXY, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG
+)  # fmt: skip
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -157,6 +160,29 @@ SETTINGS: tuple[Setting, ...] = (
         "connections and answers those still queued on it before closing it, so a reload "
         "loses none (a client whose connection attempt met the closing socket retries it a "
         "second later); off by default.",
+    ),
+    Setting(
+        "forwarded_allow_ips", kinds.proxy_source(), ("--forwarded-allow-ips",), "ADDRESSES",
+        _PROXY,
+        "Comma-separated addresses and networks (10.0.0.0/8, fd00::/8) of the proxies whose "
+        "--trusted-proxy-headers are believed; * trusts every peer. Only a trusted peer's "
+        "headers change the environ (REMOTE_ADDR, wsgi.url_scheme, HTTP_HOST, SERVER_NAME, "
+        "SERVER_PORT, SCRIPT_NAME) and the access log's client address; anyone else's are "
+        "left in the environ untouched and never acted on. Connections on a Unix socket "
+        "are always trusted, as gunicorn does: the socket file's permissions decide who may "
+        "connect. An empty value trusts no TCP peer. See docs/deploying.md, 'Behind nginx'.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
+        "trusted_proxy_headers", kinds.choice(*PROXY_HEADER_NAMES),
+        ("--trusted-proxy-headers",), "HEADERS", _PROXY,
+        "Comma-separated proxy headers to believe from a trusted peer: forwarded (RFC 7239), "
+        "x-forwarded-for, x-forwarded-proto, x-forwarded-host, x-forwarded-port, "
+        "x-forwarded-prefix. forwarded cannot be combined with the X-Forwarded headers it "
+        "replaces (all but x-forwarded-prefix). The client address is the right-most in "
+        "the chain that is not a trusted proxy; only http and https are accepted as a "
+        "scheme; a malformed value is ignored. An empty value believes none.",
+        multiple=True, comma_list=True,
     ),
     Setting(
         "workers", kinds.integer(1), ("-w", "--workers"), "INT", _PROCESSES,

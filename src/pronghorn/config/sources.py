@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pronghorn.config.arguments import CommandLine, parse_command_line
-from pronghorn.config.model import Config, FileExtras
+from pronghorn.config.model import FORWARDED_EXCLUDES, Config, FileExtras
 from pronghorn.config.pyfile import read_python_file
 from pronghorn.config.registry import ENV_PREFIX, SETTINGS, did_you_mean
 from pronghorn.errors import ConfigError
@@ -115,6 +115,13 @@ def finish(values: Mapping[str, object]) -> Config:
         raise ConfigError(
             "--single-process runs one process: it cannot have --workers > 1 or --reload"
         )
+    if "forwarded" in config.trusted_proxy_headers:
+        both = sorted(FORWARDED_EXCLUDES.intersection(config.trusted_proxy_headers))
+        if both:
+            raise ConfigError(
+                f"option --trusted-proxy-headers: forwarded cannot be trusted together with "
+                f"{', '.join(both)}: they carry the same facts and could disagree"
+            )
     if config.app is None and not config.static:
         raise ConfigError(
             "no application given: pass APP (as myproject.wsgi:application) "

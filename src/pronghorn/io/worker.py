@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,10 +29,11 @@ from pronghorn.io.listeners import Listener, open_listener
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
-from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
+from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts, client_address
 from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import EmptyInput, InputStream
+from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import WSGIApp, run_app
 
 _NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
@@ -115,6 +117,7 @@ class WorkerState:
             if config.static or app is None
             else None
         )
+        proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
         self.builders = [
             EnvironBuilder(
                 ServerFacts(
@@ -123,6 +126,8 @@ class WorkerState:
                     root_path=config.root_path,
                     multithread=config.threads > 1,
                     multiprocess=multiprocess,
+                    unix_socket=lst.sock.family == socket.AF_UNIX,
+                    proxies=proxies,
                 ),
                 errors=_ErrorStream(self.error_log),
             )
@@ -149,6 +154,7 @@ class WorkerState:
             # never returns None when there is no app).
             static = self.static
             outcome = None if static is None else static.serve(head, channel, self.date)
+            environ = None
             if outcome is None:
                 body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
                 environ = self.builders[listener_index].build(head, remote, body, FileWrapper)
@@ -158,8 +164,14 @@ class WorkerState:
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
                 )
             if self.logs.access.enabled:
+                # The client as trusted proxy headers name it, not the proxy.
+                client = (
+                    self.builders[listener_index].client(head, remote)
+                    if environ is None
+                    else client_address(environ)
+                )
                 self._log_access(
-                    remote,
+                    client,
                     head.method,
                     head.target.decode("latin-1"),
                     "HTTP/" + head.version,

@@ -2,7 +2,9 @@
 
 Owns the CGI variable mapping: header names to `HTTP_*` keys (duplicates joined per RFC
 9110 section 5.3, cookies with "; "), latin-1 native strings, the SCRIPT_NAME/PATH_INFO
-split for `--root-path`, and the raw request target as REQUEST_URI and RAW_URI.
+split for `--root-path`, and the raw request target as REQUEST_URI and RAW_URI. A trusted
+proxy's headers then rewrite the client, scheme, host and prefix (`pronghorn.wsgi.proxies`);
+on a Unix socket SERVER_NAME/SERVER_PORT come from the Host header, as gunicorn does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from pronghorn.http.events import RequestHead
+from pronghorn.wsgi.proxies import TrustedProxies, server_from_host
 
 _KEY_CACHE_LIMIT = 512
 
@@ -36,6 +39,10 @@ class ServerFacts:
     root_path: str = ""
     multithread: bool = True
     multiprocess: bool = False
+    unix_socket: bool = False
+    """The listener is a Unix socket: SERVER_NAME/SERVER_PORT follow the Host header."""
+    proxies: TrustedProxies | None = None
+    """Whose proxy headers to believe (--forwarded-allow-ips, --trusted-proxy-headers)."""
 
 
 class EnvironBuilder:
@@ -57,6 +64,12 @@ class EnvironBuilder:
             "wsgi.input_terminated": True,
         }
         self._header_keys: dict[bytes, str] = {}
+        self._unix = facts.unix_socket
+        self._proxies = facts.proxies
+        self._proxy_keys = () if facts.proxies is None else facts.proxies.environ_keys
+        self._proxy_names = frozenset(
+            () if facts.proxies is None else (name.encode() for name in facts.proxies.headers)
+        )
 
     def build(
         self,
@@ -80,7 +93,27 @@ class EnvironBuilder:
         environ["wsgi.input"] = wsgi_input
         environ["wsgi.file_wrapper"] = file_wrapper
         self._add_headers(environ, head.headers)
+        # The one per-request cost of proxy support when no proxy header came: a dict
+        # lookup per trusted header (two by default). The peer is checked only after.
+        server_from_host_needed = self._unix
+        for key in self._proxy_keys:
+            if key in environ:
+                assert self._proxies is not None
+                if self._proxies.apply(environ, remote):
+                    server_from_host_needed = False  # apply() has done it
+                break
+        if server_from_host_needed:
+            server_from_host(environ)
         return environ
+
+    def client(self, head: RequestHead, remote: tuple[str, int] | None) -> tuple[str, int] | None:
+        """The client's address and port (0 when not known) as the environ of this request
+        would say; None on a Unix socket with no trusted proxy header. For the access log
+        of a request that no application saw (a static file)."""
+        names = self._proxy_names
+        if names and any(name.lower() in names for name, _ in head.headers):
+            return client_address(self.build(head, remote, None, None))
+        return remote
 
     def _path_info(self, raw_path: bytes) -> str:
         if raw_path.find(b"%") >= 0:  # cheaper than `in` on bytes (see http.parser)
@@ -108,6 +141,18 @@ class EnvironBuilder:
                 environ[key] = environ[key] + joiner + text
             else:
                 environ[key] = text
+
+
+def client_address(environ: dict[str, Any]) -> tuple[str, int] | None:
+    """REMOTE_ADDR and REMOTE_PORT of an environ (after the app, which may have changed
+    them), as the access log wants them: None without an address, port 0 when unknown."""
+    address = environ.get("REMOTE_ADDR")
+    if not address or not isinstance(address, str):
+        return None
+    port = environ.get("REMOTE_PORT")
+    if isinstance(port, str) and port.isascii() and port.isdigit():
+        return address, int(port)
+    return address, 0
 
 
 def _environ_key(name: bytes) -> str:

@@ -12,7 +12,12 @@ BASE_DIR = Path(__file__).resolve().parent
 
 SECRET_KEY = "pronghorn-tests-only-not-a-secret-0123456789abcdefghijklmnop"
 DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# DJANGOSITE_HOSTS adds host names (comma-separated), as the public name behind a proxy.
+ALLOWED_HOSTS = [
+    "127.0.0.1",
+    "localhost",
+    *filter(None, os.environ.get("DJANGOSITE_HOSTS", "").split(",")),
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -12,4 +12,5 @@ urlpatterns = [
     path("stream/", views.stream, name="stream"),
     path("file/<str:name>", views.download, name="download"),
     path("json/", views.json_view, name="json"),
+    path("whoami/", views.whoami, name="whoami"),
 ]

@@ -5,6 +5,7 @@
 - stream: StreamingHttpResponse made of several chunks.
 - download: FileResponse of a file in settings.FILES_DIR.
 - json_view: JSON describing the request.
+- whoami: what Django makes of the client and the URL (for the test behind nginx).
 """
 
 import hashlib
@@ -81,5 +82,20 @@ def json_view(request: HttpRequest) -> JsonResponse:
             "query": {key: request.GET.getlist(key) for key in request.GET},
             "host": request.get_host(),
             "secure": request.is_secure(),
+        }
+    )
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {
+            "remote_addr": request.META["REMOTE_ADDR"],
+            "remote_port": request.META.get("REMOTE_PORT"),
+            "secure": request.is_secure(),
+            "scheme": request.scheme,
+            "host": request.get_host(),
+            "port": request.get_port(),
+            "absolute_uri": request.build_absolute_uri(),
+            "x_forwarded_for": request.META.get("HTTP_X_FORWARDED_FOR"),
         }
     )
