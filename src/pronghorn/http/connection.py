@@ -280,10 +280,6 @@ class ServerConnection:
             data = data[:max_bytes]
         return data
 
-    @property
-    def body_complete(self) -> bool:
-        return self._body_done
-
     def _take_body_events(self) -> None:
         # The request's own body events are behind its head; later events (a pipelined
         # request, or an error) stay queued for after the response.

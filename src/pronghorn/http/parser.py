@@ -167,11 +167,6 @@ class RequestParser:
         """Some of a request head has arrived, but not all of it."""
         return self._partial is not None
 
-    @property
-    def in_body(self) -> bool:
-        """A head was reported and the rest of its body has not arrived yet."""
-        return self._state != _HEAD
-
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data` (any split of the stream) and return the events it completes."""
         if self._error is not None or self._closed:
