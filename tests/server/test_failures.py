@@ -144,3 +144,24 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
         assert log.count("accept paused") <= 5, "the worker spun on accept"
         assert "accept failed" not in log
         clients[0].close()
+
+
+def test_worker_connections_holds_the_rest_in_the_backlog() -> None:
+    # At --worker-connections the worker stops accepting: a third client waits in the
+    # kernel's backlog (connected, unanswered) until one of the two held ones closes, and
+    # is then served; nothing is refused or reset.
+    args = app_args("--single-process", "--worker-connections", "2", "--keep-alive", "30")
+    with ServerProcess(args) as server:
+        held = [connect(server), connect(server)]
+        for client in held:
+            client.send(request("GET", "/hello?tag=held"))
+            assert client.response().status == 200
+        with connect(server) as waiting:
+            waiting.send(request("GET", "/hello?tag=waiting"))
+            assert not waiting.closed_within(1.0)
+            assert waiting.buffer == b"", "answered beyond --worker-connections"
+            held[0].close()
+            resp = waiting.response()
+            assert resp.status == 200 and resp.body == b"hello GET waiting\n"
+        held[1].close()
+        still_serving(server)

@@ -74,6 +74,7 @@ class Config:
     chdir: str | None = None
     pythonpath: tuple[str, ...] = ()
     threads: int = 4
+    worker_connections: int = 1000
     workers: int = 1
     single_process: bool = False
     reuse_port: bool = False

@@ -35,7 +35,7 @@ GUNICORN_NAMES = MappingProxyType(
 
 GUNICORN_UNSUPPORTED = frozenset(
     {
-        "worker_class", "worker_connections", "reload_engine", "reload_extra_files", "spew",
+        "worker_class", "reload_engine", "reload_extra_files", "spew",
         "check_config", "print_config", "sendfile", "daemon", "raw_env", "worker_tmp_dir",
         "user", "group", "umask", "initgroups", "tmp_upload_dir", "secure_scheme_headers",
         "disable_redirect_access_to_syslog", "capture_output",

@@ -231,6 +231,12 @@ SETTINGS: tuple[Setting, ...] = (
         "docs/design.md, 'Concurrency model').",
     ),
     Setting(
+        "worker_connections", kinds.integer(0), ("--worker-connections",), "INT", _WORKER,
+        "The most connections one worker holds open at once; at the limit it stops "
+        "accepting, and new connections wait in the kernel's backlog (--backlog) until one "
+        "closes. 0 means no limit.",
+    ),
+    Setting(
         "timeout", kinds.seconds(zero_allowed=False), ("-t", "--timeout"), "SECONDS",
         _TIMEOUTS,
         "A worker whose clock stops beating, or whose application call runs, for "

@@ -245,7 +245,7 @@ class Reactor:
         accept() runs under the lock, and a stop closes the socket only after marking it
         under the same lock, so a socket is never closed under a thread inside accept()."""
         with self._lock:
-            if not listening.open:
+            if not listening.open or listening.paused:
                 return None
             try:
                 # `_accept` and a socket made from its descriptor: what `socket.accept` does,
@@ -259,31 +259,40 @@ class Reactor:
                 failure = None
         if failure is not None:
             if failure.errno in _OUT_OF_RESOURCES:
-                self._pause_accepting(listening, failure)
+                self._pause_accepting(f"accept paused: {failure}")
             else:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
-        return self._adopt(listening, fd, address)
+        conn = self._adopt(listening, fd, address)
+        limit = self.config.worker_connections
+        if limit and len(self._conns) >= limit:
+            self._pause_accepting("")  # --worker-connections: the backlog holds the rest
+        return conn
 
-    def _pause_accepting(self, listening: _Listening, failure: OSError) -> None:
-        """Out of descriptors (or memory): stop watching the listener, which would
-        otherwise wake every thread at once, again and again, with the same error. The
-        kernel's backlog holds new connections meanwhile; accepting resumes when a
-        connection closes, or at the next sweep."""
+    def _pause_accepting(self, reason: str) -> None:
+        """Stop watching the listeners: at --worker-connections, or out of descriptors
+        (where the listener would otherwise wake every thread at once, again and again,
+        with the same error). The kernel's backlog holds new connections meanwhile;
+        accepting resumes when a connection closes, or at the next sweep. `reason`, if
+        given, is logged once for the pause."""
         with self._lock:
-            if listening.paused or not listening.open:
-                return
-            listening.paused = True
+            paused = [lst for lst in self._listening.values() if lst.open and not lst.paused]
+            for listening in paused:
+                listening.paused = True
+                with contextlib.suppress(OSError):  # a stop may have unregistered it already
+                    self._epoll.modify(listening.sock.fileno(), 0)
             self._accept_paused = True
-            with contextlib.suppress(OSError):  # a stop may have unregistered it already
-                self._epoll.modify(listening.sock.fileno(), 0)
-        self.state.error_log.warning(
-            "accept paused: %s (%d connections open); resuming as connections close",
-            failure,
-            len(self._conns),
-        )
+        if paused and reason:
+            self.state.error_log.warning(
+                "%s (%d connections open); resuming as connections close",
+                reason,
+                len(self._conns),
+            )
 
     def _resume_accepting(self) -> None:
+        limit = self.config.worker_connections
+        if limit and len(self._conns) >= limit:
+            return
         with self._lock:
             self._accept_paused = False
             for listening in self._listening.values():
@@ -510,7 +519,7 @@ class _Listening:
         self.open = True
         self.drain = False  # while stopping: take what is queued on it before closing it
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
-        self.paused = False  # not watched for a while: out of descriptors (see _take)
+        self.paused = False  # not watched: at --worker-connections or out of descriptors
         self.warned = False
 
 
