@@ -76,6 +76,10 @@ class Launch:
     reconfigure: Callable[[], Config]
 
 
+def _privilege_settings(config: Config) -> tuple[object, ...]:
+    return (config.user, config.group, config.umask, config.initgroups)
+
+
 class Master:
     """The supervisor of one server. Build it, call `run()`, get the exit code."""
 
@@ -424,6 +428,11 @@ class Master:
             config = self.config
         if config.bind != self.config.bind:
             self.log.warning("Reload: a new --bind takes a restart or an upgrade (USR2)")
+        if _privilege_settings(config) != _privilege_settings(self.config):
+            self.log.warning(
+                "Reload: new --user, --group, --umask or --initgroups take a restart or an "
+                "upgrade (USR2); new workers run as before"
+            )
         self.target = config.workers if config.workers != self.config.workers else self.target
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
