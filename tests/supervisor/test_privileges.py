@@ -163,11 +163,25 @@ def test_hup_respawned_workers_switch_too(serve: Serve, account: Account, site: 
     (old,) = _workers(server.pid, 1)
     os.kill(server.pid, signal.SIGHUP)
     server.wait_for_log("Reload complete")
-    assert wait_until(lambda: children(server.pid) and old not in children(server.pid), 10)
+    assert wait_until(lambda: old not in children(server.pid), 10)
     (new,) = _workers(server.pid, 1)
     assert _ids(new)["Uid"] == [account.uid] * 4
     assert get(server.host, server.port)[1].startswith(f"{account.uid} ")
     assert server.stop() == 0  # a graceful stop after the switch
+
+
+def test_reuse_port_sockets_are_bound_before_the_switch(
+    serve: Serve, account: Account, site: Path
+) -> None:
+    server = serve(
+        *BIND, "--reuse-port", "-w", "2", "--user", account.name, "privapp:app",
+        cwd=site, env=ENV,
+    )  # fmt: skip
+    assert server.wait_for_log("Ready: 2 worker(s)")
+    for pid in _workers(server.pid, 2):
+        assert _ids(pid)["Uid"] == [account.uid] * 4
+    assert get(server.host, server.port)[1].startswith(f"{account.uid} ")
+    assert server.stop() == 0
 
 
 def test_group_sets_the_workers_and_the_sockets_group(
@@ -269,7 +283,7 @@ def test_log_files_are_given_to_the_workers_user(account: Account, site: Path) -
     access_log.write_text("")
     config = load_config(
         ["--user", account.name, "--error-logfile", str(error_log),
-         "--access-logfile", str(access_log), "--error-logfile", str(error_log), "app:app"],
+         "--access-logfile", str(access_log), "app:app"],
         {},
     )  # fmt: skip
     give_log_files(config, resolve(config))
