@@ -79,8 +79,19 @@ def account() -> Iterator[Account]:
         entry = pwd.getpwnam(name)
         yield Account(name, entry.pw_uid, entry.pw_gid, extra, grp.getgrnam(extra).gr_gid)
     finally:
+        left = []
         for command in reversed(made):
-            subprocess.run(command, capture_output=True, timeout=30)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+            if done.returncode != 0 and "does not exist" not in done.stderr:
+                left.append(f"{' '.join(command)}: {done.stderr.strip()}")
+        assert not left, f"the throwaway user or groups could not be removed: {left}"
+
+
+@pytest.fixture
+def serve(account: Account, serve: Serve) -> Serve:
+    """The servers of these tests: set up after `account`, so stopped before it is removed
+    (userdel refuses a user that still runs processes)."""
+    return serve
 
 
 @pytest.fixture
