@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.error.warning("%s", warning)
         if not config.single_process:
             return _supervise(config, logs, arguments, launch_cwd)
+        if config.umask is not None:
+            os.umask(config.umask)  # one process: it is the worker
         try:
             app = load(config)
         except AppLoadError as exc:
@@ -64,6 +66,7 @@ def _supervise(config: Config, logs: Logs, arguments: tuple[str, ...], launch_cw
     """Run the master. The app is imported here only with --preload; otherwise each worker
     imports it after the fork, which is what lets a reload pick up new code."""
     from pronghorn.supervisor import Launch, Master
+    from pronghorn.supervisor.privileges import resolve
 
     def reconfigure() -> Config:
         # The config file and relative paths are read as at start, whatever --chdir did.
@@ -75,13 +78,20 @@ def _supervise(config: Config, logs: Logs, arguments: tuple[str, ...], launch_cw
             os.chdir(here)
 
     try:
+        privileges = resolve(config)  # before --preload runs any of the app's code
+    except ConfigError as exc:
+        logs.error.error("%s", exc)
+        if config.error_logfile != "-":
+            sys.stderr.write(f"pronghorn: error: {exc}\n")
+        return EXIT_USAGE
+    try:
         apply_search_path(config.chdir, config.pythonpath)
         app = _import(config) if config.preload else None
     except AppLoadError as exc:
         _report_load_error(config, logs, exc)
         return EXIT_APP_LOAD
     launch = Launch(arguments, launch_cwd, _import, reconfigure)
-    return Master(config, logs, launch, preloaded=app).run()
+    return Master(config, logs, launch, preloaded=app, privileges=privileges).run()
 
 
 def _import(config: Config) -> WSGIApplication | None:

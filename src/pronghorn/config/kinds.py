@@ -111,6 +111,40 @@ def text(what: str = "a non-empty string") -> Kind:
     return Kind(what, parse)
 
 
+def account(what: str) -> Kind:
+    """A user or group: a name, or a numeric id (a TOML integer or digits). Kept as text:
+    whether the name exists is asked of the system when the server starts, not here."""
+    allowed = f"a {what} name or a numeric {what} id"
+
+    def parse(value: str) -> str:
+        name = value.strip()
+        if not name or "\0" in name or name.startswith("-") or ":" in name:
+            raise ValueError(f"expected {allowed}")
+        return name
+
+    return Kind(allowed, parse, (str, int))
+
+
+def umask() -> Kind:
+    """A file mode creation mask, 0 to 0o777, read as gunicorn reads it: `0o22`, `022` (a
+    leading 0 means octal), `0x12`, or decimal `18`; a TOML integer is taken as it is."""
+    allowed = "a umask from 0 to 0o777, as 0o22, 022 or 18"
+
+    def parse(value: str) -> int:
+        digits = value.strip().lower()
+        if re.fullmatch(r"0\d+", digits):
+            digits = "0o" + digits[1:]
+        try:
+            number = int(digits, 0)
+        except ValueError:
+            raise ValueError(f"expected {allowed}") from None
+        if not 0 <= number <= 0o777:
+            raise ValueError(f"expected {allowed}")
+        return number
+
+    return Kind(allowed, parse, (str, int))
+
+
 def app_spec() -> Kind:
     """`module` or `module:expression`; the loader checks the expression itself."""
     allowed = "MODULE or MODULE:CALLABLE, as in myproject.wsgi:application"

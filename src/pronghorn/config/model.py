@@ -83,6 +83,10 @@ class Config:
     preload: bool = False
     reload: bool = False
     pid: str | None = None
+    user: str | None = None
+    group: str | None = None
+    umask: int | None = None
+    initgroups: bool = False
     timeout: float = 30.0
     graceful_timeout: float = 30.0
     keep_alive: float = 5.0

@@ -37,7 +37,7 @@ GUNICORN_UNSUPPORTED = frozenset(
     {
         "worker_class", "reload_engine", "reload_extra_files", "spew",
         "check_config", "print_config", "sendfile", "daemon", "raw_env", "worker_tmp_dir",
-        "user", "group", "umask", "initgroups", "tmp_upload_dir", "secure_scheme_headers",
+        "tmp_upload_dir", "secure_scheme_headers",
         "disable_redirect_access_to_syslog", "capture_output",
         "logger_class", "logconfig", "logconfig_dict", "logconfig_json", "syslog_addr",
         "syslog", "syslog_prefix", "syslog_facility", "enable_stdio_inheritance",

@@ -109,21 +109,22 @@ class Setting:
 
 DEFAULTS = Config()
 
-_APP, _SOCKET, _PROXY, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG = (
+_APP, _SOCKET, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING = (
     "Application",
     "Server socket",
     "Behind a proxy",
     "Processes",
+    "Privileges",
     "Worker",
     "Timeouts",
     "Request limits",
     "Logging",
-    "Static files",
-    "Config file",
 )
+_STATIC, _CONFIG = "Static files", "Config file"
 
 SECTIONS = (
-    _APP, _SOCKET, _PROXY, _PROCESSES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING, _STATIC, _CONFIG
+    _APP, _SOCKET, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING,
+    _STATIC, _CONFIG,
 )  # fmt: skip
 
 SETTINGS: tuple[Setting, ...] = (
@@ -146,7 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "bind", kinds.bind(), ("-b", "--bind"), "ADDRESS", _SOCKET,
         "Listen on HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N (an inherited listening "
-        "socket). Repeatable to listen on several.",
+        "socket). Repeatable to listen on several. A unix:PATH socket file gets mode 0660 "
+        "(0777 less --umask when --umask is given, as gunicorn) and the owner --user and "
+        "group --group when they are given: whoever may write to it may connect.",
         multiple=True,
     ),
     Setting(
@@ -211,7 +214,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Import the application in the master before starting workers (and freeze the "
         "garbage collector's view of it), so the workers share its memory copy-on-write "
         "and an import error stops the start at once. HUP then restarts workers with the "
-        "code already loaded; use USR2 to load new code.",
+        "code already loaded; use USR2 to load new code. With --user the import runs in the "
+        "master, as root, before the workers switch user (as in gunicorn).",
     ),
     Setting(
         "reload", kinds.boolean(), ("--reload",), "", _PROCESSES,
@@ -222,7 +226,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "pid", kinds.text("a file path"), ("-p", "--pid"), "FILE", _PROCESSES,
         "Write the master's process id to this file, and remove it on exit. A USR2 "
-        "upgrade rewrites it with the new master's id.",
+        "upgrade rewrites it with the new master's id. The master writes it with mode 0644, "
+        "as gunicorn does, owned by the user that started the server (root with --user).",
+    ),
+    Setting(
+        "user", kinds.account("user"), ("-u", "--user"), "USER", _PRIVILEGES,
+        "Workers run as this user (a name or a numeric id): the master, started as root, "
+        "binds the listeners (port 80, a Unix socket) and each worker switches user after "
+        "the fork, before it imports or serves the application; the master stays root. "
+        "Without --group the workers take the user's primary group. Needs root (unless it "
+        "is the user already running); an unknown user stops the start. The error and "
+        "access log files are given to this user, as gunicorn does, so workers can reopen "
+        "them on USR1. With --preload the application is imported by the master, as root.",
+    ),
+    Setting(
+        "group", kinds.account("group"), ("-g", "--group"), "GROUP", _PRIVILEGES,
+        "Workers run with this group (a name or a numeric id), which is also the group of "
+        "a unix:PATH socket file. Needs root (unless it is the group already running); an "
+        "unknown group stops the start.",
+    ),
+    Setting(
+        "umask", kinds.umask(), ("-m", "--umask"), "MASK", _PRIVILEGES,
+        "The file mode creation mask of the workers (files the application creates) and of "
+        "a unix:PATH socket, which gets 0777 less it (--umask 007: 0770). Read as gunicorn "
+        "does: 0o22, 022 (octal) or 18 (decimal). Not set: the processes keep the umask "
+        "they were started with and the socket gets 0660.",
+    ),
+    Setting(
+        "initgroups", kinds.boolean(), ("--initgroups",), "", _PRIVILEGES,
+        "Give the workers the supplementary groups of --user (from the group database), "
+        "as well as --group. Off: the workers have no supplementary groups (not even "
+        "root's). Needs --user.",
     ),
     Setting(
         "threads", kinds.integer(1), ("--threads",), "INT", _WORKER,

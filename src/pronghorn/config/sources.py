@@ -115,6 +115,13 @@ def finish(values: Mapping[str, object]) -> Config:
         raise ConfigError(
             "--single-process runs one process: it cannot have --workers > 1 or --reload"
         )
+    if config.single_process and (config.user or config.group):
+        raise ConfigError(
+            "--user and --group switch the workers' user: they need the master, "
+            "not --single-process"
+        )
+    if config.initgroups and not config.user:
+        raise ConfigError("--initgroups sets the groups of --user: give --user too")
     if "forwarded" in config.trusted_proxy_headers:
         both = sorted(FORWARDED_EXCLUDES.intersection(config.trusted_proxy_headers))
         if both:

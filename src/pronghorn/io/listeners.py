@@ -1,9 +1,10 @@
 """Listening sockets: `--bind` addresses to bound, listening sockets.
 
 Owns the address forms (`HOST:PORT`, `[v6]:PORT`, `unix:/path`, `fd://N`), socket options,
-and `stop_new_connections`, which closes a TCP socket to new connections while keeping those
-already queued on it (see docs/design.md, "Graceful stop"). The supervisor creates these
-once and hands them to every worker.
+a Unix socket file's mode and owner (`unix_socket_mode`), and `stop_new_connections`, which
+closes a TCP socket to new connections while keeping those already queued on it (see
+docs/design.md, "Graceful stop"). The supervisor creates these once and hands them to every
+worker.
 """
 
 from __future__ import annotations
@@ -44,13 +45,32 @@ class Listener:
         return f"http://{host}:{self.server_port}"
 
 
-def open_listener(bind: str, backlog: int) -> Listener:
-    """Create, bind and listen on one `--bind` address (already validated by the config)."""
+UNIX_SOCKET_MODE = 0o660
+"""A Unix socket file's mode when no --umask is given: its owner and group may connect.
+Anyone who may write to the file may connect, and connections on a Unix socket are trusted
+with proxy headers (see --forwarded-allow-ips): so not everyone, by default."""
+
+
+def unix_socket_mode(umask: int | None) -> int:
+    """The mode of a Unix socket file: 0777 less `umask` (as gunicorn), else 0660."""
+    return UNIX_SOCKET_MODE if umask is None else 0o777 & ~umask
+
+
+def open_listener(
+    bind: str,
+    backlog: int,
+    *,
+    unix_mode: int = UNIX_SOCKET_MODE,
+    unix_owner: tuple[int, int] = (-1, -1),
+) -> Listener:
+    """Create, bind and listen on one `--bind` address (already validated by the config).
+
+    A Unix socket file gets `unix_mode` and the (uid, gid) `unix_owner` (-1: unchanged)."""
     address = parse_bind(bind)
     if isinstance(address, FdAddress):
         return describe(socket.socket(fileno=address.fd))
     if isinstance(address, UnixAddress):
-        return _open_unix(address.path, backlog)
+        return _open_unix(address.path, backlog, unix_mode, unix_owner)
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
     return describe(_tcp_socket(family, (address.host, address.port), backlog), owned=True)
 
@@ -80,14 +100,23 @@ def _tcp_socket(
     return sock
 
 
-def _open_unix(path: str, backlog: int) -> Listener:
+def _open_unix(path: str, backlog: int, mode: int, owner: tuple[int, int]) -> Listener:
     with contextlib.suppress(FileNotFoundError):
         # Only a stale socket file is removed, never a regular file by mistake.
         if stat.S_ISSOCK(os.stat(path).st_mode):
             os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(path)
+        # Created owner-only, then opened up: never, even for a moment, wider than asked.
+        # (The umask is process-wide; this runs at start, before any other thread.)
+        previous = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(previous)
+        if owner != (-1, -1):
+            os.chown(path, *owner)
+        os.chmod(path, mode)
         sock.listen(backlog)
     except OSError:
         sock.close()

@@ -25,7 +25,7 @@ from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.listeners import Listener, open_listener
+from pronghorn.io.listeners import Listener, open_listener, unix_socket_mode
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
@@ -276,8 +276,10 @@ def serve(
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
+        mode = unix_socket_mode(config.umask)
         listeners = [
-            replace(open_listener(bind, config.backlog), exclusive=True) for bind in config.bind
+            replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
+            for bind in config.bind
         ]
     state = WorkerState(config, app, logs, listeners, multiprocess)
     reactor = Reactor(state, listeners)

@@ -45,6 +45,7 @@ from pronghorn.supervisor import systemd
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
 from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
+from pronghorn.supervisor.privileges import Privileges, give_log_files
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
 from pronghorn.supervisor.title import set_title
@@ -75,6 +76,10 @@ class Launch:
     reconfigure: Callable[[], Config]
 
 
+def _privilege_settings(config: Config) -> tuple[object, ...]:
+    return (config.user, config.group, config.umask, config.initgroups)
+
+
 class Master:
     """The supervisor of one server. Build it, call `run()`, get the exit code."""
 
@@ -84,8 +89,10 @@ class Master:
         logs: Logs,
         launch: Launch,
         preloaded: WSGIApplication | None = None,
+        privileges: Privileges | None = None,
     ) -> None:
         self.config = config
+        self.privileges = privileges or Privileges(umask=config.umask)
         self.logs = logs
         self.log = logs.error
         self.launch = launch
@@ -128,10 +135,13 @@ class Master:
             return self.exit_code
         if self.config.pid and not self.old_master:
             write_pidfile(self.config.pid, self.pid)
+        give_log_files(self.config, self.privileges)
         set_title(f"pronghorn: master [{self.config.app or 'static'}]")
         for listener in self.listeners:
             self.log.info("Listening at: %s (%d)", listener.url, self.pid)
         self.log.info("Master %d starting %d worker(s)", self.pid, self.target)
+        if self.privileges.switches:
+            self.log.info("Workers run as %s", self.privileges.describe())
         self._install_signals()
         if self.config.reload:
             self._start_watcher()
@@ -183,6 +193,7 @@ class Master:
                 self._resize(1 if signum == signal.SIGTTIN else -1)
             elif signum == signal.SIGUSR1:
                 self.logs.reopen()
+                give_log_files(self.config, self.privileges)  # new files are the master's
                 self.log.info("Reopened log files (USR1)")
                 self._signal_workers(signal.SIGUSR1)
             elif signum == signal.SIGUSR2:
@@ -202,7 +213,12 @@ class Master:
             return
         for bind in self.config.bind:
             reserved = reserve_reuse_port(bind) if self.config.reuse_port else None
-            listener = reserved or open_listener(bind, self.config.backlog)
+            listener = reserved or open_listener(
+                bind,
+                self.config.backlog,
+                unix_mode=self.privileges.socket_mode,
+                unix_owner=self.privileges.owner,
+            )
             self.listeners.append(listener)
             if listener.sock.family == socket.AF_UNIX:
                 self.unix_paths.append(listener.server_name)
@@ -242,7 +258,7 @@ class Master:
         call_hook(self.config, "pre_fork", self.log, server, WorkerView(0, self.pid, age, self.log))
         start = WorkerStart(
             self.config, self.logs, tuple(self.listeners), self.launch.load_app,
-            self.preloaded, heartbeat, age, server,
+            self.preloaded, heartbeat, age, server, self.privileges,
         )  # fmt: skip
         # Signals stay blocked across the fork so the child cannot run the master's handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
@@ -412,6 +428,11 @@ class Master:
             config = self.config
         if config.bind != self.config.bind:
             self.log.warning("Reload: a new --bind takes a restart or an upgrade (USR2)")
+        if _privilege_settings(config) != _privilege_settings(self.config):
+            self.log.warning(
+                "Reload: new --user, --group, --umask or --initgroups take a restart or an "
+                "upgrade (USR2); new workers run as before"
+            )
         self.target = config.workers if config.workers != self.config.workers else self.target
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())

@@ -15,6 +15,7 @@ def write_pidfile(path: str, pid: int) -> None:
     temporary = f"{path}.{pid}.tmp"
     with open(temporary, "w", encoding="ascii") as file:
         file.write(f"{pid}\n")
+        os.fchmod(file.fileno(), 0o644)  # readable by all, whatever the umask (as gunicorn)
     os.replace(temporary, path)
 
 

@@ -1,7 +1,8 @@
 """A worker process, from the fork to `os._exit`.
 
 Owns: `run_worker`, what a freshly forked child does: put back the signal dispositions the
-master changed, name the process, open its own SO_REUSEPORT sockets if asked, load the
+master changed, name the process, open its own SO_REUSEPORT sockets if asked, switch to
+--user/--group (`pronghorn.supervisor.privileges`), load the
 application (unless the master preloaded it), run the hooks, then hand over to
 `pronghorn.io.serve` — the one entry point into the I/O layer — with a `WorkerAgent` that
 beats the heartbeat, reopens logs on USR1, asks for a graceful stop at --max-requests or
@@ -34,6 +35,7 @@ from pronghorn.io.listeners import Listener, is_reservation, open_reuse_port
 from pronghorn.logs import Logs
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
+from pronghorn.supervisor.privileges import PrivilegeError, Privileges, drop
 from pronghorn.supervisor.title import set_title
 from pronghorn.supervisor.watchdog import STACKS_SIGNAL
 
@@ -55,6 +57,7 @@ class WorkerStart:
     heartbeat: Heartbeat
     age: int
     server: ServerView
+    privileges: Privileges
 
 
 class WorkerAgent:
@@ -140,6 +143,9 @@ def run_worker(start: WorkerStart) -> NoReturn:
         if start.config.error_logfile != "-":
             sys.stderr.write(f"pronghorn: cannot load the application {start.config.app}: {exc}\n")
         code = EXIT_APP_LOAD
+    except PrivilegeError as exc:
+        log.error("Worker cannot switch user, so it will not serve: %s", exc)
+        code = EXIT_APP_LOAD  # a boot failure: the master stops rather than respawn in a loop
     except BaseException:  # the worker's outermost boundary: log whatever killed it
         log.exception("Worker crashed")
     finally:
@@ -162,6 +168,8 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
         open_reuse_port(listener, config.backlog) if is_reservation(listener.sock) else listener
         for listener in start.listeners
     ]
+    # After binding (a --reuse-port socket on port 80 needs root), before the app is loaded.
+    drop(start.privileges)
     app = start.preloaded
     if app is None and config.app is not None:
         # New code on disk must be seen even if the import system cached a directory.
