@@ -209,3 +209,15 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.02) -> boo
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)  # polling interval of a bounded wait, not a readiness sleep
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether this machine can listen on ::1 (some containers have no IPv6)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True

@@ -13,14 +13,13 @@ self-signed certificate for example.com is made with the openssl command.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxies import PORT_ATTEMPTS, ProxyStartError, find_binary
+from proxies import PORT_ATTEMPTS, ProxyStartError, find_binary, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "examples" / "nginx" / "proxy_pass.conf"
@@ -63,13 +62,7 @@ class Nginx:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
+        stop_process(self.process)
 
 
 def _substitute(text: str, old: str, new: str) -> str:

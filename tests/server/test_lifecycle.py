@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from server_setup import app_args
 
-from rawhttp import RawClient, Response, request, wait_until
+from rawhttp import RawClient, Response, has_ipv6_loopback, request, wait_until
 from serverproc import Serve
 
 GRACEFUL = 3.0
@@ -102,18 +102,7 @@ def test_unix_socket_bind(serve: Serve, tmp_path: Path) -> None:
     assert server.returncode() is None
 
 
-def _has_ipv6_loopback() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 on this machine")
 def test_ipv6_bind(serve: Serve) -> None:
     args = app_args()
     args[args.index("127.0.0.1:0")] = "[::1]:0"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from server_setup import app_args
 
-from rawhttp import RawClient, request, wait_until
+from rawhttp import RawClient, has_ipv6_loopback, request, wait_until
 from serverproc import Serve, ServerPool, ServerProcess
 
 ALL_X = "x-forwarded-for,x-forwarded-proto,x-forwarded-host,x-forwarded-port,x-forwarded-prefix"
@@ -172,16 +171,7 @@ def test_unix_socket_peer_is_trusted_and_server_name_is_the_host(
     assert access_line(trusting, tag).startswith("203.0.113.9 - - [")
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 on this machine")
 def test_ipv6_loopback_is_trusted_and_networks_work(serve: Serve) -> None:
     args = app_args("--forwarded-allow-ips", "::1,fd00::/8")
     args[args.index("127.0.0.1:0")] = "[::1]:0"
