@@ -16,6 +16,7 @@ config file is read only when `config=` names one (its settings under the keywor
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -47,10 +48,10 @@ def serve(
     make one listening address; `bind=[...]` lists several instead and cannot be combined
     with them. `app` may be None when `static` is given.
 
-    A configuration mistake raises `pronghorn.errors.ConfigError` (a `ValueError` would
-    hide whose message it is) before anything is bound; once serving, the return value is
-    the one the `pronghorn` command would exit with (0 after a clean stop on SIGTERM or
-    SIGINT). Call it from the main thread: the server handles those signals there.
+    A configuration mistake raises `pronghorn.errors.ConfigError`, with the message the
+    command line gives, before anything is bound; once serving, the return value is the
+    status the `pronghorn` command would exit with (0 after a clean stop on SIGTERM or
+    SIGINT). It must be called from the main thread, where those signals are handled.
     """
     given = read_keywords(with_address(host, port, settings, "serve()"), "serve()")
     return serve_settings(app, given)
@@ -74,6 +75,8 @@ def serve_settings(app: WSGIApplication | None, given: Mapping[str, object]) -> 
     """Serve `app` with settings already read by `read_keywords` (`serve`, `serve_paste`)."""
     if app is not None and not callable(app):
         raise TypeError(f"app must be a WSGI callable, not {type(app).__name__}")
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("pronghorn.serve() runs in the main thread: it handles the signals")
     config = build(app, given)
     logs = configure(config)
     here = os.getcwd()

@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,20 @@ def test_host_and_port_make_one_address() -> None:
     assert bind(host="0.0.0.0") == ("0.0.0.0:8000",)
     assert bind(host="::1", port=9) == ("[::1]:9",)
     assert bind(bind=["127.0.0.1:1", "127.0.0.1:2"]) == ("127.0.0.1:1", "127.0.0.1:2")
+
+
+def test_serve_refuses_to_run_outside_the_main_thread() -> None:
+    raised: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            pronghorn.serve(app, port=0, single_process=True)
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join(10)
+    assert [str(exc) for exc in raised] == [
+        "pronghorn.serve() runs in the main thread: it handles the signals"
+    ]
