@@ -1,9 +1,11 @@
 """Where settings come from, and how they combine into one `Config`.
 
 Owns: reading the environment (`PRONGHORN_<NAME>`) and the TOML config file, the precedence
-defaults < file < environment < command line, the checks that span several settings, and
-`load_config`, the one call that turns argv + environment into a `Config`. Reading settings
-binds nothing, imports no application and never exits: every mistake is a `ConfigError`.
+defaults < file < environment < command line, the checks that span several settings,
+`load_config`, the one call that turns argv + environment into a `Config`, and
+`read_keywords`, the settings given by name from Python (`pronghorn.serve`) or an ini
+file. Reading settings binds nothing, imports no application and never exits: every mistake
+is a `ConfigError`.
 """
 
 from __future__ import annotations
