@@ -25,8 +25,10 @@ RANK = {
     "io": 4,
     "supervisor": 5,
     "cli": 6,
-    "__main__": 7,
-    "__init__": 7,
+    "api": 7,
+    "paste": 8,
+    "__main__": 9,
+    "__init__": 9,
 }
 NEVER = {"supervisor": {"http", "wsgi", "static"}}
 

@@ -4,14 +4,16 @@ Owns: the order of start-up and the exit codes. argv + environment + config file
 (mistakes: message on stderr, exit 2), `--help` / `--version`, logging, loading the app
 (failure: exit 3; with --static and no APP there is no app), then either a supervisor
 (`pronghorn.supervisor.Master`, the default, even with -w 1) or, with --single-process,
-`pronghorn.io.serve` in this process. Their return value is the exit status.
+`pronghorn.io.serve` in this process. Their return value is the exit status. `run`, the
+part after the Config is built, is shared with `pronghorn.serve()` (`pronghorn.api`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pronghorn import __version__
@@ -42,31 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"pronghorn: error: {exc}\nRun 'pronghorn --help' for the options.\n")
         return EXIT_USAGE
-    try:
-        for warning in config.extras.warnings:
-            logs.error.warning("%s", warning)
-        if not config.single_process:
-            return _supervise(config, logs, arguments, launch_cwd)
-        if config.umask is not None:
-            os.umask(config.umask)  # one process: it is the worker
-        try:
-            app = load(config)
-        except AppLoadError as exc:
-            _report_load_error(config, logs, exc)
-            return EXIT_APP_LOAD
-        # Imported here so the command (and --help) works before the I/O layer is importable.
-        from pronghorn.io import serve
-
-        return serve(config, app, logs)
-    finally:
-        logs.close()
-
-
-def _supervise(config: Config, logs: Logs, arguments: tuple[str, ...], launch_cwd: str) -> int:
-    """Run the master. The app is imported here only with --preload; otherwise each worker
-    imports it after the fork, which is what lets a reload pick up new code."""
-    from pronghorn.supervisor import Launch, Master
-    from pronghorn.supervisor.privileges import resolve
 
     def reconfigure() -> Config:
         # The config file and relative paths are read as at start, whatever --chdir did.
@@ -78,29 +55,69 @@ def _supervise(config: Config, logs: Logs, arguments: tuple[str, ...], launch_cw
             os.chdir(here)
 
     try:
-        privileges = resolve(config)  # before --preload runs any of the app's code
-    except ConfigError as exc:
-        logs.error.error("%s", exc)
-        if config.error_logfile != "-":
-            sys.stderr.write(f"pronghorn: error: {exc}\n")
-        return EXIT_USAGE
+        return run(config, logs, Start(arguments, launch_cwd, reconfigure))
+    finally:
+        logs.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """How the server was started: what a reload (HUP) re-reads, what an upgrade (USR2)
+    re-runs as `python -m pronghorn ARGV` in `cwd`, and the application when it was given as
+    an object (`pronghorn.serve`) rather than named by `config.app`."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    reconfigure: Callable[[], Config]
+    app: WSGIApplication | None = None
+
+
+def run(config: Config, logs: Logs, start: Start) -> int:
+    """Serve `config` until stopped: in this process with --single-process, else under a
+    master. The app is imported here with --single-process or --preload; otherwise each
+    worker imports it after the fork, which is what lets a reload pick up new code. An
+    application object is used as it is (the workers inherit it at the fork)."""
+    for warning in config.extras.warnings:
+        logs.error.warning("%s", warning)
+    if config.single_process:
+        if config.umask is not None:
+            os.umask(config.umask)  # one process: it is the worker
+        privileges = None
+    else:
+        from pronghorn.supervisor.privileges import resolve
+
+        try:
+            privileges = resolve(config)  # before --preload runs any of the app's code
+        except ConfigError as exc:
+            logs.error.error("%s", exc)
+            if config.error_logfile != "-":
+                sys.stderr.write(f"pronghorn: error: {exc}\n")
+            return EXIT_USAGE
     try:
         apply_search_path(config.chdir, config.pythonpath)
-        app = _import(config) if config.preload else None
+        app = start.app
+        if app is None and (config.single_process or config.preload):
+            app = _import(config)
     except AppLoadError as exc:
         _report_load_error(config, logs, exc)
         return EXIT_APP_LOAD
-    launch = Launch(arguments, launch_cwd, _import, reconfigure)
+    if config.single_process:
+        # Imported here so the command (and --help) works before the I/O layer is importable.
+        from pronghorn.io import serve
+
+        return serve(config, app, logs)
+    from pronghorn.supervisor import Launch, Master
+
+    loader = _import if start.app is None else _given(start.app)
+    launch = Launch(start.argv, start.cwd, loader, start.reconfigure)
     return Master(config, logs, launch, preloaded=app, privileges=privileges).run()
 
 
+def _given(app: WSGIApplication) -> Callable[[Config], WSGIApplication | None]:
+    return lambda config: app
+
+
 def _import(config: Config) -> WSGIApplication | None:
-    return None if config.app is None else import_app(config.app)
-
-
-def load(config: Config) -> WSGIApplication | None:
-    """Apply --chdir/--pythonpath and import the app; None when only static files are served."""
-    apply_search_path(config.chdir, config.pythonpath)
     return None if config.app is None else import_app(config.app)
 
 

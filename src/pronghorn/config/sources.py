@@ -1,9 +1,11 @@
 """Where settings come from, and how they combine into one `Config`.
 
 Owns: reading the environment (`PRONGHORN_<NAME>`) and the TOML config file, the precedence
-defaults < file < environment < command line, the checks that span several settings, and
-`load_config`, the one call that turns argv + environment into a `Config`. Reading settings
-binds nothing, imports no application and never exits: every mistake is a `ConfigError`.
+defaults < file < environment < command line, the checks that span several settings,
+`load_config`, the one call that turns argv + environment into a `Config`, and
+`read_keywords`, the settings given by name from Python (`pronghorn.serve`) or an ini
+file. Reading settings binds nothing, imports no application and never exits: every mistake
+is a `ConfigError`.
 """
 
 from __future__ import annotations
@@ -38,15 +40,20 @@ def build_config(command_line: CommandLine, environ: Mapping[str, str]) -> Confi
     """Combine defaults < config file < environment < command line into a Config."""
     env_values = read_environment(environ)
     path = command_line.values.get("config") or env_values.get("config") or _default_file()
+    return over_file(str(path) if path else None, {**env_values, **command_line.values})
+
+
+def over_file(path: str | None, given: Mapping[str, object]) -> Config:
+    """The settings `given` over those of config file `path` (if any), checked as a Config."""
     extras = FileExtras()
-    if path and str(path).endswith(".py"):
-        python_file = read_python_file(str(path))
+    if path and path.endswith(".py"):
+        python_file = read_python_file(path)
         file_values, extras = python_file.values, python_file.extras
     else:
-        file_values = read_config_file(str(path)) if path else {}
-    values = {**file_values, **env_values, **command_line.values}
+        file_values = read_config_file(path) if path else {}
+    values = {**file_values, **given}
     if path:
-        values["config"] = str(path)
+        values["config"] = path
     values["extras"] = extras
     return finish(values)
 
@@ -73,6 +80,46 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, object]:
         items = raw.split(",") if setting.multiple else [raw]
         values[setting.name] = setting.from_text(items, where)
     return values
+
+
+def read_keywords(
+    keywords: Mapping[str, object], source: str, *, as_text: bool = False
+) -> dict[str, object]:
+    """Settings given by name, as `pronghorn.serve(**settings)` and an ini file give them.
+
+    Names are the registry's (`keep_alive`; `keep-alive` works too). Python values are read
+    as config-file values are (an int for an integer, a list or tuple for a repeatable
+    setting, a path object for a path); with `as_text`, values are strings read as the
+    environment's are, a list being one item per line or comma-separated. `source` names
+    where they came from in error messages. The application is not among them.
+    """
+    by_name = {setting.name: setting for setting in SETTINGS if setting.name != "app"}
+    values: dict[str, object] = {}
+    for key in sorted(keywords):
+        raw, name = keywords[key], key.replace("-", "_")
+        setting = by_name.get(name)
+        if setting is None:
+            raise ConfigError(f"{source}: unknown setting {key!r}{did_you_mean(name, by_name)}")
+        if name in values:
+            raise ConfigError(f"{source}: {name!r} is set twice")
+        where = f"{source}: {key}"
+        if not as_text:
+            values[name] = setting.from_toml(_plain(raw), where)
+            continue
+        items = [part for line in str(raw).splitlines() for part in line.split(",")]
+        items = [item.strip() for item in items if item.strip()]
+        if items:  # an empty value counts as unset, as in the environment
+            values[name] = setting.from_text(items if setting.multiple else [str(raw)], where)
+    return values
+
+
+def _plain(value: object) -> object:
+    """A path object as its string, a tuple as a list: the shapes a config file gives."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _reject_misspelt_variable(var: str, known: list[str]) -> None:
