@@ -91,7 +91,7 @@ def serve_settings(app: WSGIApplication | None, given: Mapping[str, object]) -> 
             os.chdir(now)
 
     try:
-        return run(config, logs, Start((), here, reconfigure, app))
+        return run(config, logs, Start(None, here, reconfigure, app))
     finally:
         logs.close()
 

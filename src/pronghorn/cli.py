@@ -66,7 +66,7 @@ class Start:
     re-runs as `python -m pronghorn ARGV` in `cwd`, and the application when it was given as
     an object (`pronghorn.serve`) rather than named by `config.app`."""
 
-    argv: tuple[str, ...]
+    argv: tuple[str, ...] | None  # None: nothing to re-run (an application object)
     cwd: str
     reconfigure: Callable[[], Config]
     app: WSGIApplication | None = None

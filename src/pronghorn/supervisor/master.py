@@ -68,9 +68,11 @@ _HANDLED = (
 
 @dataclass(frozen=True, slots=True)
 class Launch:
-    """How this master was started, for reloads (re-read the config) and USR2 (re-run it)."""
+    """How this master was started, for reloads (re-read the config) and USR2 (re-run it).
+    `argv` is None when there is no command line to re-run: an application object given to
+    `pronghorn.serve`, which a new master could not import."""
 
-    argv: tuple[str, ...]
+    argv: tuple[str, ...] | None
     cwd: str
     load_app: AppLoader
     reconfigure: Callable[[], Config]
@@ -450,6 +452,13 @@ class Master:
     def _upgrade(self) -> None:
         if self.stopping or self.upgrade_child or self.old_master:
             self.log.warning("USR2 ignored: an upgrade is already under way or we are stopping")
+            return
+        if self.launch.argv is None:
+            self.log.warning(
+                "USR2 ignored: this server was started by pronghorn.serve() with an "
+                "application object, which a new master cannot import; restart the process "
+                "to run new code (HUP starts new workers with the same object)"
+            )
             return
         call_hook(self.config, "pre_exec", self.log, self._view())
         fds = [listener.sock.fileno() for listener in self.listeners]
