@@ -26,8 +26,9 @@ The contract is split-invariant: any split of the same byte stream yields the sa
 
 from __future__ import annotations
 
+__all__ = ["MAX_CHUNK_LINE", "ParserLimits", "RequestParser"]
+
 import re
-from dataclasses import dataclass
 
 import httptools
 
@@ -40,22 +41,19 @@ from pronghorn.http.events import (
     RequestHead,
 )
 from pronghorn.http.fields import HOST_VALUE, comma_tokens
+from pronghorn.http.limits import ParserLimits
+from pronghorn.http.sections import OWS, TOKEN, PartialHead, parse_trailers
 from pronghorn.http.target import TargetError, split_target
 
 _SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
-_OWS = b" \t"
 # len() of host, expect, connection, content-type, content-length, transfer-encoding
 _FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 12, 14, 17})
-# Bytes a field line may carry beyond name and value (":", OWS, CRLF) before the guard on
-# an unterminated line calls it too large.
-_LINE_SLACK = 64
 # Methods given to llhttp as they are; any other token is handed to it as GET (llhttp
 # knows a fixed list) and reported as sent. The method never changes request framing.
 _PLAIN_METHODS = {
     name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 }
 _STAND_IN_METHOD = b"GET"
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A chunk-size line: the size, then extensions with optional whitespace (BWS) around ";"
 # and "=" (RFC 9112 section 7.1.1). A size of more than 16 hex digits overflows 64 bits.
 _CHUNK_LINE = re.compile(
@@ -66,8 +64,6 @@ _CHUNK_LINE = re.compile(
 )
 MAX_CHUNK_LINE = 4096
 """The longest chunk-size line, extensions included (h11 CVE-2025-43859's class)."""
-_TRAILER_HEAD = b"POST / HTTP/1.1\r\n"
-_FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
@@ -75,30 +71,6 @@ _NO_BODY, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
 
 # Where the parser is in the stream.
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
-
-
-@dataclass(frozen=True, slots=True)
-class ParserLimits:
-    """Size limits, with gunicorn's defaults. 0 for `max_body` means unlimited.
-
-    `max_request_line` bounds the whole request line (method, target and version, without
-    its CRLF): RFC 9112 section 3 recommends at least 8000 octets.
-    """
-
-    max_request_line: int = 8190
-    max_fields: int = 100
-    max_field_size: int = 8190
-    max_body: int = 0
-
-    @property
-    def max_head(self) -> int:
-        """Upper bound on the bytes one request head may take before we give up on it."""
-        return self.max_request_line + self.max_fields * (self.max_field_size + 4) + 4
-
-    @property
-    def max_line(self) -> int:
-        """Upper bound on one unterminated field line of a head or trailer section."""
-        return max(self.max_request_line, self.max_field_size) + _LINE_SLACK
 
 
 class _Refused(Exception):
@@ -124,7 +96,7 @@ class RequestParser:
         self._closing = False
         self._closed = False
         self._left = 0  # bytes of the Content-Length body or of the current chunk to come
-        self._partial: _PartialHead | None = None
+        self._partial: PartialHead | None = None
         self._pending = b""  # an incomplete chunk-size line, chunk end or trailer section
         self._trailers = bytearray()  # a trailer section that is not complete yet
         self._blank_bytes = 0  # empty lines before the next request line
@@ -241,7 +213,7 @@ class RequestParser:
             stop = data.find(b"\r\n\r\n", pos)
             if stop >= 0:
                 return self._whole_head(data, pos, stop + 4)
-            partial = self._partial = _PartialHead()
+            partial = self._partial = PartialHead()
         stop = partial.find_end(data, pos)
         if stop < 0:
             self._head_piece(partial, data, pos, len(data))
@@ -287,7 +259,7 @@ class RequestParser:
         self._reset_message()
         space = data.find(b" ", pos, line_end)
         method = data[pos:space]
-        if space < 0 or (method not in _PLAIN_METHODS and _TOKEN.fullmatch(method) is None):
+        if space < 0 or (method not in _PLAIN_METHODS and TOKEN.fullmatch(method) is None):
             self._fail(400, "malformed request line: the method is not a token")
             return None
         if method == b"CONNECT":
@@ -302,7 +274,7 @@ class RequestParser:
             return b""
         return _STAND_IN_METHOD + data[space:line_end]
 
-    def _head_piece(self, partial: _PartialHead, data: bytes, pos: int, stop: int) -> None:
+    def _head_piece(self, partial: PartialHead, data: bytes, pos: int, stop: int) -> None:
         """Feed part of a head that arrives in several pieces, within the limits."""
         limits = self._limits
         problem = partial.add(data, pos, stop, limits)
@@ -353,7 +325,7 @@ class RequestParser:
             self._refuse(431, "header field too large")
         # llhttp drops the OWS before a value but keeps the OWS after it; neither is
         # part of the value (RFC 9110 section 5.5).
-        stripped = value.rstrip(_OWS)
+        stripped = value.rstrip(OWS)
         # find(), not `in`: on bytes, `in` first tries the operand as an int and pays for
         # a formatted TypeError each time (measured: 2x slower), on every header.
         if name.find(b"_") >= 0:
@@ -585,7 +557,7 @@ class RequestParser:
             self._fail(431, "trailer section too large")
             return len(data)
         taken = end + 4 - held
-        trailers = _parse_trailers(bytes(section[: end + 4]), limits, self._field_count)
+        trailers = parse_trailers(bytes(section[: end + 4]), limits, self._field_count)
         section.clear()
         if isinstance(trailers, ProtocolError):
             self._fail(trailers.status, trailers.detail)
@@ -598,116 +570,3 @@ class RequestParser:
         self._state = _HEAD
         if self._closing:
             self._closed = True
-
-
-class _PartialHead:
-    """What is kept of a head that arrives in several reads: the request line until its
-    method is known, the last bytes (to find the empty line across reads) and counts for
-    the limits. llhttp keeps the rest; nothing grows with the head beyond one line."""
-
-    __slots__ = ("_held", "_line_done", "_line_size", "_size", "_tail", "started")
-
-    def __init__(self) -> None:
-        self._held = b""  # bytes not yet given to llhttp (only until `started`)
-        self._tail = b""
-        self._size = 0
-        self._line_size = 0
-        self._line_done = False
-        self.started = False
-
-    def find_end(self, data: bytes, pos: int) -> int:
-        """Where in `data` the head's empty line ends, or -1."""
-        tail = self._tail
-        if tail:
-            window = tail + data[pos : pos + 4]
-            at = window.find(b"\r\n\r\n")
-            if at >= 0:
-                return pos + at + 4 - len(tail)
-        at = data.find(b"\r\n\r\n", pos)
-        return at + 4 if at >= 0 else -1
-
-    def add(self, data: bytes, pos: int, stop: int, limits: ParserLimits) -> tuple[int, str] | None:
-        """Count `data[pos:stop]` into the head; the status and reason if a limit trips."""
-        size = stop - pos
-        before = self._size
-        self._size = before + size
-        if not self.started:
-            self._held += data[pos:stop]
-        self._tail = (self._tail + data[max(pos, stop - 3) : stop])[-3:]
-        newline = data.rfind(b"\n", pos, stop)
-        if not self._line_done:
-            first = data.find(b"\n", pos, stop)
-            # Without its LF yet, the last byte may be the CR that ends the line.
-            line = before + (first - pos) - 1 if first >= 0 else self._size - 1
-            if line > limits.max_request_line:
-                return 414, "request line too long"
-            self._line_done = first >= 0
-        self._line_size = stop - newline - 1 if newline >= 0 else self._line_size + size
-        if self._line_size > limits.max_line:
-            return 431, "header field line too large"
-        if self._size > limits.max_head:
-            return 431, "request header section too large"
-        return None
-
-    def request_line(self) -> bytes | None:
-        """The request line up to its CRLF, once the method and its SP have arrived."""
-        held = self._held
-        space = held.find(b" ")
-        end = held.find(b"\r\n")
-        if space < 0 and end < 0:
-            if held and _TOKEN.fullmatch(held) is None:
-                return held  # not a method: `_begin_head` refuses it now
-            return None
-        return held[:end] if end >= 0 else held
-
-    def take_held(self) -> bytes:
-        held, self._held = self._held, b""
-        return held
-
-
-class _TrailerFields:
-    """llhttp's protocol for a trailer section: collect the fields, within the limits."""
-
-    def __init__(self, limits: ParserLimits, count: int) -> None:
-        self.limits = limits
-        self.fields: list[tuple[bytes, bytes]] = []
-        self.count = count
-        self.complete = False
-        self.refusal: ProtocolError | None = None
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.count += 1
-        if self.count > self.limits.max_fields:
-            self.refusal = ProtocolError(431, "too many trailer fields")
-        elif len(name) + len(value) > self.limits.max_field_size:
-            self.refusal = ProtocolError(431, "trailer field too large")
-        elif name.lower() in _FRAMING_FIELDS:
-            # RFC 9110 section 6.5.1: framing fields are never trailers; one there is an
-            # attempt to reframe the message.
-            self.refusal = ProtocolError(400, "framing field in the trailer section")
-        if self.refusal is not None:
-            raise _Refused(self.refusal.detail)
-        if name.find(b"_") < 0:
-            self.fields.append((name, value.rstrip(_OWS)))
-
-    def on_headers_complete(self) -> None:
-        self.complete = True
-
-
-def _parse_trailers(
-    section: bytes, limits: ParserLimits, head_fields: int
-) -> list[tuple[bytes, bytes]] | ProtocolError:
-    """The fields of a whole trailer section (ending in its empty line), checked by llhttp
-    with the grammar of a header section, or the error to answer. Trailer fields count
-    against --limit-request-fields together with the `head_fields`."""
-    collector = _TrailerFields(limits, head_fields)
-    llhttp = httptools.HttpRequestParser(collector)
-    try:
-        llhttp.feed_data(_TRAILER_HEAD + section)
-    except httptools.HttpParserUpgrade:
-        pass
-    except httptools.HttpParserError as exc:
-        return collector.refusal or ProtocolError(400, f"malformed trailer section: {exc}")
-    if not collector.complete:
-        return ProtocolError(400, "malformed trailer section")
-    return collector.fields

@@ -26,7 +26,7 @@ from pronghorn.wsgi.channel import ClientDisconnected
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
 
-__all__ = ["WAIT_IDLE", "WAIT_WRITE", "ClientConnection", "Wait", "peer_text"]
+__all__ = ["WAIT_FRESH", "WAIT_IDLE", "WAIT_WRITE", "ClientConnection", "Wait", "peer_text"]
 
 _RECV_SIZE = 65536
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
