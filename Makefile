@@ -8,8 +8,9 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 # What the tests run for real: curl as a client, headless Chromium for the browser tests,
 # nginx and haproxy in front of pronghorn for the differential tests (tests/interop/), and
-# openssl for the certificate of the nginx recipe's TLS test.
-APT_TEST_PACKAGES := curl chromium nginx haproxy openssl
+# openssl for the certificate of the nginx recipe's TLS test; systemd for systemd-socket-activate,
+# which runs the socket-activation recipe (tests/recipes/).
+APT_TEST_PACKAGES := curl chromium nginx haproxy openssl systemd
 # Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
 HOST ?= 127.0.0.1
 PORT ?= 8000
