@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from pronghorn.config.arguments import CommandLine, parse_command_line
+from pronghorn.config.gunicorn import BY_GUNICORN_NAME
 from pronghorn.config.model import FORWARDED_EXCLUDES, Config, FileExtras
 from pronghorn.config.pyfile import read_python_file
-from pronghorn.config.registry import ENV_PREFIX, SETTINGS, did_you_mean
+from pronghorn.config.registry import ENV_PREFIX, SETTINGS, Setting, did_you_mean
 from pronghorn.errors import ConfigError
 
 DEFAULT_FILE = "pronghorn.toml"
@@ -144,13 +145,23 @@ def read_config_file(path: str) -> dict[str, object]:
     for key, raw in document.items():
         setting = by_key.get(key.replace("_", "-"))
         if setting is None or not setting.in_file:
-            known = sorted(k for k, s in by_key.items() if s.in_file)
-            hint = did_you_mean(key.replace("_", "-"), known)
-            raise ConfigError(f"config file {path}: unknown key {key!r}{hint}")
+            raise ConfigError(f"config file {path}: unknown key {key!r}{_key_hint(key, by_key)}")
         if setting.name in values:
             raise ConfigError(f"config file {path}: {setting.file_key!r} is set twice")
         values[setting.name] = setting.from_toml(raw, f"config file {path}: key {key!r}")
     return values
+
+
+def _key_hint(key: str, by_key: Mapping[str, Setting]) -> str:
+    """What to say of an unknown key: gunicorn's answer for its names, else a close key."""
+    setting = by_key.get(key.replace("_", "-"))
+    if setting is not None:  # a setting that is never read from a file
+        return f" ({setting.long_option} is given on the command line or in the environment)"
+    entry = BY_GUNICORN_NAME.get(key.replace("-", "_"))
+    if entry is not None:
+        return f" ({entry.key_message()})"
+    known = sorted(k for k, s in by_key.items() if s.in_file)
+    return did_you_mean(key.replace("_", "-"), known)
 
 
 def finish(values: Mapping[str, object]) -> Config:
