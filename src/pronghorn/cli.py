@@ -21,6 +21,7 @@ from pronghorn import __version__
 from pronghorn.config import CommandLine, build_config, help_text, parse_command_line
 from pronghorn.config.model import Config
 from pronghorn.config.printing import config_as_toml
+from pronghorn.config.sources import GUNICORN_ARGS_VAR
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_USAGE, AppLoadError, ConfigError
 from pronghorn.loader import apply_environment, apply_search_path, import_app
 from pronghorn.logs import Logs, configure
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _usage_error(exc)
         return EXIT_USAGE
+    _log_sources(config, logs)
 
     def reconfigure() -> Config:
         # The config file and relative paths are read as at start, whatever --chdir did.
@@ -62,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(config, logs, Start(arguments, launch_cwd, reconfigure))
     finally:
         logs.close()
+
+
+def _log_sources(config: Config, logs: Logs) -> None:
+    """Say where settings came from besides the command line: one line for the config file
+    (which may have been found in the working directory), one for GUNICORN_CMD_ARGS."""
+    if config.config:
+        logs.error.info("Config file: %s", os.path.abspath(config.config))
+    gunicorn_arguments = os.environ.get(GUNICORN_ARGS_VAR, "").strip()
+    if gunicorn_arguments:
+        logs.error.info("Settings from %s: %s", GUNICORN_ARGS_VAR, gunicorn_arguments)
 
 
 def _usage_error(exc: ConfigError) -> None:

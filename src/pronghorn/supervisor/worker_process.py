@@ -176,7 +176,15 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
         importlib.invalidate_caches()
         app = start.load_app(config)
     call_hook(config, "post_worker_init", log, me)
-    code = serve(config, app, start.logs, listeners, multiprocess=config.workers > 1, control=agent)
+    code = serve(
+        config,
+        app,
+        start.logs,
+        listeners,
+        multiprocess=config.workers > 1,
+        control=agent,
+        hook_worker=me,
+    )
     call_hook(config, "worker_exit", log, start.server, me)
     return code
 
