@@ -28,10 +28,12 @@ from pronghorn.config.gunicorn import (
     Answer,
     GunicornSetting,
 )
+from pronghorn.config.gunicorn_docs import GUNICORN_DOC_PATH, describe_gunicorn_markdown
 from pronghorn.config.model import HOOK_NAMES
 from pronghorn.config.registry import BY_NAME
 from pronghorn.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[2]
 KNOWN = {setting.name: setting for setting in gunicorn.config.KNOWN_SETTINGS}
 ENTRIES = {entry.name: entry for entry in GUNICORN_SETTINGS}
 FLAGS = [(entry, flag) for entry in GUNICORN_SETTINGS for flag in entry.flags]
@@ -318,3 +320,22 @@ def test_a_toml_file_with_a_gunicorn_name(tmp_path: Path, entry: GunicornSetting
         assert f"gunicorn's name for {BY_NAME[entry.target].file_key!r}" in message
     elif entry.name != "config":
         assert entry.why_not() in message
+
+
+# --- docs/gunicorn.md ------------------------------------------------------------------------
+
+
+def test_committed_gunicorn_page_equals_the_generated_text() -> None:
+    committed = (REPO / GUNICORN_DOC_PATH).read_text(encoding="utf-8")
+    assert committed == describe_gunicorn_markdown(), "run: python -m pronghorn.config.docs"
+
+
+def test_the_page_answers_every_setting_and_signal() -> None:
+    rows = [line for line in describe_gunicorn_markdown().splitlines() if line.startswith("| `")]
+    named = {line.split("`")[1] for line in rows}
+    assert named == set(KNOWN) | {signal.name for signal in GUNICORN_SIGNALS}
+    for entry in GUNICORN_SETTINGS:
+        (row,) = [line for line in rows if line.startswith(f"| `{entry.name}`")]
+        if entry.answer in (Answer.SAME, Answer.INSTEAD) and not entry.planned:
+            assert f"`{BY_NAME[entry.target].long_option}`" in row or "positional" in row
+        assert entry.note in row

@@ -262,3 +262,16 @@ def test_process_titles(serve: Serve, env_app: Path, given: list[str], name: str
     assert wait_until(lambda: _title(worker) == f"pronghorn: worker [{name}]", 5)
     assert _title(server.pid) == f"pronghorn: master [{name}]"
     assert "setproctitle" not in server.log_text()  # installed with the test extra
+
+
+def test_the_gunicorn_conf_py_example(serve: Serve, tmp_path: Path) -> None:
+    # examples/gunicorn as committed, from its directory, without -c; only the port changes
+    # (the command line beats the file).
+    example = Path(__file__).resolve().parents[2] / "examples" / "gunicorn"
+    for name in ("gunicorn.conf.py", "hello.py"):
+        (tmp_path / name).write_text((example / name).read_text())
+    server = serve(*BIND, "hello:app", cwd=tmp_path, env=ENV)
+    assert get(server.host, server.port, "/hi") == (200, "hello from gunicorn.conf.py\n")
+    log = server.wait_for_log("GET /hi -> 200 in ")
+    assert f"Config file: {tmp_path / 'gunicorn.conf.py'}" in log and "forked" in log
+    assert '"GET /hi HTTP/1.1" 200' in server.wait_for_stdout("GET /hi")

@@ -147,9 +147,9 @@ def same(
     return GunicornSetting(name, "", flags, Answer.SAME, target or name, note, refuse, inert)
 
 
-def hook(name: str) -> GunicornSetting:
-    """A server hook pronghorn calls."""
-    return GunicornSetting(name, "", (), Answer.HOOK, name)
+def hook(name: str, note: str) -> GunicornSetting:
+    """A server hook pronghorn calls; `note` gives its arguments."""
+    return GunicornSetting(name, "", (), Answer.HOOK, name, note)
 
 
 def command(name: str, flag: str, note: str) -> GunicornSetting:
@@ -427,12 +427,12 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
     ),
     *_section(
         "Server Hooks",
-        hook("on_starting"),
-        hook("on_reload"),
-        hook("when_ready"),
-        hook("pre_fork"),
-        hook("post_fork"),
-        hook("post_worker_init"),
+        hook("on_starting", "on_starting(server)"),
+        hook("on_reload", "on_reload(server)"),
+        hook("when_ready", "when_ready(server)"),
+        hook("pre_fork", "pre_fork(server, worker); worker.pid is 0"),
+        hook("post_fork", "post_fork(server, worker)"),
+        hook("post_worker_init", "post_worker_init(worker)"),
         none("worker_int", (), (
             "a worker runs no Python code on INT or QUIT: INT is a graceful stop "
             "(worker_exit is called), QUIT exits at once"
@@ -441,13 +441,20 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
             "a worker past --timeout is not sent SIGABRT: the master has it write its "
             "stacks and request to the error log, then kills it"
         )),
-        hook("pre_exec"),
-        hook("pre_request"),
-        hook("post_request"),
-        hook("child_exit"),
-        hook("worker_exit"),
-        hook("nworkers_changed"),
-        hook("on_exit"),
+        hook("pre_exec", "pre_exec(server), before USR2 starts a new master"),
+        hook("pre_request", (
+            "pre_request(worker, req), on the request's thread, also for static files; req "
+            "has method, uri, path, query, version, headers [(NAME, value)], remote_addr"
+        )),
+        hook("post_request", (
+            "post_request(worker, req, environ, resp) (or its first two or three), with "
+            "the same req; environ is {} for a static file; resp has status, status_code, "
+            "headers and sent (body bytes)"
+        )),
+        hook("child_exit", "child_exit(server, worker), in the master"),
+        hook("worker_exit", "worker_exit(server, worker), in the worker"),
+        hook("nworkers_changed", "nworkers_changed(server, new_value, old_value)"),
+        hook("on_exit", "on_exit(server)"),
         later("ssl_context", (), 11, f"{_TLS}; whether this hook comes with it is open",
               refuse=True),
     ),
