@@ -166,6 +166,10 @@ def test_gunicorn_spellings_reach_the_setting(argv: list[str], name: str, value:
     assert getattr(load_config([*argv, "m:app"], {}), name) == value
 
 
+def test_v_is_version_as_in_gunicorn() -> None:
+    assert parse_command_line(["-v"]).show_version
+
+
 def test_the_alias_is_not_in_the_help() -> None:
     from pronghorn.config import help_text
 
