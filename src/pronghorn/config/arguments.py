@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     for setting in SETTINGS:
         _add_argument(groups[setting.section], setting)
     for setting, flags in _gunicorn_aliases():
-        _add_argument(parser, setting, flags, hidden=True)
+        # In a group, as every option is: an option added to the parser itself has argparse
+        # build a help formatter at once (importing shutil), even when no help is shown.
+        _add_argument(groups[setting.section], setting, flags, hidden=True)
     switches = parser.add_argument_group("Other")
     switches.add_argument("-h", "--help", action="store_true", help="Show this help and exit.")
     switches.add_argument("-v", "--version", action="store_true", help="Show the version and exit.")
