@@ -9,8 +9,9 @@ The object is never imported by name: the master holds it, as with --preload, an
 worker inherits it at the fork. Two things need an importable name and are refused or
 cannot work: `reload=True` (a `ConfigError` at once) and a USR2 upgrade (the new master,
 `python -m pronghorn` with no application, exits and the running one carries on).
-Unlike the command, `serve` reads no `PRONGHORN_*` variable and no ./pronghorn.toml; a
-config file is read only when `config=` names one (its settings under the keywords).
+Unlike the command, `serve` reads no `PRONGHORN_*` variable, no `GUNICORN_CMD_ARGS` and no
+./pronghorn.toml or ./gunicorn.conf.py; a config file is read only when `config=` names one
+(its settings under the keywords).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The `pronghorn` command.
 
 Owns: the order of start-up and the exit codes. argv + environment + config file -> Config
-(mistakes: message on stderr, exit 2), `--help` / `--version`, logging, loading the app
+(mistakes: message on stderr, exit 2), `--help` / `--version`, `--print-config` /
+`--check-config` (which stop there), --env, logging, loading the app
 (failure: exit 3; with --static and no APP there is no app), then either a supervisor
 (`pronghorn.supervisor.Master`, the default, even with -w 1) or, with --single-process,
 `pronghorn.io.serve` in this process. Their return value is the exit status. `run`, the
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pronghorn import __version__
-from pronghorn.config import build_config, help_text, parse_command_line
+from pronghorn.config import CommandLine, build_config, help_text, parse_command_line
 from pronghorn.config.model import Config
+from pronghorn.config.printing import config_as_toml
+from pronghorn.config.sources import GUNICORN_ARGS_VAR
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_USAGE, AppLoadError, ConfigError
-from pronghorn.loader import apply_search_path, import_app
+from pronghorn.loader import apply_environment, apply_search_path, import_app
 from pronghorn.logs import Logs, configure
 
 if TYPE_CHECKING:
@@ -40,10 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(f"pronghorn {__version__}\n")
             return EXIT_OK
         config = build_config(command_line, os.environ)
+        if command_line.check_config or command_line.print_config:
+            return _inspect(config, command_line)
         logs = configure(config)
     except ConfigError as exc:
-        sys.stderr.write(f"pronghorn: error: {exc}\nRun 'pronghorn --help' for the options.\n")
+        _usage_error(exc)
         return EXIT_USAGE
+    _log_sources(config, logs)
 
     def reconfigure() -> Config:
         # The config file and relative paths are read as at start, whatever --chdir did.
@@ -58,6 +64,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(config, logs, Start(arguments, launch_cwd, reconfigure))
     finally:
         logs.close()
+
+
+def _log_sources(config: Config, logs: Logs) -> None:
+    """Say where settings came from besides the command line: one line for the config file
+    (which may have been found in the working directory), one for GUNICORN_CMD_ARGS."""
+    if config.config:
+        logs.error.info("Config file: %s", os.path.abspath(config.config))
+    gunicorn_arguments = os.environ.get(GUNICORN_ARGS_VAR, "").strip()
+    if gunicorn_arguments:
+        logs.error.info("Settings from %s: %s", GUNICORN_ARGS_VAR, gunicorn_arguments)
+
+
+def _usage_error(exc: ConfigError) -> None:
+    sys.stderr.write(f"pronghorn: error: {exc}\nRun 'pronghorn --help' for the options.\n")
+
+
+def _inspect(config: Config, command_line: CommandLine) -> int:
+    """--print-config and --check-config: print the settings, or check that the server
+    could start (the user and group exist and may be switched to, the application imports
+    with --env set); bind nothing, start nothing. The exit status says which went wrong."""
+    if command_line.print_config:
+        sys.stdout.write(config_as_toml(config))
+    for warning in config.extras.warnings:
+        sys.stderr.write(f"pronghorn: warning: {warning}\n")
+    if not command_line.check_config:
+        return EXIT_OK
+    if not config.single_process:
+        from pronghorn.supervisor.privileges import resolve
+
+        resolve(config)  # a ConfigError: exit 2, as for any other setting
+    apply_environment(config.raw_env)
+    try:
+        apply_search_path(config.chdir, config.pythonpath)
+        _import(config)
+    except AppLoadError as exc:
+        sys.stderr.write(f"pronghorn: cannot load the application {config.app}: {exc}\n")
+        return EXIT_APP_LOAD
+    what = f"the application {config.app} imports" if config.app else "no application"
+    sys.stdout.write(f"pronghorn: the configuration is valid; {what}\n")
+    return EXIT_OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +125,8 @@ def run(config: Config, logs: Logs, start: Start) -> int:
     application object is used as it is (the workers inherit it at the fork)."""
     for warning in config.extras.warnings:
         logs.error.warning("%s", warning)
+    _check_titles(config, logs)
+    apply_environment(config.raw_env)  # before anything imports the application
     if config.single_process:
         if config.umask is not None:
             os.umask(config.umask)  # one process: it is the worker
@@ -111,6 +159,20 @@ def run(config: Config, logs: Logs, start: Start) -> int:
     loader = _import if start.app is None else _given(start.app)
     launch = Launch(start.argv, start.cwd, loader, start.reconfigure)
     return Master(config, logs, launch, preloaded=app, privileges=privileges).run()
+
+
+def _check_titles(config: Config, logs: Logs) -> None:
+    """Warn when --proc-name cannot be honoured; name this process under --single-process
+    (under a master, the master and each worker name themselves)."""
+    # Imported here: importing the supervisor package brings in the whole server.
+    from pronghorn.supervisor.title import INSTALL_HINT, can_set_titles, set_title, title_name
+
+    if config.proc_name and not can_set_titles():
+        logs.error.warning(
+            "--proc-name %s: process titles need setproctitle (%s)", config.proc_name, INSTALL_HINT
+        )
+    if config.single_process:
+        set_title(f"pronghorn: [{title_name(config)}]")
 
 
 def _given(app: WSGIApplication) -> Callable[[Config], WSGIApplication | None]:

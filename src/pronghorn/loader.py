@@ -7,8 +7,9 @@ Owns: the APP grammar and its errors. Forms (as gunicorn):
   arguments (read with `ast.literal_eval`, never evaluated as code);
 - `module` - the module's `application`, else its `app`.
 
-`apply_search_path` puts --chdir and --pythonpath into effect (the working directory and
-sys.path are process-wide by nature; nothing else is kept). Every failure is an
+`apply_search_path` puts --chdir and --pythonpath into effect and `apply_environment` the
+variables of --env (the working directory, sys.path and the environment are process-wide by
+nature; nothing else is kept). Every failure is an
 `AppLoadError` whose message says what was wrong: the module is missing, an import inside it
 failed (with its traceback), the attribute is missing (with close names), or the object is
 not callable.
@@ -56,6 +57,14 @@ def apply_search_path(chdir: str | None, pythonpath: Sequence[str]) -> None:
     for entry in reversed(entries):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+
+
+def apply_environment(assignments: Sequence[str]) -> None:
+    """Set each `KEY=VALUE` of --env (gunicorn's raw_env) in this process's environment,
+    which the application sees when it is imported and the workers inherit at the fork."""
+    for assignment in assignments:
+        key, _, value = assignment.partition("=")
+        os.environ[key] = value
 
 
 def import_app(spec: str) -> WSGIApplication:

@@ -1,7 +1,8 @@
 """Error and access logging.
 
 Owns: the two stdlib loggers `pronghorn.error` and `pronghorn.access`, their handlers (stderr,
-stdout or a file that `reopen()` reopens after log rotation), and the access-log line format.
+stdout or a file that `reopen()` reopens after log rotation), standard output and error sent
+into the error log file (--capture-output), and the access-log line format.
 `configure(config)` is the only place handlers are installed. An access format is compiled
 once into a %-template plus one small function per atom, so `AccessLog.log()` costs one
 tuple of string conversions and returns at once when access logging is off.
@@ -388,12 +389,17 @@ class Logs:
     error: logging.Logger
     access: AccessLog
     handlers: tuple[logging.Handler, ...]
+    capture: ReopeningFileHandler | None = None
+    """--capture-output: the error log file that standard output and error are sent to."""
 
     def reopen(self) -> None:
-        """Reopen every log file by name (after rotation); stdout/stderr are left alone."""
+        """Reopen every log file by name (after rotation); stdout/stderr are left alone,
+        unless they are captured into the error log file: then they follow it."""
         for handler in self.handlers:
             if isinstance(handler, ReopeningFileHandler):
                 handler.reopen()
+        if self.capture is not None:
+            capture_into(self.capture)
 
     def error_stream(self) -> TextIO | None:
         """The stream the error log writes to now (`reopen()` replaces a file's)."""
@@ -435,4 +441,21 @@ def configure(config: Config) -> Logs:
     _install(error_logger, error_handler, level)
     _install(access_logger, access_handler, logging.INFO)
     handlers = tuple(h for h in (error_handler, access_handler) if h is not None)
-    return Logs(error_logger, access, handlers)
+    capture = None
+    if config.capture_output and isinstance(error_handler, ReopeningFileHandler):
+        capture = error_handler
+        capture_into(capture)
+    return Logs(error_logger, access, handlers, capture)
+
+
+def capture_into(handler: ReopeningFileHandler) -> None:
+    """Make descriptors 1 and 2 the error log's file, as gunicorn's --capture-output does:
+    what the application prints, warnings and a crash's traceback land in the error log
+    (so does an access log sent to - , which is standard output), in this process and in
+    the processes it forks."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    handler.flush()
+    fd = handler.stream.fileno()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)

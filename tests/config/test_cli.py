@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,11 +11,16 @@ from pathlib import Path
 import pytest
 
 import pronghorn
+from pronghorn.config import load_config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_USAGE
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PRONGHORN_")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PRONGHORN_") and k != "GUNICORN_CMD_ARGS"
+    }
     environ.update(env)
     return subprocess.run(
         [sys.executable, "-m", "pronghorn", *args],
@@ -97,3 +103,61 @@ def test_load_error_also_reaches_stderr_when_the_error_log_is_a_file(tmp_path: P
     assert result.returncode == EXIT_APP_LOAD
     assert "no module named 'no_such_app_module'" in result.stderr
     assert "no module named 'no_such_app_module'" in (tmp_path / "err.log").read_text()
+
+
+# --- --check-config and --print-config -------------------------------------------------------
+
+
+CHECKED_APP = """\
+import os
+
+with open("imported.txt", "w") as file:
+    file.write(os.environ.get("GREETING", "-"))
+
+
+def app(environ, start_response):
+    return []
+"""
+
+
+def test_check_config_imports_the_app_with_env_and_starts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "checked.py").write_text(CHECKED_APP)
+    result = run(["--check-config", "-e", "GREETING=hi", "--pid", "x.pid", "checked:app"], tmp_path)
+    assert (result.returncode, result.stderr) == (EXIT_OK, "")
+    assert (
+        result.stdout
+        == "pronghorn: the configuration is valid; the application checked:app imports\n"
+    )
+    assert (tmp_path / "imported.txt").read_text() == "hi"
+    assert not (tmp_path / "x.pid").exists()  # no master ran
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "expected"),
+    [
+        (["no_such_module:app"], EXIT_APP_LOAD, "cannot load the application no_such_module:app"),
+        (["--threads", "0", "checked:app"], EXIT_USAGE, "option --threads: expected"),
+        (["-u", "no-such-user-here", "checked:app"], EXIT_USAGE, "no such user"),
+        (["-k", "gevent", "checked:app"], EXIT_USAGE, "gunicorn's -k (worker_class)"),
+    ],
+)
+def test_check_config_errors(tmp_path: Path, args: list[str], status: int, expected: str) -> None:
+    (tmp_path / "checked.py").write_text(CHECKED_APP)
+    result = run(["--check-config", *args], tmp_path)
+    assert result.returncode == status
+    assert expected in result.stderr
+
+
+def test_print_config_prints_every_setting_as_a_file_that_reads_back(tmp_path: Path) -> None:
+    argv = [
+        "-b", "127.0.0.1:9001", "-b", "unix:/tmp/s.sock", "-w", "3", "--keep-alive", "2.5",
+        "--umask", "027", "-e", 'QUOTED="x" \\ y', "--static", "/s=./public",
+        "--access-logformat", '%(h)s "%(r)s"', "--name", "shop", "shop:app",
+    ]  # fmt: skip
+    result = run(["--print-config", *argv], tmp_path)
+    assert (result.returncode, result.stderr) == (EXIT_OK, "")
+    assert "umask = 0o027\n" in result.stdout and "# pid is not set\n" in result.stdout
+    saved = tmp_path / "printed.toml"
+    saved.write_text(result.stdout)
+    expected = load_config(argv, {})
+    assert load_config(["-c", str(saved)], {}) == dataclasses.replace(expected, config=str(saved))

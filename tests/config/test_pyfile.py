@@ -29,7 +29,7 @@ def test_gunicorn_names_map_to_ours_and_hooks_are_kept(tmp_path: Path) -> None:
     assert config.extras.hook("post_fork") is not None
     assert config.extras.hook("on_exit") is None
     warnings = "\n".join(config.extras.warnings)
-    assert "'worker_class' is not supported" in warnings
+    assert "gunicorn setting 'worker_class': use --threads instead" in warnings
     assert "'wokers' (did you mean workers?)" in warnings
 
 

@@ -53,7 +53,7 @@ def test_gunicorn_conf_py_settings_and_hooks(serve: Serve, app_dir: Path) -> Non
     server = serve(*BIND, "-c", str(conf), "svapp:app", cwd=app_dir, env=ENV)
     assert wait_until(lambda: len(children(server.pid)) == 2, 5)
     assert wait_until(lambda: events.exists() and "when_ready 2" in events.read_text(), 5)
-    assert "gunicorn setting 'worker_class' is not supported" in server.log_text()
+    assert "gunicorn setting 'worker_class': use --threads instead" in server.log_text()
     assert get(server.host, server.port)[0] == 200
     assert server.stop() == 0
     lines = events.read_text().split()

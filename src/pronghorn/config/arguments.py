@@ -1,8 +1,11 @@
 """The command line, derived from the settings registry.
 
 Owns: the argparse parser built from `SETTINGS` and `parse_command_line`, which turns argv
-into the settings given explicitly plus the two command switches (`--help`, `--version`).
-It never prints and never exits: argparse's own exits are turned into `ConfigError`.
+into the settings given explicitly plus the command switches (`--help`, `--version`,
+`--check-config`, `--print-config`). Gunicorn's flags are answered from
+`pronghorn.config.gunicorn`: one that means the same as a pronghorn option is accepted for
+it (hidden from --help), any other is an error that says what to use instead or why there
+is nothing. It never prints and never exits: argparse's own exits become `ConfigError`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from pronghorn.config.registry import SECTIONS, SETTINGS, Setting, did_you_mean
+from pronghorn.config.gunicorn import BY_GUNICORN_FLAG, GUNICORN_SETTINGS, Answer
+from pronghorn.config.registry import BY_NAME, SECTIONS, SETTINGS, Setting, did_you_mean
 from pronghorn.errors import ConfigError
 
 PROG = "pronghorn"
@@ -31,6 +35,19 @@ class CommandLine:
     values: dict[str, object] = field(default_factory=dict)
     show_help: bool = False
     show_version: bool = False
+    check_config: bool = False
+    print_config: bool = False
+
+    @property
+    def command(self) -> str:
+        """The command switches given, as they were spelt ('' when none)."""
+        switches = (
+            (self.show_help, "--help"),
+            (self.show_version, "--version"),
+            (self.check_config, "--check-config"),
+            (self.print_config, "--print-config"),
+        )
+        return " ".join(flag for given, flag in switches if given)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,19 +69,56 @@ def build_parser() -> argparse.ArgumentParser:
     groups = {section: parser.add_argument_group(section) for section in SECTIONS}
     for setting in SETTINGS:
         _add_argument(groups[setting.section], setting)
+    for setting, flags in _gunicorn_aliases():
+        # In a group, as every option is: an option added to the parser itself has argparse
+        # build a help formatter at once (importing shutil), even when no help is shown.
+        _add_argument(groups[setting.section], setting, flags, hidden=True)
     switches = parser.add_argument_group("Other")
     switches.add_argument("-h", "--help", action="store_true", help="Show this help and exit.")
-    switches.add_argument("--version", action="store_true", help="Show the version and exit.")
+    switches.add_argument("-v", "--version", action="store_true", help="Show the version and exit.")
+    switches.add_argument(
+        "--check-config",
+        action="store_true",
+        help="Read the configuration, set --env, switch nothing, import the application "
+        "and exit: 0 when all is well, else the error and status 2 (configuration) or "
+        "3 (application). Nothing is bound and no worker is started.",
+    )
+    switches.add_argument(
+        "--print-config",
+        action="store_true",
+        help="Print every setting's effective value, as a config file would give it, and "
+        "exit 0 (with --check-config, check as well).",
+    )
     return parser
 
 
-def _add_argument(group: argparse._ArgumentGroup, setting: Setting) -> None:
+def _gunicorn_aliases() -> list[tuple[Setting, tuple[str, ...]]]:
+    """Gunicorn's flags of the same meaning that pronghorn spells otherwise."""
+    aliases = []
+    for entry in GUNICORN_SETTINGS:
+        setting = BY_NAME.get(entry.target) if entry.answer is Answer.SAME else None
+        extra = tuple(flag for flag in entry.flags if setting and flag not in setting.flags)
+        if setting is not None and extra:
+            aliases.append((setting, extra))
+    return aliases
+
+
+def _add_argument(
+    group: argparse._ActionsContainer,
+    setting: Setting,
+    flags: tuple[str, ...] = (),
+    *,
+    hidden: bool = False,
+) -> None:
+    flags = flags or setting.flags
     help_text = setting.help.replace("%", "%%") + f" [env {setting.env_var}]"
+    if hidden:
+        help_text = argparse.SUPPRESS
     if not setting.flags:
         group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
     elif setting.is_switch:
         group.add_argument(
-            *setting.flags,
+            *flags,
             dest=setting.name,
             action=argparse.BooleanOptionalAction,
             default=None,
@@ -72,7 +126,7 @@ def _add_argument(group: argparse._ArgumentGroup, setting: Setting) -> None:
         )
     else:
         group.add_argument(
-            *setting.flags,
+            *flags,
             dest=setting.name,
             metavar=setting.metavar,
             action="append",
@@ -97,19 +151,28 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
             values[setting.name] = bool(raw)
         else:
             values[setting.name] = setting.from_text(raw if isinstance(raw, list) else [raw], where)
-    return CommandLine(values, bool(namespace.help), bool(namespace.version))
+    return CommandLine(
+        values,
+        show_help=bool(namespace.help),
+        show_version=bool(namespace.version),
+        check_config=bool(namespace.check_config),
+        print_config=bool(namespace.print_config),
+    )
 
 
 def _unknown_message(argument: str) -> str:
     if not argument.startswith("-") or argument == "-":
         return f"unexpected extra argument {argument!r} (only one APP may be given)"
     option = argument.partition("=")[0]
+    entry = BY_GUNICORN_FLAG.get(option)
+    if entry is not None:
+        return f"gunicorn's {option} ({entry.name}): {entry.why_not()}"
     return f"unknown option {option}" + did_you_mean(option, all_options())
 
 
 def all_options() -> list[str]:
-    """Every option string the command line accepts."""
-    options = ["-h", "--help", "--version"]
+    """Every option string the command line accepts (gunicorn's aliases aside)."""
+    options = ["-h", "--help", "-v", "--version", "--check-config", "--print-config"]
     for setting in SETTINGS:
         options.extend(setting.flags)
         if setting.is_switch:

@@ -1,8 +1,9 @@
 """`docs/configuration.md`, generated from the settings registry.
 
 Owns: `describe_markdown()`, the reference page for every setting, and the command
-`python -m pronghorn.config.docs [PATH]` that writes it (`--check` only compares). A test keeps
-the committed page equal to the generated text, so the page cannot drift from the code.
+`python -m pronghorn.config.docs [PATH]` that writes it and docs/gunicorn.md
+(`pronghorn.config.gunicorn_docs`; `--check` only compares). Tests keep the committed pages
+equal to the generated text, so the pages cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pronghorn.config.model import StaticMount
 from pronghorn.config.registry import SECTIONS, SETTINGS, Setting
-from pronghorn.config.sources import DEFAULT_FILE
+from pronghorn.config.sources import DEFAULT_FILE, GUNICORN_DEFAULT_FILE
 
 DOC_PATH = "docs/configuration.md"
 
@@ -49,7 +50,10 @@ status 2 before anything is started.
 
 The file is TOML. pronghorn reads the file named by `-c FILE` / `--config FILE` (or
 `PRONGHORN_CONFIG`); without one it reads `{default_file}` from the current directory if that
-file exists. Relative paths inside it are relative to the current directory. Example:
+file exists, else `{gunicorn_file}` (a Python file, see below), as gunicorn does. The log
+names the file read. Gunicorn's `GUNICORN_CMD_ARGS` is read too, between the file and the
+`PRONGHORN_*` variables (see [gunicorn.md](gunicorn.md)). Relative paths inside the file
+are relative to the current directory. Example:
 
 ```toml
 app = "myproject.wsgi:application"
@@ -73,28 +77,46 @@ A config file whose name ends in `.py` is run as Python (so it can compute value
 module-level names are read as settings: pronghorn's own names with underscores
 (`keep_alive`, `limit_request_body`) or gunicorn's names where the meaning is the same
 (`keepalive`, `preload_app`, `pidfile`, `accesslog`, `access_log_format`, `errorlog`,
-`loglevel`, `wsgi_app`). An existing `gunicorn.conf.py` therefore works with `-c`; the
-gunicorn settings pronghorn does not have (`worker_class`, `certfile`, `statsd_host`, ...)
-are logged as warnings and ignored, and a name close to a known one is reported with a
+`loglevel`, `wsgi_app`, `raw_env`, `proc_name`). An existing `gunicorn.conf.py` therefore
+works. A gunicorn setting pronghorn does not have is answered as
+[gunicorn.md](gunicorn.md) says: ignored with a warning that gives the reason
+(`worker_class`, `statsd_host`, ...), or, where ignoring it would serve something else than
+the file asks (`certfile`, `daemon = True`), an error; a value that asks for nothing (None,
+False, gunicorn's default) passes silently. A name close to a known one is reported with a
 "did you mean". A value of `None` means "not set".
 
 It may also define server hooks, called with gunicorn's arguments: `on_starting(server)`,
 `on_reload(server)`, `when_ready(server)`, `pre_fork(server, worker)`,
 `post_fork(server, worker)`, `post_worker_init(worker)`, `worker_exit(server, worker)`,
-`child_exit(server, worker)`, `nworkers_changed(server, new, old)`, `pre_exec(server)` and
-`on_exit(server)`. `server` has `pid`, `log`, `cfg` and `num_workers`; `worker` has `pid`,
-`ppid`, `age` and `log`. An exception in a hook is logged; the server carries on.
+`child_exit(server, worker)`, `nworkers_changed(server, new, old)`, `pre_exec(server)`,
+`on_exit(server)`, and around each request (static files too) `pre_request(worker, req)`
+and `post_request(worker, req, environ, resp)` (or its first two or three). `server` has
+`pid`, `log`, `cfg` and `num_workers`; `worker` has `pid`, `ppid`, `age` and `log`; `req`
+has `method`, `uri`, `path`, `query`, `version`, `headers` (`[(NAME, value)]`) and
+`remote_addr`, and is the same object in both request hooks; `resp` has `status`,
+`status_code`, `headers` and `sent` (body bytes); `environ` is `{}` for a static file. An
+exception in a hook is logged with the hook's name; the server, and the request, carry on.
+The request hooks run on the request's thread: a worker without them pays nothing.
 
 ```python
 import multiprocessing
+import time
 
 bind = "0.0.0.0:8000"
 workers = multiprocessing.cpu_count()
 max_requests = 2000
 max_requests_jitter = 200
+raw_env = ["DJANGO_SETTINGS_MODULE=mysite.settings"]
 
 def post_fork(server, worker):
     server.log.info("worker %s started", worker.pid)
+
+def pre_request(worker, req):
+    req.started = time.monotonic()
+
+def post_request(worker, req, environ, resp):
+    worker.log.info("%s %s %s %.1f ms", req.method, req.path, resp.status_code,
+                    (time.monotonic() - req.started) * 1000)
 ```
 """
 
@@ -139,15 +161,28 @@ _SWITCHES = """\
 
 Show the options and exit.
 
-### `--version`
+### `-v`, `--version`
 
 Show the version and exit.
+
+### `--check-config`
+
+Read the configuration (the config file, the environment, the command line), check that
+the user and group can be switched to, set `--env`, import the application, and exit: 0
+when all is well, else the error on stderr and status 2 (configuration) or 3 (application).
+Nothing is bound and no worker is started. Run it as the user that starts the server.
+
+### `--print-config`
+
+Print every setting's effective value as TOML, under its config-file key (a setting that
+is not set is a comment), and exit 0. The output read back with `-c` gives the same
+settings. With `--check-config`, check as well.
 """
 
 
 def describe_markdown() -> str:
     """The whole reference page, as Markdown."""
-    parts = [_INTRO.format(default_file=DEFAULT_FILE)]
+    parts = [_INTRO.format(default_file=DEFAULT_FILE, gunicorn_file=GUNICORN_DEFAULT_FILE)]
     for section in SECTIONS:
         parts.append(f"## {section}\n")
         parts.extend(_describe(setting) for setting in SETTINGS if setting.section == section)
@@ -192,21 +227,30 @@ def _default_text(value: object) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the page to PATH (default docs/configuration.md); with --check, only compare."""
+    """Write docs/configuration.md and docs/gunicorn.md (or only the first, to PATH);
+    with --check, only compare."""
+    # Imported here: the gunicorn page reads this module's neighbours, not the reverse.
+    from pronghorn.config.gunicorn_docs import GUNICORN_DOC_PATH, describe_gunicorn_markdown
+
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     paths = [arg for arg in args if arg != "--check"]
-    path = Path(paths[0] if paths else DOC_PATH)
-    text = describe_markdown()
-    if check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{path} is out of date: run python -m pronghorn.config.docs", file=sys.stderr)
-            return 1
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return 0
+    pages = {Path(paths[0] if paths else DOC_PATH): describe_markdown()}
+    if not paths:
+        pages[Path(GUNICORN_DOC_PATH)] = describe_gunicorn_markdown()
+    stale = 0
+    for path, text in pages.items():
+        if check:
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+            if current != text:
+                print(
+                    f"{path} is out of date: run python -m pronghorn.config.docs", file=sys.stderr
+                )
+                stale = 1
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return stale
 
 
 if __name__ == "__main__":

@@ -220,3 +220,17 @@ def normalise_prefix(value: str) -> str:
     if any(segment in (".", "..") for segment in segments):
         raise ValueError("a URL prefix cannot contain . or .. segments")
     return "".join("/" + segment for segment in segments)
+
+
+def env_assignment() -> Kind:
+    """`KEY=VALUE`, an environment variable to set (`-e`/`--env`, gunicorn's raw_env): a
+    non-empty KEY without `=`; the value may be empty. Neither may hold NUL."""
+    allowed = "KEY=VALUE, as in DJANGO_SETTINGS_MODULE=mysite.settings"
+
+    def parse(value: str) -> str:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or "\0" in value or key != key.strip():
+            raise ValueError(f"expected {allowed}")
+        return f"{key}={rest}"
+
+    return Kind(allowed, parse)

@@ -22,6 +22,8 @@ HOOK_NAMES = (
     "nworkers_changed",
     "pre_exec",
     "on_exit",
+    "pre_request",
+    "post_request",
 )
 """The server hooks a Python config file may define, under gunicorn's names and signatures."""
 
@@ -113,6 +115,10 @@ class Config:
     static_follow_symlinks: bool = False
     static_cache_entries: int = 1024
     static_cache_bytes: int = 8 * 1024 * 1024
+    # Coming from gunicorn (docs/gunicorn.md).
+    raw_env: tuple[str, ...] = ()
+    capture_output: bool = False
+    proc_name: str | None = None
     config: str | None = None
     """The config file these settings were read from, if any (kept so a reload can re-read it)."""
     extras: FileExtras = field(default_factory=FileExtras)

@@ -2,56 +2,26 @@
 
 Owns: running the file and turning its module-level names into setting values, hook
 functions and warnings. A name is read as a pronghorn setting (`keep_alive`), as the gunicorn
-setting of the same meaning (`keepalive`, `preload_app`, `pidfile`, ...) or as a server hook
-(`post_fork`, ... see `HOOK_NAMES`). Gunicorn settings and hooks pronghorn does not have are
-kept as warnings for the caller to log; private names, modules, classes and other helper
-values are ignored. Running the file is the one side effect of reading such a config.
+setting of the same meaning (`keepalive`, `preload_app`, `pidfile`, ... see
+`pronghorn.config.gunicorn`) or as a server hook (`post_fork`, ... see `HOOK_NAMES`). A
+gunicorn setting pronghorn does not have is ignored with a warning that says why, unless
+ignoring it would serve something else than the file asks for (TLS, `daemon`, ...): then it
+is an error. Values that ask for nothing (None, False, gunicorn's defaults) pass silently.
+Private names, modules, classes and other helper values are ignored. Running the file is
+the one side effect of reading such a config.
 """
 
 from __future__ import annotations
 
 import inspect
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
+from pronghorn.config.gunicorn import BY_GUNICORN_NAME, Answer, GunicornSetting
 from pronghorn.config.model import HOOK_NAMES, FileExtras
-from pronghorn.config.registry import BY_NAME, did_you_mean
+from pronghorn.config.registry import BY_NAME, Setting, did_you_mean
 from pronghorn.errors import ConfigError
-
-GUNICORN_NAMES = MappingProxyType(
-    {
-        "wsgi_app": "app",
-        "keepalive": "keep_alive",
-        "preload_app": "preload",
-        "pidfile": "pid",
-        "accesslog": "access_logfile",
-        "access_log_format": "access_logformat",
-        "errorlog": "error_logfile",
-        "loglevel": "log_level",
-    }
-)
-"""Gunicorn setting names whose meaning pronghorn shares under another name."""
-
-GUNICORN_UNSUPPORTED = frozenset(
-    {
-        "worker_class", "reload_engine", "reload_extra_files", "spew",
-        "check_config", "print_config", "sendfile", "daemon", "raw_env", "worker_tmp_dir",
-        "tmp_upload_dir", "secure_scheme_headers",
-        "disable_redirect_access_to_syslog", "capture_output",
-        "logger_class", "logconfig", "logconfig_dict", "logconfig_json", "syslog_addr",
-        "syslog", "syslog_prefix", "syslog_facility", "enable_stdio_inheritance",
-        "statsd_host", "dogstatsd_tags", "statsd_prefix", "proc_name", "default_proc_name",
-        "paste", "proxy_protocol", "proxy_allow_ips", "keyfile", "certfile", "ssl_version",
-        "cert_reqs", "ca_certs", "suppress_ragged_eofs", "do_handshake_on_connect",
-        "ciphers", "raw_paste_global_conf", "permit_obsolete_folding",
-        "strip_header_spaces", "permit_unconventional_http_method",
-        "permit_unconventional_http_version", "casefold_http_method", "forwarder_headers",
-        "header_map", "limit_request_fields_size", "worker_int", "worker_abort",
-        "pre_request", "post_request", "ssl_context", "on_starting_hook", "threads_per_worker",
-    }
-)  # fmt: skip
-"""Gunicorn settings and hooks pronghorn does not implement: accepted with a warning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +41,85 @@ def read_python_file(path: str) -> PythonFile:
     except Exception as exc:  # the user's code: any failure is a config mistake
         raise ConfigError(f"config file {path} failed: {type(exc).__name__}: {exc}") from None
     values: dict[str, object] = {}
-    hooks: list[tuple[str, object]] = []
+    hooks: list[tuple[str, Callable[..., object]]] = []
     warnings: list[str] = []
     for name, raw in namespace.items():
         if name.startswith("_") or inspect.ismodule(raw) or inspect.isclass(raw):
             continue
         if name in HOOK_NAMES:
-            if not callable(raw):
-                raise ConfigError(f"config file {path}: hook {name} is not a function")
-            hooks.append((name, raw))
+            hooks.append((name, _hook(path, name, raw)))
             continue
-        setting = BY_NAME.get(GUNICORN_NAMES.get(name, name))
-        if setting is not None and setting.in_file:
-            if raw is not None:
+        entry = BY_GUNICORN_NAME.get(name)
+        setting = _setting(name, entry)
+        if setting is not None:
+            if raw is not None and setting.in_file:
                 where = f"config file {path}: {name}"
                 values[setting.name] = setting.from_toml(_plain(raw), where)
-        elif name in GUNICORN_UNSUPPORTED:
-            warnings.append(f"config file {path}: gunicorn setting {name!r} is not supported")
+        elif entry is not None:
+            warning = _not_taken(path, entry, raw)
+            if warning:
+                warnings.append(warning)
         elif not callable(raw):
-            hint = did_you_mean(name, [*BY_NAME, *GUNICORN_NAMES, *HOOK_NAMES])
+            hint = did_you_mean(name, [*BY_NAME, *BY_GUNICORN_NAME])
             if hint:
                 warnings.append(f"config file {path}: ignoring unknown name {name!r}{hint}")
-    return PythonFile(values, FileExtras(tuple(hooks), tuple(warnings)))  # type: ignore[arg-type]
+    return PythonFile(values, FileExtras(tuple(hooks), tuple(warnings)))
+
+
+def _setting(name: str, entry: GunicornSetting | None) -> Setting | None:
+    """The pronghorn setting a file name stands for: its own, or gunicorn's equivalent."""
+    if entry is not None and entry.answer is Answer.SAME:
+        return BY_NAME.get(entry.target)  # None while the equivalent is only planned
+    return BY_NAME.get(name)
+
+
+def _not_taken(path: str, entry: GunicornSetting, raw: object) -> str:
+    """A gunicorn setting pronghorn does not take: a warning ('' when the value asks for
+    nothing), or a ConfigError when ignoring it would be unsafe."""
+    if not entry.asks_for_something(raw):
+        return ""
+    message = f"config file {path}: gunicorn setting {entry.name!r}: {entry.why_not()}"
+    if entry.refuse:
+        raise ConfigError(f"{message}. Remove it to run without it.")
+    return f"{message}; ignored"
+
+
+def _hook(path: str, name: str, raw: object) -> Callable[..., object]:
+    """The hook function, checked; post_request is made to take gunicorn's four arguments
+    whether it was written for two, three or four (as gunicorn allows)."""
+    if not callable(raw):
+        raise ConfigError(f"config file {path}: hook {name} is not a function")
+    if name == "pre_request" and not _accepts(raw, 2):
+        raise ConfigError(f"config file {path}: hook pre_request must take (worker, req)")
+    if name != "post_request":
+        return raw
+    for count in (4, 3, 2):
+        if _accepts(raw, count):
+            return _with_arguments(raw, count)
+    raise ConfigError(
+        f"config file {path}: hook post_request must take (worker, req, environ, resp), "
+        "or its first two or three"
+    )
+
+
+def _accepts(function: Callable[..., object], count: int) -> bool:
+    try:
+        inspect.signature(function).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect (some builtins): trust it
+        return True
+    return True
+
+
+def _with_arguments(function: Callable[..., object], count: int) -> Callable[..., object]:
+    if count == 4:
+        return function
+
+    def post_request(worker: object, req: object, environ: object, resp: object) -> object:
+        return function(*(worker, req, environ, resp)[:count])
+
+    return post_request
 
 
 def _plain(raw: object) -> object:

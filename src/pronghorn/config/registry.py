@@ -338,9 +338,9 @@ SETTINGS: tuple[Setting, ...] = (
         "atoms such as '%(h)s \"%(r)s\" %(s)s %(L)s'.",
     ),
     Setting(
-        "error_logfile", kinds.text("a file path, or - for stderr"), ("--error-logfile",),
-        "FILE", _LOGGING,
-        "Write the error log here; - means stderr.",
+        "error_logfile", kinds.text("a file path, or - for stderr"),
+        ("--error-logfile", "--log-file"), "FILE", _LOGGING,
+        "Write the error log here; - means stderr. --log-file is gunicorn's other name for it.",
     ),
     Setting(
         "log_level", kinds.choice("debug", "info", "warning", "error", "critical"),
@@ -395,6 +395,27 @@ SETTINGS: tuple[Setting, ...] = (
         "(gunicorn.conf.py files work; see below). Default: pronghorn.toml in the current "
         "directory, if there is one.",
         in_file=False,
+    ),
+    # Coming from gunicorn: its settings of the same meaning (docs/gunicorn.md).
+    Setting(
+        "raw_env", kinds.env_assignment(), ("-e", "--env"), "KEY=VALUE", _APP,
+        "Set this environment variable in the master before the application is loaded, so "
+        "the application and the workers see it (in a Python config file: raw_env, a list, "
+        "as gunicorn). Repeatable. A reload (HUP) sets the values the config gives then.",
+        multiple=True,
+    ),
+    Setting(
+        "capture_output", kinds.boolean(), ("--capture-output",), "", _LOGGING,
+        "Send the standard output and error of the application (and of every process of "
+        "the server: print(), warnings, a crash's traceback) to the --error-logfile file, "
+        "as gunicorn does; a USR1 reopen follows the file. Nothing changes when the error "
+        "log is - (stderr).",
+    ),
+    Setting(
+        "proc_name", kinds.text("a name"), ("-n", "--proc-name", "--name"), "NAME", _PROCESSES,
+        "The name in the process titles ps and top show: 'pronghorn: master [NAME]', "
+        "'pronghorn: worker [NAME]'. Not set: APP. Needs setproctitle "
+        "(pip install pronghorn[setproctitle]); without it a warning says so.",
     ),
 )  # fmt: skip
 

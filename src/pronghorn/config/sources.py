@@ -1,7 +1,8 @@
 """Where settings come from, and how they combine into one `Config`.
 
-Owns: reading the environment (`PRONGHORN_<NAME>`) and the TOML config file, the precedence
-defaults < file < environment < command line, the checks that span several settings,
+Owns: reading the environment (`PRONGHORN_<NAME>`, and gunicorn's `GUNICORN_CMD_ARGS`), the
+TOML config file and which config file is read, the precedence defaults < file <
+environment < command line, the checks that span several settings,
 `load_config`, the one call that turns argv + environment into a `Config`, and
 `read_keywords`, the settings given by name from Python (`pronghorn.serve`) or an ini
 file. Reading settings binds nothing, imports no application and never exits: every mistake
@@ -12,19 +13,26 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 from pronghorn.config.arguments import CommandLine, parse_command_line
+from pronghorn.config.gunicorn import BY_GUNICORN_NAME
 from pronghorn.config.model import FORWARDED_EXCLUDES, Config, FileExtras
 from pronghorn.config.pyfile import read_python_file
-from pronghorn.config.registry import ENV_PREFIX, SETTINGS, did_you_mean
+from pronghorn.config.registry import ENV_PREFIX, SETTINGS, Setting, did_you_mean
 from pronghorn.errors import ConfigError
 
 DEFAULT_FILE = "pronghorn.toml"
 """Read from the current directory when no -c/--config or PRONGHORN_CONFIG names a file."""
+GUNICORN_DEFAULT_FILE = "gunicorn.conf.py"
+"""Read from the current directory when there is no DEFAULT_FILE either, as gunicorn does."""
+GUNICORN_ARGS_VAR = "GUNICORN_CMD_ARGS"
+"""Gunicorn's variable of extra command-line arguments, read as gunicorn reads it."""
 
 # An unknown PRONGHORN_* variable is only an error when it looks like a misspelt setting:
 # other tools (test harnesses, wrappers) legitimately use the prefix for their own names.
@@ -37,15 +45,52 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str] | None = None) -
 
 
 def build_config(command_line: CommandLine, environ: Mapping[str, str]) -> Config:
-    """Combine defaults < config file < environment < command line into a Config."""
+    """Combine defaults < config file < GUNICORN_CMD_ARGS < PRONGHORN_* < command line.
+
+    The config file is the one -c names, else PRONGHORN_CONFIG, else a -c inside
+    GUNICORN_CMD_ARGS, else ./pronghorn.toml, else ./gunicorn.conf.py."""
     env_values = read_environment(environ)
-    path = command_line.values.get("config") or env_values.get("config") or _default_file()
-    return over_file(str(path) if path else None, {**env_values, **command_line.values})
+    gunicorn_values = read_gunicorn_arguments(environ)
+    given = {**gunicorn_values, **env_values, **command_line.values}
+    path = given.get("config")
+    if path:
+        return over_file(str(path), given)
+    path, notes = _default_file()
+    config = over_file(path, given)
+    if notes:
+        extras = replace(config.extras, warnings=(*notes, *config.extras.warnings))
+        config = replace(config, extras=extras)
+    return config
+
+
+def read_gunicorn_arguments(environ: Mapping[str, str]) -> dict[str, object]:
+    """The settings of GUNICORN_CMD_ARGS: gunicorn's flags (or pronghorn's), split as a
+    shell would, read by the same parser as the command line."""
+    text = environ.get(GUNICORN_ARGS_VAR, "")
+    if not text.strip():
+        return {}
+    where = f"environment variable {GUNICORN_ARGS_VAR}"
+    try:
+        command_line = parse_command_line(shlex.split(text))
+    except ValueError as exc:  # shlex: an unclosed quote
+        raise ConfigError(f"{where}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if command_line.command:
+        raise ConfigError(f"{where}: {command_line.command} works on the command line only")
+    if "app" in command_line.values:
+        raise ConfigError(f"{where}: give APP on the command line, not here")
+    return command_line.values
 
 
 def over_file(path: str | None, given: Mapping[str, object]) -> Config:
     """The settings `given` over those of config file `path` (if any), checked as a Config."""
     extras = FileExtras()
+    if path and path.startswith("python:"):
+        raise ConfigError(
+            f"config file {path}: gunicorn's python:MODULE form is not read; name the file"
+        )
+    path = path.removeprefix("file:") if path else path
     if path and path.endswith(".py"):
         python_file = read_python_file(path)
         file_values, extras = python_file.values, python_file.extras
@@ -58,8 +103,16 @@ def over_file(path: str | None, given: Mapping[str, object]) -> Config:
     return finish(values)
 
 
-def _default_file() -> str | None:
-    return DEFAULT_FILE if Path(DEFAULT_FILE).is_file() else None
+def _default_file() -> tuple[str | None, tuple[str, ...]]:
+    """The config file found in the working directory, and a warning when two are."""
+    found = [name for name in (DEFAULT_FILE, GUNICORN_DEFAULT_FILE) if Path(name).is_file()]
+    if len(found) == 2:
+        note = (
+            f"{DEFAULT_FILE} and {GUNICORN_DEFAULT_FILE} are both in the working directory: "
+            f"only {DEFAULT_FILE} is read (name the other with -c to read it instead)"
+        )
+        return found[0], (note,)
+    return (found[0] if found else None), ()
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, object]:
@@ -144,13 +197,23 @@ def read_config_file(path: str) -> dict[str, object]:
     for key, raw in document.items():
         setting = by_key.get(key.replace("_", "-"))
         if setting is None or not setting.in_file:
-            known = sorted(k for k, s in by_key.items() if s.in_file)
-            hint = did_you_mean(key.replace("_", "-"), known)
-            raise ConfigError(f"config file {path}: unknown key {key!r}{hint}")
+            raise ConfigError(f"config file {path}: unknown key {key!r}{_key_hint(key, by_key)}")
         if setting.name in values:
             raise ConfigError(f"config file {path}: {setting.file_key!r} is set twice")
         values[setting.name] = setting.from_toml(raw, f"config file {path}: key {key!r}")
     return values
+
+
+def _key_hint(key: str, by_key: Mapping[str, Setting]) -> str:
+    """What to say of an unknown key: gunicorn's answer for its names, else a close key."""
+    setting = by_key.get(key.replace("_", "-"))
+    if setting is not None:  # a setting that is never read from a file
+        return f" ({setting.long_option} is given on the command line or in the environment)"
+    entry = BY_GUNICORN_NAME.get(key.replace("-", "_"))
+    if entry is not None:
+        return f" ({entry.key_message()})"
+    known = sorted(k for k, s in by_key.items() if s.in_file)
+    return did_you_mean(key.replace("_", "-"), known)
 
 
 def finish(values: Mapping[str, object]) -> Config:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import BodyKind, RequestHead
@@ -34,7 +34,7 @@ from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import EmptyInput, InputStream
 from pronghorn.wsgi.proxies import TrustedProxies
-from pronghorn.wsgi.runner import WSGIApp, run_app
+from pronghorn.wsgi.runner import Outcome, WSGIApp, run_app
 
 _NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
@@ -95,6 +95,9 @@ class WorkerState:
         # Request threads add and remove their request here; the sweep only copies it.
         self.in_flight: dict[int, tuple[float, RequestHead]] = {}
         self.handled = 0
+        # `report` runs after each request only when it has something to do: without an
+        # access log (and request hooks, see pronghorn.io.request_hooks) it costs one test.
+        self.reporting = logs.access.enabled
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
         self.head_memo = HeadMemo()  # the response heads the app repeats
@@ -163,29 +166,43 @@ class WorkerState:
                 outcome = run_app(
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
                 )
-            if self.logs.access.enabled:
-                # The client as trusted proxy headers name it, not the proxy.
-                client = (
-                    self.builders[listener_index].client(head, remote)
-                    if environ is None
-                    else client_address(environ)
-                )
-                self._log_access(
-                    client,
-                    head.method,
-                    head.target.decode("latin-1"),
-                    "HTTP/" + head.version,
-                    outcome.status,
-                    outcome.body_bytes,
-                    time.monotonic() - started,
-                    head.headers,
-                    outcome.headers,
-                )
+            if self.reporting:
+                self.report(head, remote, listener_index, environ, outcome, started, thread_id)
         finally:
             del self.in_flight[thread_id]
             self.handled += 1
             if self.request_limit and self.handled >= self.request_limit:
                 self.on_request_limit()
+
+    def report(
+        self,
+        head: RequestHead,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+        environ: dict[str, Any] | None,
+        outcome: Outcome,
+        started: float,
+        thread_id: int,
+    ) -> None:
+        """After an answered request, when `reporting`: the access log line. `environ` is
+        None for a request the static files answered."""
+        # The client as trusted proxy headers name it, not the proxy.
+        client = (
+            self.builders[listener_index].client(head, remote)
+            if environ is None
+            else client_address(environ)
+        )
+        self._log_access(
+            client,
+            head.method,
+            head.target.decode("latin-1"),
+            "HTTP/" + head.version,
+            outcome.status,
+            outcome.body_bytes,
+            time.monotonic() - started,
+            head.headers,
+            outcome.headers,
+        )
 
     def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
         """Access-log a request we refused before it reached the app."""
@@ -272,8 +289,10 @@ def serve(
     listeners: Sequence[Listener] | None = None,
     multiprocess: bool = False,
     control: WorkerControl | None = None,
+    hook_worker: object = None,
 ) -> int:
-    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
+    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code.
+    `hook_worker` is what the config file's request hooks get as `worker`."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
         mode = unix_socket_mode(config.umask)
@@ -281,7 +300,14 @@ def serve(
             replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
             for bind in config.bind
         ]
-    state = WorkerState(config, app, logs, listeners, multiprocess)
+    if config.extras.hook("pre_request") or config.extras.hook("post_request"):
+        from pronghorn.io.request_hooks import HookedWorkerState
+
+        state: WorkerState = HookedWorkerState(
+            config, app, logs, listeners, multiprocess, hook_worker
+        )
+    else:
+        state = WorkerState(config, app, logs, listeners, multiprocess)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)

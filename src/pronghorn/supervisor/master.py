@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, EXIT_OK, ConfigError
 from pronghorn.io.listeners import Listener, describe, open_listener, reserve_reuse_port
+from pronghorn.loader import apply_environment
 from pronghorn.logs import Logs
 from pronghorn.supervisor import systemd
 from pronghorn.supervisor.heartbeat import Heartbeat
@@ -48,7 +49,7 @@ from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
 from pronghorn.supervisor.privileges import Privileges, give_log_files
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
-from pronghorn.supervisor.title import set_title
+from pronghorn.supervisor.title import set_title, title_name
 from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
 
@@ -138,7 +139,7 @@ class Master:
         if self.config.pid and not self.old_master:
             write_pidfile(self.config.pid, self.pid)
         give_log_files(self.config, self.privileges)
-        set_title(f"pronghorn: master [{self.config.app or 'static'}]")
+        set_title(f"pronghorn: master [{title_name(self.config)}]")
         for listener in self.listeners:
             self.log.info("Listening at: %s (%d)", listener.url, self.pid)
         self.log.info("Master %d starting %d worker(s)", self.pid, self.target)
@@ -436,6 +437,7 @@ class Master:
                 "upgrade (USR2); new workers run as before"
             )
         self.target = config.workers if config.workers != self.config.workers else self.target
+        apply_environment(config.raw_env)  # before the new workers are forked
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
         self.generation += 1

@@ -36,7 +36,7 @@ from pronghorn.logs import Logs
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
 from pronghorn.supervisor.privileges import PrivilegeError, Privileges, drop
-from pronghorn.supervisor.title import set_title
+from pronghorn.supervisor.title import set_title, title_name
 from pronghorn.supervisor.watchdog import STACKS_SIGNAL
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
     _reset_signals(agent)
     agent.write_stacks_to_error_log()  # from now on: even a hung import can be seen
     config = start.config
-    set_title(f"pronghorn: worker [{config.app or 'static'}]")
+    set_title(f"pronghorn: worker [{title_name(config)}]")
     me = WorkerView(os.getpid(), start.server.pid, start.age, log)
     call_hook(config, "post_fork", log, start.server, me)
     listeners = [
@@ -176,7 +176,15 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
         importlib.invalidate_caches()
         app = start.load_app(config)
     call_hook(config, "post_worker_init", log, me)
-    code = serve(config, app, start.logs, listeners, multiprocess=config.workers > 1, control=agent)
+    code = serve(
+        config,
+        app,
+        start.logs,
+        listeners,
+        multiprocess=config.workers > 1,
+        control=agent,
+        hook_worker=me,
+    )
     call_hook(config, "worker_exit", log, start.server, me)
     return code
 

@@ -1,0 +1,141 @@
+"""The `pre_request` and `post_request` hooks of a config file, around each request.
+
+Owns: `HookedWorkerState`, the `WorkerState` a worker runs with when its config file defines
+either hook, and the `req` and `resp` objects the hooks get in place of gunicorn's Request
+and Response, with the attributes hooks commonly read. A worker without these hooks runs
+the plain `WorkerState`, so their absence costs a request nothing.
+
+Calls, with gunicorn's signatures: `pre_request(worker, req)` on the request's thread just
+before the request is served (static files included), and `post_request(worker, req,
+environ, resp)` after it is answered (`environ` is `{}` for a static file). The same `req`
+goes to both, so an attribute a pre_request hook sets on it (a start time) is there in
+post_request. A hook that raises is logged with its name; the request goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from http.client import responses
+from types import SimpleNamespace
+from typing import Any
+
+from pronghorn.config.model import Config
+from pronghorn.http.events import RequestHead
+from pronghorn.io.channel import SocketChannel
+from pronghorn.io.listeners import Listener
+from pronghorn.io.worker import WorkerState
+from pronghorn.logs import Logs
+from pronghorn.wsgi.runner import Outcome, WSGIApp
+
+_Hook = Callable[..., object]
+
+
+class RequestView:
+    """What a hook sees of a request, as gunicorn's Request names it: `method`, `uri` (the
+    request target as sent), `path`, `query`, `fragment` (always ''), `version` ((1, 1)),
+    `headers` ([(NAME, value)], names in capitals, as received otherwise), `remote_addr` and
+    `peer_addr` (the peer's (host, port); '' on a Unix socket). Hooks may add attributes."""
+
+    def __init__(self, head: RequestHead, remote: tuple[str, int] | None) -> None:
+        self.method = head.method
+        self.uri = head.target.decode("latin-1")
+        self.path = head.path.decode("latin-1")
+        self.query = head.query.decode("latin-1")
+        self.fragment = ""
+        major, _, minor = head.version.partition(".")
+        self.version = (int(major), int(minor or 0))
+        self.headers = [
+            (name.decode("latin-1").upper(), value.decode("latin-1"))
+            for name, value in head.headers
+        ]
+        self.remote_addr: tuple[str, int] | str = remote if remote is not None else ""
+        self.peer_addr = self.remote_addr
+
+    def __repr__(self) -> str:
+        return f"<request {self.method} {self.uri}>"
+
+
+class ResponseView:
+    """What post_request sees of the response: `status` ('200 OK'; the reason phrase is the
+    standard one), `status_code`, `headers` (as the application or the static files gave
+    them) and `sent` (body bytes sent)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.status_code = outcome.status
+        # A plain dict: building an HTTPStatus member costs several times more.
+        self.status = f"{outcome.status} {responses.get(outcome.status, '')}".rstrip()
+        self.headers = list(outcome.headers)
+        self.sent = outcome.body_bytes
+
+    def __repr__(self) -> str:
+        return f"<response {self.status}>"
+
+
+class HookedWorkerState(WorkerState):
+    """A `WorkerState` that calls the config file's request hooks around each request."""
+
+    def __init__(
+        self,
+        config: Config,
+        app: WSGIApp | None,
+        logs: Logs,
+        listeners: Sequence[Listener],
+        multiprocess: bool = False,
+        worker: object = None,
+    ) -> None:
+        super().__init__(config, app, logs, listeners, multiprocess)
+        # Without a supervisor (--single-process) the worker is this process.
+        self._worker = worker or SimpleNamespace(
+            pid=os.getpid(), ppid=os.getppid(), age=1, log=logs.error
+        )
+        self._pre = config.extras.hook("pre_request")
+        self._post = config.extras.hook("post_request")
+        self._access_log = self.reporting
+        self.reporting = self.reporting or self._post is not None
+        # The request each thread is serving, for its post_request (threads own their key).
+        self._requests: dict[int, RequestView] = {}
+
+    def run_request(
+        self,
+        head: RequestHead,
+        channel: SocketChannel,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+        thread_id: int,
+        started: float,
+    ) -> None:
+        request = RequestView(head, remote)
+        if self._pre is not None:
+            _call(self.error_log, "pre_request", self._pre, self._worker, request)
+        self._requests[thread_id] = request
+        try:
+            super().run_request(head, channel, remote, listener_index, thread_id, started)
+        finally:
+            del self._requests[thread_id]
+
+    def report(
+        self,
+        head: RequestHead,
+        remote: tuple[str, int] | None,
+        listener_index: int,
+        environ: dict[str, Any] | None,
+        outcome: Outcome,
+        started: float,
+        thread_id: int,
+    ) -> None:
+        if self._access_log:
+            super().report(head, remote, listener_index, environ, outcome, started, thread_id)
+        if self._post is not None:
+            request = self._requests[thread_id]
+            response = ResponseView(outcome)
+            arguments = (self._worker, request, {} if environ is None else environ, response)
+            _call(self.error_log, "post_request", self._post, *arguments)
+
+
+def _call(log: logging.Logger, name: str, hook: _Hook, *arguments: object) -> None:
+    try:
+        hook(*arguments)
+    except Exception:  # the user's code: a failing hook must not fail the request
+        log.exception("the %s hook failed", name)
