@@ -29,6 +29,7 @@ GUNICORN_NAMES = MappingProxyType(
         "access_log_format": "access_logformat",
         "errorlog": "error_logfile",
         "loglevel": "log_level",
+        "proxy_allow_ips": "proxy_allow_from",
     }
 )
 """Gunicorn setting names whose meaning pronghorn shares under another name."""
@@ -42,7 +43,7 @@ GUNICORN_UNSUPPORTED = frozenset(
         "logger_class", "logconfig", "logconfig_dict", "logconfig_json", "syslog_addr",
         "syslog", "syslog_prefix", "syslog_facility", "enable_stdio_inheritance",
         "statsd_host", "dogstatsd_tags", "statsd_prefix", "proc_name", "default_proc_name",
-        "paste", "proxy_protocol", "proxy_allow_ips", "keyfile", "certfile", "ssl_version",
+        "paste", "keyfile", "certfile", "ssl_version",
         "cert_reqs", "ca_certs", "suppress_ragged_eofs", "do_handshake_on_connect",
         "ciphers", "raw_paste_global_conf", "permit_obsolete_folding",
         "strip_header_spaces", "permit_unconventional_http_method",
