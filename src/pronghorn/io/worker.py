@@ -125,7 +125,7 @@ class WorkerState:
                 root_path=config.root_path,
                 multithread=config.threads > 1,
                 multiprocess=multiprocess,
-                unix_socket=lst.sock.family == socket.AF_UNIX,
+                server_from_host=lst.sock.family == socket.AF_UNIX,
                 proxies=proxies,
             )
             for lst in listeners
@@ -133,7 +133,7 @@ class WorkerState:
         if config.proxy_protocol:
             # Then one more per listener, for the connections whose PROXY v2 header says
             # the client reached the proxy over TLS (see `behind_tls`).
-            facts += [replace(fact, url_scheme="https") for fact in facts]
+            facts += [replace(fact, url_scheme="https", server_from_host=True) for fact in facts]
         errors = _ErrorStream(self.error_log)
         self.builders = [EnvironBuilder(fact, errors=errors) for fact in facts]
 
