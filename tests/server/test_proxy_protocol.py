@@ -151,6 +151,17 @@ def test_every_request_of_the_connection_and_the_access_log(server: ServerProces
     assert all(line.startswith(f"{CLIENT[0]} - - [") for line in lines), lines
 
 
+def test_error_log_lines_name_the_headers_client(server: ServerProcess) -> None:
+    # A client port no other test uses, so that the line is this test's.
+    header = v1("TCP4", CLIENT[0], "192.0.2.1", "40404", "443")
+    with RawClient.connect(server.host, server.port) as client:
+        client.send(header + b"GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n")
+        assert client.response().status == 400
+    text = server.wait_for_log(f"from {CLIENT[0]}:40404")
+    line = next(line for line in text.splitlines() if f"{CLIENT[0]}:40404" in line)
+    assert "400 " in line
+
+
 @pytest.mark.parametrize("header", [V1_HEADER, V2_HEADER], ids=["v1", "v2"])
 def test_a_header_in_pieces(server: ServerProcess, header: bytes) -> None:
     with RawClient.connect(server.host, server.port) as client:

@@ -13,7 +13,10 @@ to wait for more bytes (the connection stays in the PREAMBLE phase, whose deadli
 `PreambleFailed` to close the connection: with one log line when it has a reason, silently
 when it has none (the peer closed before sending anything, as plain connections close). An
 `OSError` also closes silently. A step consumes exactly its own bytes and nothing after
-them, so the next step, or HTTP, reads the stream untouched.
+them, so the next step, or HTTP, reads the stream untouched; it may replace `conn.sock` (a
+TLS step would wrap it). A step that must wait for the socket to be writable (a handshake
+under a full send buffer) needs a second kind of answer, which the reactor does not offer
+yet: it only re-arms a preamble for reading.
 
 A connection without a preamble pays nothing for it: the reactor tells the phases apart by
 the `wait` it reads anyway.
