@@ -5,7 +5,7 @@ missing, malformed, truncated, oversized or stalled header (the connection close
 line, no HTTP answer); a peer outside --proxy-allow-from (its bytes are plain HTTP); LOCAL
 and UNKNOWN (the real peer); a Unix socket (always expected to send one); v2 over TCP6;
 and --forwarded-allow-ips judged against the header's address. The real haproxy in front
-is in tests/interop/test_haproxy_proxy_protocol.py.
+is in tests/interop/test_haproxy_send_proxy.py and test_haproxy_recipe.py.
 """
 
 from __future__ import annotations
