@@ -1,7 +1,8 @@
 """Real nginx and haproxy processes in front of pronghorn, and what they say they forwarded.
 
 `start_proxy(kind, directory, upstream_port)` renders `KIND` template beside this file
-(`nginx.conf.in`, `haproxy.cfg.in`: `@NAME@` placeholders) into `directory`, starts the
+(`nginx.conf.in`, `haproxy.cfg.in`: `@NAME@` placeholders; `server_options` are added to
+haproxy's `server` line, e.g. `send-proxy-v2`) into `directory`, starts the
 proxy in the foreground as a child of the test with every pid, log and temp path inside
 `directory`, and returns once it answers its own readiness path with a token made for this
 start. The listening port is chosen free just before the start; if another process takes it
@@ -220,7 +221,9 @@ LAUNCHERS: dict[str, Callable[[Path, dict[str, str]], tuple[list[str], Path, Pat
 }
 
 
-def start_proxy(kind: str, directory: Path, upstream_port: int) -> ProxyProcess:
+def start_proxy(
+    kind: str, directory: Path, upstream_port: int, server_options: str = ""
+) -> ProxyProcess:
     """Start `kind` in front of 127.0.0.1:`upstream_port`; raise ProxyStartError if it can't."""
     find_binary(kind)  # fail with the clear message before anything else
     directory.mkdir(parents=True, exist_ok=True)
@@ -232,6 +235,7 @@ def start_proxy(kind: str, directory: Path, upstream_port: int) -> ProxyProcess:
             "PORT": str(_free_port()),
             "UPSTREAM_PORT": str(upstream_port),
             "TOKEN": token,
+            "SERVER_OPTIONS": f" {server_options}" if server_options else "",
         }
         argv, access_log, error_log = LAUNCHERS[kind](directory, values)
         with (directory / f"{kind}.stdout").open("ab") as out, error_log.open("ab") as err:

@@ -42,7 +42,7 @@ def builder(
     root_path: str = "",
 ) -> EnvironBuilder:
     facts = ServerFacts(
-        *server, root_path=root_path, unix_socket=unix, proxies=TrustedProxies(allow, headers)
+        *server, root_path=root_path, server_from_host=unix, proxies=TrustedProxies(allow, headers)
     )
     return EnvironBuilder(facts)
 

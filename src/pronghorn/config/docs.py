@@ -37,7 +37,8 @@ pronghorn reads its settings from four places. Each setting has one name, spelle
 
 Defaults < config file < environment < command line: a setting given in a later place
 replaces the earlier value. For repeatable settings (`--bind`, `--pythonpath`, `--static`,
-`--forwarded-allow-ips`, `--trusted-proxy-headers`) the later place replaces the whole list;
+`--forwarded-allow-ips`, `--trusted-proxy-headers`, `--proxy-allow-from`) the later place
+replaces the whole list;
 within one place the items add up. In the
 environment a repeatable setting takes a comma-separated list
 (`PRONGHORN_BIND=127.0.0.1:8000,[::1]:8000`); an empty variable counts as unset.

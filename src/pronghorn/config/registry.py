@@ -188,6 +188,25 @@ SETTINGS: tuple[Setting, ...] = (
         multiple=True, comma_list=True,
     ),
     Setting(
+        "proxy_protocol", kinds.boolean(), ("--proxy-protocol",), "", _PROXY,
+        "Connections from --proxy-allow-from must begin with a PROXY protocol header, "
+        "version 1 or 2 (haproxy's send-proxy, send-proxy-v2), read within "
+        "--header-timeout; its client address becomes REMOTE_ADDR, the access log's and "
+        "the one --forwarded-allow-ips is checked against. A missing, malformed or "
+        "truncated header closes the connection with one log line. A v2 header whose SSL "
+        "TLV says the client used TLS makes wsgi.url_scheme https. Off by default. See "
+        "docs/deploying.md, 'haproxy with PROXY protocol'.",
+    ),
+    Setting(
+        "proxy_allow_from", kinds.proxy_source(), ("--proxy-allow-from",), "ADDRESSES",
+        _PROXY,
+        "Comma-separated addresses and networks of the proxies that send a PROXY header "
+        "(with --proxy-protocol); * for every peer. Other peers' connections are read as "
+        "plain HTTP, so a PROXY header from them is a 400. Connections on a Unix socket "
+        "are always expected to send one.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
         "workers", kinds.integer(1), ("-w", "--workers"), "INT", _PROCESSES,
         "Worker processes. A master process binds the listeners, starts the workers, "
         "restarts any that die and handles the signals, even with -w 1 (see "

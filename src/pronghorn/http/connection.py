@@ -44,6 +44,7 @@ class Phase(IntEnum):
     RUNNING = 5  # a request is with the app
     CLOSED = 6  # nothing more: close once the output is sent
     WRITE = 7  # response output waits for the socket (set by the I/O layer)
+    PREAMBLE = 8  # bytes before HTTP: a PROXY header (set by the I/O layer)
 
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through

@@ -4,7 +4,8 @@ Owns what is about the socket: reading into the connection's protocol state
 (`pronghorn.http.connection.ServerConnection`, which decides everything HTTP: the next
 request, gathering its body, 100 Continue, keep-alive or close, discarding), running each
 request it hands out on the current thread, answering its refusals, response output parked
-for a full socket (sent by `writable` before the next request is read), and the one
+for a full socket (sent by `writable` before the next request is read), the steps some
+connections take before HTTP (`run_preamble`, see `pronghorn.io.preamble`), and the one
 deadline the reactor enforces while the connection waits. Whichever thread claimed the
 connection from the reactor runs it; no two threads touch it at once.
 """
@@ -21,16 +22,21 @@ from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.io.channel import SocketChannel, send_all
 from pronghorn.io.parked import ParkedOutput
+from pronghorn.io.preamble import PreambleFailed, PreambleStep
 from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
 
-__all__ = ["WAIT_FRESH", "WAIT_IDLE", "WAIT_WRITE", "ClientConnection", "Wait", "peer_text"]
+__all__ = [
+    "WAIT_FRESH", "WAIT_IDLE", "WAIT_PREAMBLE", "WAIT_WRITE", "ClientConnection", "Wait",
+    "peer_text",
+]  # fmt: skip
 
 _RECV_SIZE = 65536
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
 WAIT_FRESH, WAIT_IDLE, WAIT_HEAD, WAIT_WRITE = FRESH, IDLE, HEAD, Wait.WRITE
+WAIT_PREAMBLE = Wait.PREAMBLE
 _WAIT_BODY, _WAIT_DISCARD, _CLOSED = Wait.BODY, Wait.DISCARD, Wait.CLOSED
 
 
@@ -49,6 +55,7 @@ class ClientConnection:
         "listener_index",
         "outbox",
         "parked",
+        "preamble",
         "registered",
         "remote",
         "sock",
@@ -80,6 +87,44 @@ class ClientConnection:
         self.wait = WAIT_FRESH
         self.deadline = 0.0
         self._armed_for: Wait | None = None
+        self.preamble: list[PreambleStep] | None = None  # steps before HTTP, in order
+
+    # -- before HTTP ----------------------------------------------------------------------
+
+    def begin_preamble(self, steps: list[PreambleStep]) -> None:
+        """This connection takes `steps` before its first request (see io.preamble)."""
+        self.preamble = steps
+        self.wait = WAIT_PREAMBLE
+
+    def run_preamble(self) -> bool:
+        """The socket is readable while in the preamble: advance it, and go on to HTTP at
+        once when it is done. False when the connection should be closed."""
+        steps = self.preamble
+        assert steps is not None
+        try:
+            while steps:
+                if not steps[0].advance(self):
+                    return True  # the phase stays PREAMBLE: wait for more bytes
+                del steps[0]
+        except PreambleFailed as failure:
+            if failure.what is not None:
+                self._reactor.state.error_log.info(
+                    "%s from %s (%s); closing", failure.what, peer_text(self.remote), failure.detail
+                )
+            return False
+        except OSError:
+            return False
+        self.preamble = None
+        self.wait = WAIT_FRESH
+        return self.readable()
+
+    def proxied(self, source: tuple[str, int] | None, tls: bool) -> None:
+        """A PROXY header's word on the client: its address (None: keep the real peer's),
+        and whether it reached the proxy over TLS (the environ then says https)."""
+        if source is not None:
+            self.remote = source
+        if tls:
+            self.listener_index = self._reactor.state.behind_tls(self.listener_index)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -194,12 +239,21 @@ class ClientConnection:
             self._reactor.state.error_log.info(
                 "client %s stopped reading the response; closing", peer_text(self.remote)
             )
+        elif wait is WAIT_PREAMBLE and self.preamble:
+            self._reactor.state.error_log.info(
+                "timed out waiting for %s from %s; closing",
+                self.preamble[0].what,
+                peer_text(self.remote),
+            )
 
     def arm_deadline(self) -> None:
-        if self.wait is WAIT_HEAD and self._armed_for is WAIT_HEAD:
-            return  # a head dribbled in pieces must still be complete in --header-timeout
-        self._armed_for = self.wait
-        self.deadline = time.monotonic() + self._reactor.wait_seconds[self.wait]
+        wait = self.wait
+        if (wait is WAIT_HEAD or wait is WAIT_PREAMBLE) and self._armed_for is wait:
+            # A head (or a preamble) dribbled in pieces must still be complete in
+            # --header-timeout from its start.
+            return
+        self._armed_for = wait
+        self.deadline = time.monotonic() + self._reactor.wait_seconds[wait]
 
 
 def peer_text(remote: tuple[str, int] | None) -> str:

@@ -34,9 +34,18 @@ from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.client import WAIT_FRESH, WAIT_IDLE, WAIT_WRITE, ClientConnection, Wait
+from pronghorn.io.client import (
+    WAIT_FRESH,
+    WAIT_IDLE,
+    WAIT_PREAMBLE,
+    WAIT_WRITE,
+    ClientConnection,
+    Wait,
+)
 from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
+from pronghorn.io.preamble import ProxyHeaderStep
+from pronghorn.wsgi.proxies import TrustedAddresses
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
@@ -70,7 +79,12 @@ class Reactor:
             Wait.BODY: config.io_timeout,
             Wait.DISCARD: config.io_timeout,
             Wait.WRITE: config.io_timeout,
+            Wait.PREAMBLE: config.header_timeout,
         }
+        # --proxy-protocol: the peers whose connections must start with a PROXY header.
+        self._proxy_peers = (
+            TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol else None
+        )
         self._epoll = select.epoll()
         self._listening = {
             lst.sock.fileno(): _Listening(lst, index) for index, lst in enumerate(listeners)
@@ -221,8 +235,14 @@ class Reactor:
     def _run(self, conn: ClientConnection) -> None:
         """Act on what a claimed connection sent; its finished response may be held."""
         conn.corked = True
+        wait = conn.wait
         try:
-            keep = conn.writable() if conn.wait is WAIT_WRITE else conn.readable()
+            if wait is WAIT_WRITE:
+                keep = conn.writable()
+            elif wait is WAIT_PREAMBLE:
+                keep = conn.run_preamble()
+            else:
+                keep = conn.readable()
         finally:
             conn.corked = False
         if conn.outbox:
@@ -312,6 +332,11 @@ class Reactor:
         else:
             remote = None
         conn = ClientConnection(self, client, remote, listening.index)
+        proxies = self._proxy_peers
+        # A Unix socket's peer is always allowed: the socket file's permissions say who
+        # may connect. A peer not allowed is not asked for the header at all.
+        if proxies is not None and (remote is None or remote[0] in proxies):
+            conn.begin_preamble([ProxyHeaderStep()])
         with self._lock:
             self._conns[fd] = conn
         return conn
@@ -406,11 +431,12 @@ class Reactor:
         closed, idle ones now, the others after their response (see docs/design.md,
         "Graceful stop")."""
         self.stopping = True
-        self.wait_seconds[Wait.FRESH] = min(self.wait_seconds[Wait.FRESH], _FRESH_GRACE)
+        for fresh in (Wait.FRESH, Wait.PREAMBLE):
+            self.wait_seconds[fresh] = min(self.wait_seconds[fresh], _FRESH_GRACE)
         soon = time.monotonic() + _FRESH_GRACE
         with self._lock:
             for conn in self._conns.values():
-                if conn.wait is Wait.FRESH:
+                if conn.wait is Wait.FRESH or conn.wait is WAIT_PREAMBLE:
                     conn.deadline = min(conn.deadline, soon)
             for fd, listening in self._listening.items():
                 listening.open = False  # from now on no thread of ours accepts on it

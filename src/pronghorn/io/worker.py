@@ -121,21 +121,30 @@ class WorkerState:
             else None
         )
         proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
-        self.builders = [
-            EnvironBuilder(
-                ServerFacts(
-                    server_name=lst.server_name,
-                    server_port=lst.server_port,
-                    root_path=config.root_path,
-                    multithread=config.threads > 1,
-                    multiprocess=multiprocess,
-                    unix_socket=lst.sock.family == socket.AF_UNIX,
-                    proxies=proxies,
-                ),
-                errors=_ErrorStream(self.error_log),
+        facts = [
+            ServerFacts(
+                server_name=lst.server_name,
+                server_port=lst.server_port,
+                root_path=config.root_path,
+                multithread=config.threads > 1,
+                multiprocess=multiprocess,
+                server_from_host=lst.sock.family == socket.AF_UNIX,
+                proxies=proxies,
             )
             for lst in listeners
         ]
+        if config.proxy_protocol:
+            # Then one more per listener, for the connections whose PROXY v2 header says
+            # the client reached the proxy over TLS (see `behind_tls`).
+            facts += [replace(fact, url_scheme="https", server_from_host=True) for fact in facts]
+        errors = _ErrorStream(self.error_log)
+        self.builders = [EnvironBuilder(fact, errors=errors) for fact in facts]
+
+    def behind_tls(self, listener_index: int) -> int:
+        """The index (into `builders`) that a connection on listener `listener_index` uses
+        once its PROXY header said the client spoke TLS to the proxy: its environ says
+        https. Only with --proxy-protocol."""
+        return listener_index % len(self.listeners) + len(self.listeners)
 
     def run_request(
         self,

@@ -39,8 +39,10 @@ class ServerFacts:
     root_path: str = ""
     multithread: bool = True
     multiprocess: bool = False
-    unix_socket: bool = False
-    """The listener is a Unix socket: SERVER_NAME/SERVER_PORT follow the Host header."""
+    server_from_host: bool = False
+    """SERVER_NAME/SERVER_PORT follow the Host header: the listener is a Unix socket, or
+    the connection's PROXY header said the client reached the proxy over TLS (the
+    listener's own name and port are not what the client asked for)."""
     proxies: TrustedProxies | None = None
     """Whose proxy headers to believe (--forwarded-allow-ips, --trusted-proxy-headers)."""
 
@@ -64,7 +66,7 @@ class EnvironBuilder:
             "wsgi.input_terminated": True,
         }
         self._header_keys: dict[bytes, str] = {}
-        self._unix = facts.unix_socket
+        self._server_from_host = facts.server_from_host
         self._proxies = facts.proxies
         self._proxy_keys = () if facts.proxies is None else facts.proxies.environ_keys
         self._proxy_names = frozenset(
@@ -95,7 +97,7 @@ class EnvironBuilder:
         self._add_headers(environ, head.headers)
         # The one per-request cost of proxy support when no proxy header came: a dict
         # lookup per trusted header (two by default). The peer is checked only after.
-        server_from_host_needed = self._unix
+        server_from_host_needed = self._server_from_host
         for key in self._proxy_keys:
             if key in environ:
                 assert self._proxies is not None

@@ -46,7 +46,8 @@ ENVIRON_KEYS = {
 
 class TrustedAddresses:
     """--forwarded-allow-ips as a set: `address in trusted` for canonical IP text (what
-    the kernel reports for a peer, or `Node.address`).
+    the kernel reports for a peer, or `Node.address`). The I/O layer uses one for
+    --proxy-allow-from too (which peers must send a PROXY header).
 
     Single addresses are one set lookup (an IPv4 address also under its IPv4-mapped IPv6
     form, as a dual-stack socket reports it). Networks are matched once per address and
