@@ -188,6 +188,23 @@ SETTINGS: tuple[Setting, ...] = (
         multiple=True, comma_list=True,
     ),
     Setting(
+        "protocol", kinds.choice("http", "uwsgi"), ("--protocol",), "NAME", _PROXY,
+        "What the listeners speak: http (HTTP/1.1), or uwsgi, the binary protocol of nginx's "
+        "uwsgi_pass with the stock uwsgi_params, for a server coming from uWSGI (one request "
+        "per connection; the environ is the variables nginx sends: REMOTE_ADDR is the "
+        "client's, HTTPS or REQUEST_SCHEME the scheme; proxy headers are not read). "
+        "Applies to every --bind. See docs/deploying.md, 'nginx with uwsgi_pass'.",
+    ),
+    Setting(
+        "uwsgi_allow_ips", kinds.proxy_source(), ("--uwsgi-allow-from",), "ADDRESSES",
+        _PROXY,
+        "With --protocol uwsgi: comma-separated addresses and networks of the peers that may "
+        "connect (a packet says who the client is, so only the front end may send one); * "
+        "allows every peer. Anyone else is closed at once, with one log line. Connections on "
+        "a Unix socket are always allowed: the socket file's permissions decide.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
         "workers", kinds.integer(1), ("-w", "--workers"), "INT", _PROCESSES,
         "Worker processes. A master process binds the listeners, starts the workers, "
         "restarts any that die and handles the signals, even with -w 1 (see "

@@ -25,7 +25,7 @@ from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.listeners import Listener, open_listener, unix_socket_mode
+from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
@@ -35,6 +35,7 @@ from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import EmptyInput, InputStream
 from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import WSGIApp, run_app
+from pronghorn.wsgi.uwsgi_environ import UwsgiEnvironBuilder
 
 _NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
@@ -97,7 +98,9 @@ class WorkerState:
         self.handled = 0
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
-        self.head_memo = HeadMemo()  # the response heads the app repeats
+        uwsgi = config.protocol == "uwsgi"
+        # The response heads the app repeats. On uwsgi nothing is chunked (see there).
+        self.head_memo = HeadMemo(chunked=not uwsgi)
         self._no_body = EmptyInput()  # wsgi.input of every request without a body
         self.static = (
             StaticFiles(
@@ -118,20 +121,22 @@ class WorkerState:
             else None
         )
         proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
-        self.builders = [
-            EnvironBuilder(
-                ServerFacts(
-                    server_name=lst.server_name,
-                    server_port=lst.server_port,
-                    root_path=config.root_path,
-                    multithread=config.threads > 1,
-                    multiprocess=multiprocess,
-                    unix_socket=lst.sock.family == socket.AF_UNIX,
-                    proxies=proxies,
-                ),
-                errors=_ErrorStream(self.error_log),
+        errors = _ErrorStream(self.error_log)
+        facts = [
+            ServerFacts(
+                server_name=lst.server_name,
+                server_port=lst.server_port,
+                root_path=config.root_path,
+                multithread=config.threads > 1,
+                multiprocess=multiprocess,
+                unix_socket=lst.sock.family == socket.AF_UNIX,
+                proxies=proxies,
             )
             for lst in listeners
+        ]
+        self.builders: list[EnvironBuilder | UwsgiEnvironBuilder] = [
+            UwsgiEnvironBuilder(fact, errors) if uwsgi else EnvironBuilder(fact, errors)
+            for fact in facts
         ]
 
     def run_request(
@@ -298,6 +303,9 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url, state.pid)
+        note = protocol_note(config)
+        if note is not None:
+            log("%s", note)
         if control is not None:
             control.serving(state.running_requests)
         _keep_time(state, reactor, control, stop)
