@@ -63,7 +63,8 @@ SCRIPT_NAME: uWSGI's UWSGI_MODIFIER_MANAGE_PATH_INFO, still in old nginx recipes
 MAX_OTHER_VARIABLES = 64
 """Variables that are not `HTTP_*` (CGI variables: nginx's stock uwsgi_params has 15)."""
 
-# Printable ASCII names, joined by single spaces: one match checks every name at once.
+# Printable ASCII names, joined by single spaces: one match checks every name at once
+# (with a count of the spaces, so that a name cannot hold one).
 _NAMES = re.compile(rb"[!-~]+(?: [!-~]+)*")
 # Bytes that would end or split a value downstream (C strings, header lines).
 _BREAKING = re.compile(rb"[\x00\r\n]")
@@ -96,13 +97,14 @@ class UwsgiParser:
     pieces, `MessageEnd`; or a `ProtocolError`, after which it takes nothing more. Bytes
     after the body are ignored: nothing follows a request on this protocol."""
 
-    __slots__ = ("_body_left", "_buffer", "_limits", "closed")
+    __slots__ = ("_body_left", "_buffer", "_limits", "closed", "method")
 
     def __init__(self, limits: ParserLimits | None = None) -> None:
         self._limits = limits or ParserLimits()
         self._buffer = bytearray()  # the start of a packet that has not all arrived
         self._body_left = -1  # body bytes still to come; -1 while the packet is incomplete
         self.closed = False
+        self.method = "GET"  # REQUEST_METHOD once read: a refused HEAD gets no body
 
     @property
     def has_partial_head(self) -> bool:
@@ -160,6 +162,7 @@ class UwsgiParser:
             raise _Refused(400, "uwsgi request without REQUEST_METHOD")
         if TOKEN.fullmatch(method.encode("latin-1")) is None:
             raise _Refused(400, "uwsgi REQUEST_METHOD is not a token")
+        self.method = method
         protocol = variables.get("SERVER_PROTOCOL", "")
         target = _target(variables)
         if len(method) + len(target) + len(protocol) + 2 > limits.max_request_line:
@@ -227,7 +230,8 @@ def _variables(
     """The variables as text (latin-1, as PEP 3333 wants) and the `HTTP_*` ones as header
     fields, checked against the limits."""
     names, values = _pairs(block)
-    if names and _NAMES.fullmatch(b" ".join(names)) is None:
+    joined = b" ".join(names)
+    if names and (_NAMES.fullmatch(joined) is None or joined.count(b" ") >= len(names)):
         raise _Refused(400, "uwsgi variable name empty or not printable ASCII")
     if _BREAKING.search(b" ".join(values)) is not None:
         raise _Refused(400, "uwsgi variable value with NUL, CR or LF")
@@ -374,10 +378,7 @@ class UwsgiConnection:
     def refusal(self, error: ProtocolError, date: str) -> bytes:
         """The answer to a refused request, after which the connection closes."""
         self.phase = CLOSED
-        head = self.request
-        if head is None:
-            return error_response(error.status, date, version="1.0")
-        return error_response(error.status, date, method=head.method, version=head.version)
+        return error_response(error.status, date, method=self._parser.method, version="1.0")
 
     def continue_bytes(self) -> bytes:
         return b""
