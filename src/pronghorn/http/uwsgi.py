@@ -25,7 +25,9 @@ of them, or one longer than --limit-request-field-size (name and value), 431; at
 `MAX_OTHER_VARIABLES` others, 431. REQUEST_URI with the method and protocol is the request
 line (--limit-request-line, 414); a body over --limit-request-body, 413. The answer goes to
 nginx, which passes it to its client; a peer that closed mid-packet reads nothing, and the
-log line says what happened.
+log line says what happened. A refused packet's body (up to `MAX_DISCARD`) is read and
+dropped before the answer: nginx sends the whole body before it reads, and closing a socket
+with unread bytes resets it, which destroys the answer in flight (nginx then says 502).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pronghorn.http.connection import (
     BODY,
     CLOSED,
     DEFAULT_BODY_BUFFER,
+    DISCARD,
     FRESH,
     HEAD,
     RUNNING,
@@ -62,6 +65,9 @@ MODIFIERS = frozenset({0, 30})
 SCRIPT_NAME: uWSGI's UWSGI_MODIFIER_MANAGE_PATH_INFO, still in old nginx recipes)."""
 MAX_OTHER_VARIABLES = 64
 """Variables that are not `HTTP_*` (CGI variables: nginx's stock uwsgi_params has 15)."""
+MAX_DISCARD = 16 * 1024 * 1024
+"""The most body bytes read and dropped so that a refusal arrives whole (a few ms on a local
+socket); a refused packet that declares more is answered at once."""
 
 # Printable ASCII names, joined by single spaces: one match checks every name at once
 # (with a count of the spaces, so that a name cannot hold one).
@@ -97,14 +103,26 @@ class UwsgiParser:
     pieces, `MessageEnd`; or a `ProtocolError`, after which it takes nothing more. Bytes
     after the body are ignored: nothing follows a request on this protocol."""
 
-    __slots__ = ("_body_left", "_buffer", "_limits", "closed", "method")
+    __slots__ = ("_body_left", "_buffer", "_limits", "_refusal", "closed", "method")
 
     def __init__(self, limits: ParserLimits | None = None) -> None:
         self._limits = limits or ParserLimits()
         self._buffer = bytearray()  # the start of a packet that has not all arrived
         self._body_left = -1  # body bytes still to come; -1 while the packet is incomplete
+        self._refusal: ProtocolError | None = None  # held while its body is dropped
         self.closed = False
         self.method = "GET"  # REQUEST_METHOD once read: a refused HEAD gets no body
+
+    @property
+    def discarding(self) -> bool:
+        """A refused packet's body is being read and dropped before the refusal."""
+        return self._refusal is not None
+
+    def end(self) -> ProtocolError | None:
+        """The peer closed: the refusal held back for its body, if any (the peer may only
+        have closed its sending side, and still read the answer)."""
+        refusal, self._refusal = self._refusal, None
+        return refusal
 
     @property
     def has_partial_head(self) -> bool:
@@ -116,6 +134,8 @@ class UwsgiParser:
         if self.closed or not data:
             return []
         if self._body_left >= 0:
+            if self._refusal is not None:
+                return self._discard(data, 0)
             return self._take_body(data, 0, [])
         buffer = self._buffer
         if buffer:
@@ -133,9 +153,22 @@ class UwsgiParser:
         try:
             head = self._head(data[HEADER_SIZE:end])
         except _Refused as refused:
-            return self._fail(refused.error)
+            declared = _declared_length(data[HEADER_SIZE:end])
+            if declared > MAX_DISCARD:
+                return self._fail(refused.error)
+            self._refusal = refused.error
+            self._body_left = declared
+            return self._discard(data, end)
         self._body_left = head.content_length or 0
         return self._take_body(data, end, [head])
+
+    def _discard(self, data: bytes, pos: int) -> list[Event]:
+        self._body_left -= len(data) - pos
+        if self._body_left > 0:
+            return []
+        refusal = self.end()
+        assert refusal is not None
+        return self._fail(refusal)
 
     def _fail(self, error: ProtocolError) -> list[Event]:
         self.closed = True
@@ -194,6 +227,18 @@ class UwsgiParser:
 def _packet_end(data: bytes | bytearray) -> int:
     """Where the packet whose 4-byte header starts `data` ends (the body is not counted)."""
     return HEADER_SIZE + (data[1] | data[2] << 8)
+
+
+def _declared_length(block: bytes) -> int:
+    """The body length a refused packet declares, when it says one: its bytes will follow."""
+    try:
+        names, values = _pairs(block)
+    except _Refused:
+        return 0  # no trustworthy length: nothing to wait for
+    declared = dict(zip(names, values, strict=True)).get(b"CONTENT_LENGTH", b"")  # the last
+    if declared.isdigit() and len(declared) <= _MAX_LENGTH_DIGITS:
+        return int(declared)
+    return 0
 
 
 def _not_a_request(modifier1: int) -> ProtocolError:
@@ -320,7 +365,10 @@ class UwsgiConnection:
         """What the peer sent; b"" when it closed its side of the connection."""
         if not data:
             self._peer_closed = True
-            if self._parser.has_partial_head:
+            parser = self._parser
+            if parser.discarding:
+                self._error = parser.end()
+            elif parser.has_partial_head:
                 self._error = ProtocolError(400, "uwsgi packet cut short: the peer closed")
             elif self.request is not None and not self._body_done:
                 self._body_error = BodyError(400, "client closed the connection mid-body")
@@ -354,6 +402,8 @@ class UwsgiConnection:
         if head is None:
             if self._peer_closed:
                 self.phase = CLOSED
+            elif self._parser.discarding:
+                self.phase = DISCARD  # the body of a refused packet: answered after it
             elif self._parser.has_partial_head:
                 self.phase = HEAD
             return None

@@ -19,10 +19,16 @@ from eventlog import Outcome, splits, summarise
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pronghorn.http.connection import BODY, CLOSED, FRESH, HEAD, RUNNING, BodyError
+from pronghorn.http.connection import BODY, CLOSED, DISCARD, FRESH, HEAD, RUNNING, BodyError
 from pronghorn.http.events import BodyKind, Event, ProtocolError
 from pronghorn.http.limits import ParserLimits
-from pronghorn.http.uwsgi import MAX_OTHER_VARIABLES, UwsgiConnection, UwsgiHead, UwsgiParser
+from pronghorn.http.uwsgi import (
+    MAX_DISCARD,
+    MAX_OTHER_VARIABLES,
+    UwsgiConnection,
+    UwsgiHead,
+    UwsgiParser,
+)
 from uwsgipacket import nginx_variables, packet, pair
 
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
@@ -390,6 +396,35 @@ def test_peer_leaving_mid_body_while_the_app_reads() -> None:
     conn.receive(b"")
     with pytest.raises(BodyError):
         conn.read_body(10)
+
+
+def test_a_refusal_waits_for_the_body_the_packet_declared() -> None:
+    # Closing with the body unread would reset the connection and lose the answer.
+    wire = packet([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "1000")], b"x" * 1000)
+    conn = UwsgiConnection(ParserLimits(max_body=10))
+    conn.receive(wire[:-1])
+    assert conn.next_request() is None and conn.phase is DISCARD
+    conn.receive(wire[-1:])
+    error = conn.next_request()
+    assert isinstance(error, ProtocolError) and error.status == 413
+
+
+def test_a_refusal_is_answered_when_the_peer_stops_sending() -> None:
+    wire = packet([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "1000")], b"x" * 10)
+    conn = UwsgiConnection(ParserLimits(max_body=10))
+    conn.receive(wire)
+    assert conn.next_request() is None and conn.phase is DISCARD
+    conn.receive(b"")
+    error = conn.next_request()
+    assert isinstance(error, ProtocolError) and error.status == 413
+
+
+def test_a_refusal_of_a_huge_body_is_answered_at_once() -> None:
+    length = str(MAX_DISCARD + 1)
+    conn = UwsgiConnection(ParserLimits(max_body=10))
+    conn.receive(packet([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", length)]))
+    error = conn.next_request()
+    assert isinstance(error, ProtocolError) and error.status == 413
 
 
 def test_refusal_of_a_packet_and_of_a_head_request() -> None:
