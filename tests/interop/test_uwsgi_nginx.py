@@ -133,7 +133,12 @@ class Site:
 
 
 def _start(
-    tmp: pytest.TempPathFactory, variant: Variant, static: Path, app: str, env: dict[str, str]
+    tmp: pytest.TempPathFactory,
+    variant: Variant,
+    static: Path,
+    app: str,
+    env: dict[str, str],
+    *extra: str,
 ) -> Iterator[Site]:
     pool = ServerPool()
     nginx = None
@@ -142,7 +147,7 @@ def _start(
     # The TCP listener says where pronghorn listens; nginx uses the Unix socket if asked.
     options = [
         "--protocol", "uwsgi", "-b", "127.0.0.1:0", *bind, "--access-logfile", "-",
-        "--pythonpath", str(_TESTS / "server"), app,
+        "--pythonpath", str(_TESTS / "server"), *extra, app,
     ]  # fmt: skip
     try:
         server = pool(*options, cwd=FRAMEWORKS_DIR, env=env)
@@ -154,8 +159,9 @@ def _start(
         assert f"server {upstream};" in (nginx.directory / "site.conf").read_text()
         yield Site(server, nginx)
         errors = nginx.logs()
-        assert "upstream prematurely closed" not in errors, errors
-        assert "upstream sent" not in errors, errors
+        if not extra:
+            assert "upstream prematurely closed" not in errors, errors
+            assert "upstream sent" not in errors, errors
     finally:
         if nginx is not None:
             nginx.stop()
@@ -315,6 +321,21 @@ def test_the_access_log_names_the_client(site: Site) -> None:
     line = next(line for line in text.splitlines() if "tag=access-log-test" in line)
     assert line.startswith(f"{CLIENT_ADDRESS} - - [")
     assert '"GET /hello?tag=access-log-test HTTP/1.1" 200 ' in line
+
+
+@pytest.fixture(scope="module")
+def refusing_site(tmp_path_factory: pytest.TempPathFactory, static_dir: Path) -> Iterator[Site]:
+    """pronghorn that does not let nginx (127.0.0.1) in: --uwsgi-allow-from 10.9.9.9."""
+    extra = ("--uwsgi-allow-from", "10.9.9.9")
+    yield from _start(tmp_path_factory, VARIANTS[0], static_dir, "server_apps:app", {}, *extra)
+
+
+def test_nginx_not_allowed_is_a_502(refusing_site: Site) -> None:
+    reply = refusing_site.https("GET", "/hello")
+    assert reply.status == 502
+    log = refusing_site.upstream.log_text()
+    assert "uwsgi connection from 127.0.0.1:" in log
+    assert "refused: not in --uwsgi-allow-from" in log
 
 
 # -- Django -----------------------------------------------------------------------------
