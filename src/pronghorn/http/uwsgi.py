@@ -71,9 +71,9 @@ socket); a refused packet that declares more is answered at once."""
 
 # Printable ASCII names, joined by single spaces: one match checks every name at once
 # (with a count of the spaces, so that a name cannot hold one).
-_NAMES = re.compile(rb"[!-~]+(?: [!-~]+)*")
-# Bytes that would end or split a value downstream (C strings, header lines).
-_BREAKING = re.compile(rb"[\x00\r\n]")
+_NAMES = re.compile(r"[!-~]+(?: [!-~]+)*")
+# Characters that would end or split a value downstream (C strings, header lines).
+_BREAKING = re.compile(r"[\x00\r\n]")
 _VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _MAX_LENGTH_DIGITS = 18
 _NO_BODY, _LENGTH = BodyKind.NONE, BodyKind.LENGTH
@@ -235,8 +235,8 @@ def _declared_length(block: bytes) -> int:
         names, values = _pairs(block)
     except _Refused:
         return 0  # no trustworthy length: nothing to wait for
-    declared = dict(zip(names, values, strict=True)).get(b"CONTENT_LENGTH", b"")  # the last
-    if declared.isdigit() and len(declared) <= _MAX_LENGTH_DIGITS:
+    declared = dict(zip(names, values, strict=True)).get("CONTENT_LENGTH", "")  # the last
+    if declared.isascii() and declared.isdigit() and len(declared) <= _MAX_LENGTH_DIGITS:
         return int(declared)
     return 0
 
@@ -250,10 +250,13 @@ def _not_a_request(modifier1: int) -> ProtocolError:
     return ProtocolError(400, f"uwsgi modifier1 {modifier1} is not supported")
 
 
-def _pairs(block: bytes) -> tuple[list[bytes], list[bytes]]:
-    """The names and values of a variables block, in order."""
-    names: list[bytes] = []
-    values: list[bytes] = []
+def _pairs(block: bytes) -> tuple[list[str], list[str]]:
+    """The names and values of a variables block, in order, as latin-1 text (PEP 3333)."""
+    # Decoded once: latin-1 maps each byte to one character, so the byte positions of the
+    # lengths are the text's positions too, and no name or value is decoded on its own.
+    text = block.decode("latin-1")
+    names: list[str] = []
+    values: list[str] = []
     pos, end = 0, len(block)
     while pos < end:
         if pos + 2 > end:
@@ -261,11 +264,11 @@ def _pairs(block: bytes) -> tuple[list[bytes], list[bytes]]:
         stop = pos + 2 + (block[pos] | block[pos + 1] << 8)
         if stop + 2 > end:
             raise _Refused(400, "uwsgi variable name runs past the variables block")
-        names.append(block[pos + 2 : stop])
+        names.append(text[pos + 2 : stop])
         pos = stop + 2 + (block[stop] | block[stop + 1] << 8)
         if pos > end:
             raise _Refused(400, "uwsgi variable value runs past the variables block")
-        values.append(block[stop + 2 : pos])
+        values.append(text[stop + 2 : pos])
     return names, values
 
 
@@ -275,23 +278,23 @@ def _variables(
     """The variables as text (latin-1, as PEP 3333 wants) and the `HTTP_*` ones as header
     fields, checked against the limits."""
     names, values = _pairs(block)
-    joined = b" ".join(names)
-    if names and (_NAMES.fullmatch(joined) is None or joined.count(b" ") >= len(names)):
+    joined = " ".join(names)
+    if names and (_NAMES.fullmatch(joined) is None or joined.count(" ") >= len(names)):
         raise _Refused(400, "uwsgi variable name empty or not printable ASCII")
-    if _BREAKING.search(b" ".join(values)) is not None:
+    if _BREAKING.search(" ".join(values)) is not None:
         raise _Refused(400, "uwsgi variable value with NUL, CR or LF")
     variables: dict[str, str] = {}
     headers: list[tuple[bytes, bytes]] = []
     others = 0
-    for raw_name, raw_value in zip(names, values, strict=True):
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        if raw_name.startswith(b"HTTP_"):
-            if len(headers) == limits.max_fields:
+    max_fields, max_field_size = limits.max_fields, limits.max_field_size
+    for name, value in zip(names, values, strict=True):
+        if name.startswith("HTTP_"):
+            if len(headers) == max_fields:
                 raise _Refused(431, "too many header fields (uwsgi HTTP_ variables)")
-            if len(raw_name) - 5 + len(raw_value) > limits.max_field_size:
+            if len(name) - 5 + len(value) > max_field_size:
                 raise _Refused(431, f"header field too large (uwsgi {name})")
-            headers.append((raw_name[5:].replace(b"_", b"-").lower(), raw_value))
+            field_name = name[5:].replace("_", "-").lower()
+            headers.append((field_name.encode("ascii"), value.encode("latin-1")))
             earlier = variables.get(name)
             if earlier is not None:
                 value = earlier + ("; " if name == "HTTP_COOKIE" else ", ") + value
