@@ -47,6 +47,7 @@ UWSGI_PARAMS = Path("/etc/nginx/uwsgi_params")
 CLIENT_ADDRESS = "127.0.0.2"  # the "internet" client
 PUBLIC = f"https://{SERVER_NAME}"
 STYLE = b"body { color: #222 }\n"
+BODY_LIMIT = 2 * 1024 * 1024  # pronghorn's; nginx's client_max_body_size is 10m
 TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -139,6 +140,7 @@ def _start(
     app: str,
     env: dict[str, str],
     *extra: str,
+    clean: bool = True,
 ) -> Iterator[Site]:
     pool = ServerPool()
     nginx = None
@@ -159,7 +161,7 @@ def _start(
         assert f"server {upstream};" in (nginx.directory / "site.conf").read_text()
         yield Site(server, nginx)
         errors = nginx.logs()
-        if not extra:
+        if clean:
             assert "upstream prematurely closed" not in errors, errors
             assert "upstream sent" not in errors, errors
     finally:
@@ -182,7 +184,8 @@ def static_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, static_dir: Path
 ) -> Iterator[Site]:
-    yield from _start(tmp_path_factory, request.param, static_dir, "server_apps:app", {})
+    limit = ("--limit-request-body", str(BODY_LIMIT))
+    yield from _start(tmp_path_factory, request.param, static_dir, "server_apps:app", {}, *limit)
 
 
 def _environ(reply: Reply) -> dict[str, Any]:
@@ -227,6 +230,14 @@ def test_post_bodies(site: Site, size: int) -> None:
     assert reply.status == 200
     assert reply.header("X-Got") == str(size)
     assert hashlib.sha256(reply.body).digest() == hashlib.sha256(body).digest()
+
+
+def test_a_body_over_pronghorns_limit_is_413(site: Site) -> None:
+    # The refused body is read before the answer: closing on it would reset the
+    # connection, and nginx would answer 502.
+    reply = site.https("POST", "/echo", None, b"x" * (BODY_LIMIT + 1))
+    assert reply.status == 413
+    assert reply.body == b"413 Request Entity Too Large\n"
 
 
 def test_a_chunked_body_from_the_client(site: Site) -> None:
@@ -327,7 +338,10 @@ def test_the_access_log_names_the_client(site: Site) -> None:
 def refusing_site(tmp_path_factory: pytest.TempPathFactory, static_dir: Path) -> Iterator[Site]:
     """pronghorn that does not let nginx (127.0.0.1) in: --uwsgi-allow-from 10.9.9.9."""
     extra = ("--uwsgi-allow-from", "10.9.9.9")
-    yield from _start(tmp_path_factory, VARIANTS[0], static_dir, "server_apps:app", {}, *extra)
+    site = _start(
+        tmp_path_factory, VARIANTS[0], static_dir, "server_apps:app", {}, *extra, clean=False
+    )
+    yield from site
 
 
 def test_nginx_not_allowed_is_a_502(refusing_site: Site) -> None:

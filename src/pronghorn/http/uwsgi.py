@@ -26,8 +26,9 @@ of them, or one longer than --limit-request-field-size (name and value), 431; at
 line (--limit-request-line, 414); a body over --limit-request-body, 413. The answer goes to
 nginx, which passes it to its client; a peer that closed mid-packet reads nothing, and the
 log line says what happened. A refused packet's body (up to `MAX_DISCARD`) is read and
-dropped before the answer: nginx sends the whole body before it reads, and closing a socket
-with unread bytes resets it, which destroys the answer in flight (nginx then says 502).
+dropped before the answer: nginx sends the body right behind the packet, and closing a
+socket with unread bytes resets the connection, which can destroy the answer in flight
+(nginx then says 502: seen over a Unix socket, and with a raw TCP client).
 """
 
 from __future__ import annotations
