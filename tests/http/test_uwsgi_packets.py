@@ -358,6 +358,42 @@ def test_connection_streams_a_body_larger_than_the_buffer() -> None:
     assert got == body and conn.read_body(10) == b""
 
 
+def test_a_body_the_app_left_unread_is_dropped_before_the_close() -> None:
+    wire, _ = _post(10_000)
+    conn = UwsgiConnection(body_buffer=100)
+    conn.receive(wire[:-5000])
+    assert isinstance(conn.next_request(), UwsgiHead)
+    conn.end_request(keep_alive=False)  # answered without reading
+    assert conn.phase is DISCARD and conn.next_request() is None
+    conn.receive(wire[-5000:-1])
+    assert conn.next_request() is None and conn.phase is DISCARD
+    assert conn.read_body(1 << 20) is None  # nothing is kept
+    conn.receive(wire[-1:])
+    assert conn.next_request() is None and conn.phase is CLOSED
+
+
+def test_a_peer_that_leaves_while_its_unread_body_is_dropped() -> None:
+    wire, _ = _post(10_000)
+    conn = UwsgiConnection(body_buffer=100)
+    conn.receive(wire[:-5000])
+    assert isinstance(conn.next_request(), UwsgiHead)
+    conn.end_request(keep_alive=False)
+    conn.receive(b"")
+    assert conn.next_request() is None and conn.phase is CLOSED
+
+
+def test_a_huge_unread_body_is_not_waited_for() -> None:
+    body = b"x" * 1000
+    wire = packet(
+        [("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", str(MAX_DISCARD + len(body) + 1))], body
+    )
+    conn = UwsgiConnection(body_buffer=100)
+    conn.receive(wire)
+    assert isinstance(conn.next_request(), UwsgiHead)
+    conn.end_request(keep_alive=False)
+    assert conn.phase is CLOSED
+
+
 def test_peer_leaving_mid_packet_is_refused_with_a_reason() -> None:
     conn = UwsgiConnection()
     conn.receive(packet(nginx_variables())[:20])

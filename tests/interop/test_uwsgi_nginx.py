@@ -240,6 +240,13 @@ def test_a_body_over_pronghorns_limit_is_413(site: Site) -> None:
     assert reply.body == b"413 Request Entity Too Large\n"
 
 
+def test_a_large_body_the_app_does_not_read(site: Site) -> None:
+    # Larger than --body-buffer: the app runs before it has all arrived. Its unread rest
+    # is read and dropped before the close, which would otherwise reset the connection.
+    reply = site.https("POST", "/noread", None, big_body(1024 * 1024))
+    assert (reply.status, reply.body) == (200, b"did not read\n")
+
+
 def test_a_chunked_body_from_the_client(site: Site) -> None:
     pieces = [big_body(1000), b"middle", big_body(70_000)]
     conn = site.connect()

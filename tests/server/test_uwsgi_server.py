@@ -204,6 +204,30 @@ def test_a_body_that_arrives_in_pieces(site: Uwsgi) -> None:
     assert answer.body == body
 
 
+def test_an_unread_body_is_read_before_the_close(tmp_path: Path) -> None:
+    # With --body-buffer 0 the app answers before the body has come: the rest is read and
+    # dropped before the close (a close on unread bytes resets the socket, and nginx may
+    # lose the answer with it). So the answer and a clean end come after all is sent.
+    unix = tmp_path / "d.sock"
+    pool = ServerPool()
+    try:
+        pool(*app_args("--protocol", "uwsgi", "--body-buffer", "0", "-b", f"unix:{unix}"))
+        assert wait_until(unix.is_socket, 5.0)
+        body = b"y" * 300_000
+        wire = packet(nginx_variables("POST", "/noread", body=body), body)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(str(unix))
+            sock.sendall(wire[:1000])
+            first = sock.recv(65536)  # the answer, before the body has come
+            assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+            sock.sendall(wire[1000:])  # the server is still reading: no broken pipe
+            answer = parse(first + read_to_close(sock))
+        assert answer.body == b"did not read\n"
+    finally:
+        pool.stop_all()
+
+
 def test_a_body_over_the_limit_is_413(site: Uwsgi) -> None:
     body = b"x" * (BODY_LIMIT + 1)
     answer = ask(site, "POST", "/echo", body=body)

@@ -334,7 +334,9 @@ class UwsgiConnection:
     interface of `ServerConnection` (see there), for one request and no keep-alive.
 
     The body is gathered before the request runs as on HTTP (up to the body buffer; a
-    larger one streams to the app as it reads)."""
+    larger one streams to the app as it reads). What the app left unread of it is read and
+    dropped after the response (up to `MAX_DISCARD`), for the reason a refusal waits for
+    its body: closing on unread bytes resets the connection, and the response with it."""
 
     __slots__ = (
         "_body",
@@ -342,6 +344,7 @@ class UwsgiConnection:
         "_body_bytes",
         "_body_done",
         "_body_error",
+        "_draining",
         "_error",
         "_parser",
         "_peer_closed",
@@ -359,6 +362,7 @@ class UwsgiConnection:
         self._body_bytes = 0
         self._body_done = False
         self._body_error: BodyError | None = None
+        self._draining = False  # the response is out: dropping the rest of the body
         self._error: ProtocolError | None = None
         self._peer_closed = False
         self.continue_owed = False  # never: nginx answers Expect: 100-continue itself
@@ -381,7 +385,8 @@ class UwsgiConnection:
             kind = type(event)
             if kind is BodyData:
                 piece: bytes = event.data  # type: ignore[union-attr]
-                self._body.append(piece)
+                if not self._draining:
+                    self._body.append(piece)
                 self._body_bytes += len(piece)
             elif kind is MessageEnd:
                 self._body_done = True
@@ -398,6 +403,10 @@ class UwsgiConnection:
         bytes (`phase` says what for; CLOSED: close now)."""
         phase = self.phase
         if phase is CLOSED or phase is RUNNING:
+            return None
+        if self._draining:
+            if self._body_done or self._peer_closed:
+                self.phase = CLOSED
             return None
         if self._error is not None:
             self.phase = CLOSED
@@ -452,7 +461,16 @@ class UwsgiConnection:
         return data
 
     def end_request(self, keep_alive: bool) -> None:
-        """The response is complete: the connection closes."""
+        """The response is complete: the connection closes, once what is left of a body
+        the app did not read has arrived (DISCARD meanwhile)."""
+        head = self.request
         self.request = None
         self._body.clear()
-        self.phase = CLOSED
+        left = 0
+        if head is not None and not self._body_done and self._body_error is None:
+            left = (head.content_length or 0) - self._body_bytes
+        if 0 < left <= MAX_DISCARD and not self._peer_closed:
+            self._draining = True
+            self.phase = DISCARD
+        else:
+            self.phase = CLOSED
