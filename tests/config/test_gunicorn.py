@@ -53,6 +53,8 @@ SAMPLES = {
     "raw_env": "A=1",
     "proc_name": "shop",
     "root_path": "/shop",
+    "proxy_allow_from": "10.0.0.0/8",
+    "uwsgi_allow_ips": "10.0.0.0/8",
     "forwarded_allow_ips": "10.0.0.0/8",
 }
 

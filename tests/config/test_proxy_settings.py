@@ -96,25 +96,25 @@ def test_forwarded_goes_with_the_prefix_header() -> None:
 
 def test_proxy_protocol_is_off_and_allows_loopback_by_default() -> None:
     config = load_config(["m:app"], {})
-    assert (config.proxy_protocol, config.proxy_allow_from) == (False, ("127.0.0.1", "::1"))
+    assert (config.proxy_protocol, config.proxy_allow_from) == ("off", ("127.0.0.1", "::1"))
 
 
 def test_proxy_protocol_from_every_source(tmp_path: Path) -> None:
     argv = ["--proxy-protocol", "--proxy-allow-from", "10.0.0.0/8, 192.0.2.7/32", "m:app"]
     config = load_config(argv, {})
-    assert (config.proxy_protocol, config.proxy_allow_from) == (True, ("10.0.0.0/8", "192.0.2.7"))
+    assert (config.proxy_protocol, config.proxy_allow_from) == ("auto", ("10.0.0.0/8", "192.0.2.7"))
     env = {"PRONGHORN_PROXY_PROTOCOL": "yes", "PRONGHORN_PROXY_ALLOW_FROM": "*"}
     config = load_config(["m:app"], env)
-    assert (config.proxy_protocol, config.proxy_allow_from) == (True, ("*",))
+    assert (config.proxy_protocol, config.proxy_allow_from) == ("auto", ("*",))
     toml = tmp_path / "p.toml"
     toml.write_text('proxy-protocol = true\nproxy-allow-from = ["fd00::/8"]\n')
     config = load_config(["-c", str(toml), "m:app"], {})
-    assert (config.proxy_protocol, config.proxy_allow_from) == (True, ("fd00::/8",))
+    assert (config.proxy_protocol, config.proxy_allow_from) == ("auto", ("fd00::/8",))
     # gunicorn.conf.py: gunicorn's names (proxy_allow_ips for --proxy-allow-from), no warning.
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text("proxy_protocol = True\nproxy_allow_ips = '10.2.0.1,10.2.0.2'\n")
     config = load_config(["-c", str(conf), "m:app"], {})
-    assert (config.proxy_protocol, config.proxy_allow_from) == (True, ("10.2.0.1", "10.2.0.2"))
+    assert (config.proxy_protocol, config.proxy_allow_from) == ("auto", ("10.2.0.1", "10.2.0.2"))
     assert not config.extras.warnings
 
 
@@ -122,3 +122,22 @@ def test_proxy_allow_from_mistakes_are_refused() -> None:
     with pytest.raises(ConfigError, match="option --proxy-allow-from") as info:
         load_config(["--proxy-protocol", "--proxy-allow-from", "haproxy.local", "m:app"], {})
     assert "expected an IP address, a network such as 10.0.0.0/8" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--proxy-protocol", "v1"], "v1"),
+        (["--proxy-protocol", "V2"], "v2"),
+        (["--proxy-protocol", "off"], "off"),
+        (["--proxy-protocol"], "auto"),
+    ],
+)
+def test_proxy_protocol_takes_gunicorns_values(argv: list[str], expected: str) -> None:
+    assert load_config([*argv, "m:app"], {}).proxy_protocol == expected
+
+
+def test_proxy_protocol_refuses_other_words() -> None:
+    with pytest.raises(ConfigError, match="option --proxy-protocol") as info:
+        load_config(["--proxy-protocol", "v3", "m:app"], {})
+    assert "one of off, v1, v2, auto" in str(info.value)

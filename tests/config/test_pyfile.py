@@ -69,3 +69,17 @@ def test_process_settings_from_the_command_line() -> None:
 def test_single_process_allows_one_worker_only(extra: list[str]) -> None:
     with pytest.raises(ConfigError, match="--single-process"):
         load_config(["--single-process", *extra, "app:app"], {})
+
+
+def test_gunicorn_uwsgi_settings(tmp_path: Path) -> None:
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text("protocol = 'uwsgi'\nuwsgi_allow_ips = '10.0.0.1,10.0.0.0/24'\n")
+    config = load_config(["-c", str(conf), "app:app"], {})
+    assert (config.protocol, config.uwsgi_allow_ips) == ("uwsgi", ("10.0.0.1", "10.0.0.0/24"))
+    assert not config.extras.warnings
+    config = load_config(["--protocol", "UWSGI", "--uwsgi-allow-from", "*", "app:app"], {})
+    assert (config.protocol, config.uwsgi_allow_ips) == ("uwsgi", ("*",))
+    with pytest.raises(ConfigError, match="one of http, uwsgi"):
+        load_config(["--protocol", "fastcgi", "app:app"], {})
+    with pytest.raises(ConfigError, match="host bits set"):
+        load_config(["--uwsgi-allow-from", "10.0.0.1/24", "app:app"], {})

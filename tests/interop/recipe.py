@@ -1,5 +1,5 @@
 """examples/nginx/proxy_pass.conf, run for real: nginx with the committed recipe in front of
-a pronghorn.
+a pronghorn (and `start_site`, for another recipe: examples/nginx/uwsgi_pass.conf).
 
 `render_site` replaces, in the committed text, exactly the deployment-specific values (the
 upstream's port, the listening ports, the certificate, the static directory; the IPv6
@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +66,9 @@ class Nginx:
         stop_process(self.process)
 
 
-def _substitute(text: str, old: str, new: str) -> str:
-    assert old in text, f"{RECIPE} no longer contains {old!r}: update the test"
+def substitute(text: str, old: str, new: str, recipe: Path = RECIPE) -> str:
+    """`text` with `old` replaced; fails when the recipe no longer contains `old`."""
+    assert old in text, f"{recipe} no longer contains {old!r}: update the test"
     return text.replace(old, new)
 
 
@@ -86,7 +88,7 @@ def render_site(
         ("/srv/myproject/static/", f"{static}/"),
     ]
     for old, new in replacements:
-        text = _substitute(text, old, new)
+        text = substitute(text, old, new)
     return text
 
 
@@ -112,6 +114,19 @@ def _free_port() -> int:
 def start_nginx(directory: Path, upstream_port: int, static: Path) -> Nginx:
     """nginx serving the recipe in front of 127.0.0.1:`upstream_port`. The ports are
     chosen free just before the start; taken meanwhile, the start is tried again."""
+
+    def site(http_port: int, https_port: int, cert: Path, key: Path) -> str:
+        return render_site(upstream_port, http_port, https_port, cert, key, static)
+
+    return start_site(directory, site)
+
+
+SiteRenderer = Callable[[int, int, Path, Path], str]
+"""(http_port, https_port, certificate, key) -> the text of a site's config."""
+
+
+def start_site(directory: Path, render: SiteRenderer) -> Nginx:
+    """nginx serving the site `render` makes for free ports and a fresh certificate."""
     binary = find_binary("nginx")
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = make_certificate(directory)
@@ -124,8 +139,7 @@ def start_nginx(directory: Path, upstream_port: int, static: Path) -> Nginx:
     failures = []
     for _attempt in range(PORT_ATTEMPTS):
         http_port, https_port = _free_port(), _free_port()
-        site = render_site(upstream_port, http_port, https_port, cert, key, static)
-        (directory / "site.conf").write_text(site)
+        (directory / "site.conf").write_text(render(http_port, https_port, cert, key))
         stderr_path = directory / "stderr.log"
         with stderr_path.open("wb") as err:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)

@@ -11,6 +11,7 @@ is nothing. It never prints and never exits: argparse's own exits become `Config
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -116,6 +117,17 @@ def _add_argument(
         help_text = argparse.SUPPRESS
     if not setting.flags:
         group.add_argument(setting.name, nargs="?", metavar=setting.metavar, help=help_text)
+    elif setting.bare is not None:
+        group.add_argument(
+            *flags,
+            dest=setting.name,
+            metavar=setting.metavar,
+            nargs="?",
+            const=setting.bare,
+            action="append",
+            default=None,
+            help=help_text,
+        )
     elif setting.is_switch:
         group.add_argument(
             *flags,
@@ -135,10 +147,39 @@ def _add_argument(
         )
 
 
+def _bare_flags_explicit(argv: Sequence[str]) -> list[str]:
+    """`argv` with each flag that may stand alone (`--proxy-protocol`) given its bare value
+    when the next word is not one of its values, so that `--proxy-protocol app:app` reads
+    the app as the app (argparse's optional value would swallow it)."""
+    bare = {flag: s for s in SETTINGS if s.bare is not None for flag in s.flags}
+    words = list(argv)
+    out: list[str] = []
+    for index, word in enumerate(words):
+        setting = bare.get(word)
+        if setting is not None:
+            following = words[index + 1] if index + 1 < len(words) else None
+            # A value, or a mistaken one (v3), is the flag's; anything else is not.
+            wanted = following is not None and (
+                _parses(setting, following) or re.fullmatch(r"v\d+", following) is not None
+            )
+            if not wanted:
+                word = f"{word}={setting.bare}"
+        out.append(word)
+    return out
+
+
+def _parses(setting: Setting, word: str) -> bool:
+    try:
+        setting.kind.parse(word)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_command_line(argv: Sequence[str]) -> CommandLine:
     """Parse argv (without the program name); raise ConfigError on any mistake."""
     parser = build_parser()
-    namespace, unknown = parser.parse_known_args(list(argv))
+    namespace, unknown = parser.parse_known_args(_bare_flags_explicit(argv))
     if unknown:
         raise ConfigError(_unknown_message(unknown[0]))
     values: dict[str, object] = {}

@@ -34,11 +34,6 @@ PLANNED = MappingProxyType(
         "ssl_version": "--ssl-version",
         "do_handshake_on_connect": "--do-handshake-on-connect",
         "suppress_ragged_eofs": "--suppress-ragged-eofs",
-        "proxy_protocol": "--proxy-protocol",
-        "proxy_allow_ips": "--proxy-allow-from",
-        "protocol": "--protocol",
-        # TBD, as above.
-        "uwsgi_allow_ips": "--uwsgi-allow-from",
     }
 )
 """Settings being added by other work of issue 11 (TLS, PROXY protocol, the uwsgi
@@ -190,8 +185,8 @@ def none(
 
 
 _TLS = "TLS on the server, issue 11; until then terminate TLS in a proxy in front"
-_PROXY_PROTOCOL = "the PROXY protocol, issue 11"
-_UWSGI = "the uwsgi protocol for nginx's uwsgi_pass, issue 11"
+_PROXY_PROTOCOL = "the PROXY protocol v1 and v2, from the peers of --proxy-allow-from"
+_UWSGI = "the uwsgi protocol of nginx's uwsgi_pass"
 _METRICS = "issue 12 brings metrics (Prometheus, and --statsd-host/--statsd-prefix)"
 _LOG_CONFIG = "issue 12 brings --log-config and --log-config-dict"
 _NO_SYSLOG = (
@@ -342,13 +337,11 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
             "run PasteDeploy files with PasteDeploy's own runner: `pserve development.ini` "
             "with `use = egg:pronghorn` in its [server:main] section"
         )),
-        same("proxy_protocol", ("--proxy-protocol",), note=_PROXY_PROTOCOL, refuse=True,
-             inert=("off",)),
-        same("proxy_allow_ips", ("--proxy-allow-from",), note=_PROXY_PROTOCOL,
-             inert=("127.0.0.1,::1",)),
-        same("protocol", ("--protocol",), note=_UWSGI, refuse=True, inert=("http",)),
-        same("uwsgi_allow_ips", ("--uwsgi-allow-from",), note=_UWSGI,
-             inert=("127.0.0.1,::1",)),
+        same("proxy_protocol", ("--proxy-protocol",), note=_PROXY_PROTOCOL),
+        same("proxy_allow_ips", ("--proxy-allow-from",), "proxy_allow_from",
+             note=_PROXY_PROTOCOL),
+        same("protocol", ("--protocol",), note=_UWSGI),
+        same("uwsgi_allow_ips", ("--uwsgi-allow-from",), note=_UWSGI),
         none("raw_paste_global_conf", ("--paste-global",), (
             "PasteDeploy files are run by `pserve`, which takes global values itself"
         )),

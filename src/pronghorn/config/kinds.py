@@ -26,9 +26,15 @@ class Kind:
     allowed: str
     parse: Callable[[str], object]
     toml_types: tuple[type, ...] = (str,)
+    toml_parse: Callable[[object], object] | None = None
+    """For a kind whose TOML values are not simply its text (a boolean meaning a word)."""
 
     def from_toml(self, value: object) -> object:
         """Parse one TOML scalar: check its TOML type, then validate as for text."""
+        if self.toml_parse is not None:
+            if not isinstance(value, self.toml_types):
+                raise ValueError(f"expected {self.allowed}")
+            return self.toml_parse(value)
         # bool is an int subclass; a TOML `true` is never a valid number.
         if isinstance(value, bool) and bool not in self.toml_types:
             raise ValueError(f"expected {self.allowed}")
@@ -82,6 +88,29 @@ def choice(*words: str) -> Kind:
         return word
 
     return Kind(allowed, parse)
+
+
+def proxy_versions() -> Kind:
+    """gunicorn's --proxy-protocol values: off, v1, v2 or auto (either); true/false (a TOML
+    boolean, or yes/no/on/1/0 from the environment) mean auto and off."""
+    words = ("off", "v1", "v2", "auto")
+    allowed = "one of off, v1, v2, auto (or true/false)"
+    aliases = {"1": "auto", "true": "auto", "yes": "auto", "on": "auto"}
+    aliases |= {"0": "off", "false": "off", "no": "off"}
+
+    def parse(text: str) -> str:
+        word = text.strip().lower()
+        word = aliases.get(word, word)
+        if word not in words:
+            raise ValueError(f"expected {allowed}")
+        return word
+
+    def from_toml(value: object) -> str:
+        if isinstance(value, bool):
+            return "auto" if value else "off"
+        return parse(str(value))
+
+    return Kind(allowed, parse, (str, bool), toml_parse=from_toml)
 
 
 def boolean() -> Kind:

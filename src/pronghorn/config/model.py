@@ -103,8 +103,10 @@ class Config:
     root_path: str = ""
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")
-    proxy_protocol: bool = False
+    proxy_protocol: str = "off"
     proxy_allow_from: tuple[str, ...] = ("127.0.0.1", "::1")
+    protocol: str = "http"
+    uwsgi_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     access_logfile: str | None = None
     access_logformat: str = "combined"
     error_logfile: str = "-"

@@ -40,11 +40,13 @@ class Setting:
     """Each occurrence may itself hold several comma-separated items (as --pythonpath)."""
     in_file: bool = True
     """False for settings that make no sense inside a config file (the file's own path)."""
+    bare: str | None = None
+    """The value of the flag given without one (gunicorn's `--proxy-protocol`)."""
 
     @property
     def is_switch(self) -> bool:
         """A boolean on/off setting (`--x` / `--no-x` on the command line)."""
-        return self.kind.toml_types == (bool,)
+        return self.kind.toml_types == (bool,) and self.bare is None
 
     @property
     def long_option(self) -> str:
@@ -188,14 +190,16 @@ SETTINGS: tuple[Setting, ...] = (
         multiple=True, comma_list=True,
     ),
     Setting(
-        "proxy_protocol", kinds.boolean(), ("--proxy-protocol",), "", _PROXY,
-        "Connections from --proxy-allow-from must begin with a PROXY protocol header, "
-        "version 1 or 2 (haproxy's send-proxy, send-proxy-v2), read within "
+        "proxy_protocol", kinds.proxy_versions(), ("--proxy-protocol",), "VERSION", _PROXY,
+        "off, v1, v2 or auto (the flag alone: auto), as gunicorn. Connections from "
+        "--proxy-allow-from must begin with a PROXY protocol header of that version (auto: "
+        "either; haproxy's send-proxy is v1, send-proxy-v2 is v2), read within "
         "--header-timeout; its client address becomes REMOTE_ADDR, the access log's and "
         "the one --forwarded-allow-ips is checked against. A missing, malformed or "
         "truncated header closes the connection with one log line. A v2 header whose SSL "
         "TLV says the client used TLS makes wsgi.url_scheme https. Off by default. See "
         "docs/deploying.md, 'haproxy with PROXY protocol'.",
+        bare="auto",
     ),
     Setting(
         "proxy_allow_from", kinds.proxy_source(), ("--proxy-allow-from",), "ADDRESSES",
@@ -204,6 +208,23 @@ SETTINGS: tuple[Setting, ...] = (
         "(with --proxy-protocol); * for every peer. Other peers' connections are read as "
         "plain HTTP, so a PROXY header from them is a 400. Connections on a Unix socket "
         "are always expected to send one.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
+        "protocol", kinds.choice("http", "uwsgi"), ("--protocol",), "NAME", _PROXY,
+        "What the listeners speak: http (HTTP/1.1), or uwsgi, the binary protocol of nginx's "
+        "uwsgi_pass with the stock uwsgi_params, for a server coming from uWSGI (one request "
+        "per connection; the environ is the variables nginx sends: REMOTE_ADDR is the "
+        "client's, HTTPS or REQUEST_SCHEME the scheme; proxy headers are not read). "
+        "Applies to every --bind. See docs/deploying.md, 'nginx with uwsgi_pass'.",
+    ),
+    Setting(
+        "uwsgi_allow_ips", kinds.proxy_source(), ("--uwsgi-allow-from",), "ADDRESSES",
+        _PROXY,
+        "With --protocol uwsgi: comma-separated addresses and networks of the peers that may "
+        "connect (a packet says who the client is, so only the front end may send one); * "
+        "allows every peer. Anyone else is closed at once, with one log line. Connections on "
+        "a Unix socket are always allowed: the socket file's permissions decide.",
         multiple=True, comma_list=True,
     ),
     Setting(

@@ -10,13 +10,15 @@ a body the app did not read, and what to answer and when to close on a protocol 
 The I/O layer feeds `receive` what the socket gave, asks `next_request` what to do, runs
 the app with `read_body`/`continue_bytes` behind `wsgi.input`, and calls `end_request` with
 what the response told the client. `phase` says what the connection waits for, which is
-how the I/O layer picks a deadline.
+how the I/O layer picks a deadline. `ConnectionState` is that interface, which the uwsgi
+protocol's state (`pronghorn.http.uwsgi`) has too.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from enum import IntEnum
+from typing import Protocol
 
 from pronghorn.http.events import (
     BodyData,
@@ -68,6 +70,23 @@ class BodyError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
+
+
+class ConnectionState(Protocol):
+    """What the I/O layer asks of a connection's protocol state, whichever protocol the
+    listener speaks: `ServerConnection` (HTTP/1.1) or `pronghorn.http.uwsgi.UwsgiConnection`.
+    The methods are `ServerConnection`'s; see there."""
+
+    phase: Phase
+    continue_owed: bool
+
+    def receive(self, data: bytes) -> None: ...
+    def refuse_keep_alive(self) -> None: ...
+    def next_request(self) -> RequestHead | ProtocolError | None: ...
+    def refusal(self, error: ProtocolError, date: str) -> bytes: ...
+    def continue_bytes(self) -> bytes: ...
+    def read_body(self, max_bytes: int) -> bytes | None: ...
+    def end_request(self, keep_alive: bool) -> None: ...
 
 
 class ServerConnection:

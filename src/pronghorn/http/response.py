@@ -85,11 +85,13 @@ def plan_response(
     headers: list[tuple[str, str]],
     date: str,
     body_length: int | None,
+    chunked: bool = True,
 ) -> ResponsePlan:
     """Decide framing and serialise the head of a response to one request.
 
     `body_length` is the length of the whole body when the caller already has all of it
-    (a single-chunk or list body), else None.
+    (a single-chunk or list body), else None. `chunked` False: the connection cannot carry
+    chunked encoding (uwsgi), so a body of unknown length is delimited by closing.
     """
     code = status_code(status)
     keep_alive = request_keep_alive
@@ -120,7 +122,9 @@ def plan_response(
     if not has_server:
         out += ("Server: ", SERVER_NAME, "\r\n")
 
-    framing, length = _choose_framing(code, request_version, app_length, body_length)
+    framing, length = _choose_framing(
+        code, request_version if chunked else "1.0", app_length, body_length
+    )
     if framing is _LENGTH and app_length is None:
         out += ("Content-Length: ", str(length), "\r\n")
     elif framing is _CHUNKED:

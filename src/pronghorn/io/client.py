@@ -2,7 +2,8 @@
 
 Owns what is about the socket: reading into the connection's protocol state
 (`pronghorn.http.connection.ServerConnection`, which decides everything HTTP: the next
-request, gathering its body, 100 Continue, keep-alive or close, discarding), running each
+request, gathering its body, 100 Continue, keep-alive or close, discarding; or the uwsgi
+protocol's, `pronghorn.http.uwsgi.UwsgiConnection`, as the listener says), running each
 request it hands out on the current thread, answering its refusals, response output parked
 for a full socket (sent by `writable` before the next request is read), the steps some
 connections take before HTTP (`run_preamble`, see `pronghorn.io.preamble`), and the one
@@ -17,7 +18,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from pronghorn.http.connection import FRESH, HEAD, IDLE, ServerConnection
+from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.io.channel import SocketChannel, send_all
@@ -68,15 +69,13 @@ class ClientConnection:
         sock: socket.socket,
         remote: tuple[str, int] | None,
         listener_index: int,
+        state: ConnectionState,
     ) -> None:
         self._reactor = reactor
         self.sock = sock
         self.remote = remote
         self.listener_index = listener_index
-        config = reactor.config
-        self.http = ServerConnection(
-            reactor.state.parser_limits, config.body_buffer, keep_alive=config.keep_alive > 0
-        )
+        self.http = state  # the protocol state, made by the listener's protocol
         self.busy = True  # the accepting thread owns it first
         self.closed = False
         self.registered = False  # in the reactor's epoll set

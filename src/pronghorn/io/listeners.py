@@ -1,7 +1,8 @@
 """Listening sockets: `--bind` addresses to bound, listening sockets.
 
 Owns the address forms (`HOST:PORT`, `[v6]:PORT`, `unix:/path`, `fd://N`), socket options,
-a Unix socket file's mode and owner (`unix_socket_mode`), and `stop_new_connections`, which
+a Unix socket file's mode and owner (`unix_socket_mode`), what they speak as the logs say
+it (`protocol_note`), and `stop_new_connections`, which
 closes a TCP socket to new connections while keeping those already queued on it (see
 docs/design.md, "Graceful stop"). The supervisor creates these once and hands them to every
 worker.
@@ -18,6 +19,7 @@ import struct
 from dataclasses import dataclass, replace
 
 from pronghorn.config.address import FdAddress, UnixAddress, parse_bind
+from pronghorn.config.model import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,15 @@ UNIX_SOCKET_MODE = 0o660
 """A Unix socket file's mode when no --umask is given: its owner and group may connect.
 Anyone who may write to the file may connect, and connections on a Unix socket are trusted
 with proxy headers (see --forwarded-allow-ips): so not everyone, by default."""
+
+
+def protocol_note(config: Config) -> str | None:
+    """The line logged after where a server listens, when it speaks another protocol than
+    HTTP (--protocol; the connections are served as `pronghorn.io.protocols` says)."""
+    if config.protocol != "uwsgi":
+        return None
+    allowed = ", ".join(config.uwsgi_allow_ips) or "none"
+    return f"Protocol uwsgi (nginx uwsgi_pass); TCP peers allowed: {allowed} (--uwsgi-allow-from)"
 
 
 def unix_socket_mode(umask: int | None) -> int:

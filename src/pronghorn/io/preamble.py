@@ -62,12 +62,13 @@ class ProxyHeaderStep:
     has placed inside the header are consumed: all of them while it is incomplete (so that
     epoll does not report the same bytes again), exactly the rest once it is complete."""
 
-    __slots__ = ("_taken",)
+    __slots__ = ("_taken", "_versions")
 
     what = "the PROXY header"
 
-    def __init__(self) -> None:
+    def __init__(self, versions: tuple[int, ...] = (1, 2)) -> None:
         self._taken = b""  # the start of the header, consumed while it was incomplete
+        self._versions = versions  # what --proxy-protocol accepts (v1, v2 or auto)
 
     def advance(self, conn: ClientConnection) -> bool:
         sock = conn.sock
@@ -87,6 +88,11 @@ class ProxyHeaderStep:
         if header is None:
             self._taken = taken + _consume(sock, len(peeked))
             return False
+        if header.version not in self._versions:
+            raise PreambleFailed(
+                "bad PROXY header",
+                f"version {header.version}, and --proxy-protocol says v{self._versions[0]}",
+            )
         _consume(sock, header.length - len(taken))
         conn.proxied(header.source, header.tls)
         return True

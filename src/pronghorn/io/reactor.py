@@ -45,6 +45,7 @@ from pronghorn.io.client import (
 from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
+from pronghorn.io.protocols import ListenerProtocol, listener_protocol
 from pronghorn.wsgi.proxies import TrustedAddresses
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ _CONN_EVENTS = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
 _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLONESHOT
 
 
+# --proxy-protocol: the header versions each value accepts.
+_PROXY_VERSIONS = {"off": (), "v1": (1,), "v2": (2,), "auto": (1, 2)}
+
+
 class Reactor:
     """The event-watching side of one worker, shared by its threads."""
 
@@ -82,12 +87,20 @@ class Reactor:
             Wait.PREAMBLE: config.header_timeout,
         }
         # --proxy-protocol: the peers whose connections must start with a PROXY header.
+        self._proxy_versions = _PROXY_VERSIONS[config.proxy_protocol]
         self._proxy_peers = (
-            TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol else None
+            TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol != "off" else None
         )
         self._epoll = select.epoll()
         self._listening = {
-            lst.sock.fileno(): _Listening(lst, index) for index, lst in enumerate(listeners)
+            lst.sock.fileno(): _Listening(
+                lst,
+                index,
+                listener_protocol(
+                    config, state.parser_limits, unix=lst.sock.family == socket.AF_UNIX
+                ),
+            )
+            for index, lst in enumerate(listeners)
         }
         for fd in self._listening:
             self._epoll.register(fd, select.EPOLLIN)
@@ -260,7 +273,8 @@ class Reactor:
             self._run(conn)
 
     def _take(self, listening: _Listening) -> ClientConnection | None:
-        """Accept one connection; None when none is waiting or the socket is being closed.
+        """Accept one connection; None when none is waiting, the socket is being closed,
+        or the peer was refused (the listener, level-triggered, reports the rest again).
 
         accept() runs under the lock, and a stop closes the socket only after marking it
         under the same lock, so a socket is never closed under a thread inside accept()."""
@@ -284,6 +298,8 @@ class Reactor:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
         conn = self._adopt(listening, fd, address)
+        if conn is None:
+            return None
         limit = self.config.worker_connections
         if limit and len(self._conns) >= limit:
             self._pause_accepting("")  # --worker-connections: the backlog holds the rest
@@ -321,8 +337,9 @@ class Reactor:
                     with contextlib.suppress(OSError):  # a stop may have unregistered it
                         self._epoll.modify(listening.sock.fileno(), select.EPOLLIN)
 
-    def _adopt(self, listening: _Listening, fd: int, address: Any) -> ClientConnection:
-        """A connection for a descriptor `accept` returned; the caller owns it (busy)."""
+    def _adopt(self, listening: _Listening, fd: int, address: Any) -> ClientConnection | None:
+        """A connection for a descriptor `accept` returned; the caller owns it (busy).
+        None for a peer the listener's protocol does not allow: closed, with a log line."""
         family = listening.family
         client = socket.socket(family, socket.SOCK_STREAM, 0, fileno=fd)
         client.setblocking(False)
@@ -331,15 +348,30 @@ class Reactor:
             remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
         else:
             remote = None
-        conn = ClientConnection(self, client, remote, listening.index)
+        allowed = listening.allowed
+        if allowed is not None and remote is not None and remote[0] not in allowed:
+            self._refuse_peer(listening.protocol, client, remote)
+            return None
+        conn = ClientConnection(self, client, remote, listening.index, listening.new_state())
         proxies = self._proxy_peers
         # A Unix socket's peer is always allowed: the socket file's permissions say who
         # may connect. A peer not allowed is not asked for the header at all.
         if proxies is not None and (remote is None or remote[0] in proxies):
-            conn.begin_preamble([ProxyHeaderStep()])
+            conn.begin_preamble([ProxyHeaderStep(self._proxy_versions)])
         with self._lock:
             self._conns[fd] = conn
         return conn
+
+    def _refuse_peer(
+        self, protocol: ListenerProtocol, client: socket.socket, remote: tuple[str, int]
+    ) -> None:
+        self.state.error_log.warning(
+            "%s connection from %s:%d refused: not in --uwsgi-allow-from",
+            protocol.name,
+            remote[0],
+            remote[1],
+        )
+        client.close()
 
     def _claim(self, fd: int) -> ClientConnection | None:
         with self._lock:
@@ -471,7 +503,9 @@ class Reactor:
                     listening.warned = True
                     self.state.error_log.warning("accept failed while stopping: %s", exc)
                 return not listening.cut_off
-            self._serve(self._adopt(listening, fd, address), True)
+            conn = self._adopt(listening, fd, address)
+            if conn is not None:
+                self._serve(conn, True)
         # Still more: a socket that is closed to new connections is emptied on the next
         # call; one that is not may never be empty, so it is closed now.
         return not listening.cut_off
@@ -525,21 +559,28 @@ class _Listening:
     the reactor's lock, and threads accept only under it and while it is True."""
 
     __slots__ = (
+        "allowed",
         "cut_off",
         "drain",
         "family",
         "index",
         "listener",
+        "new_state",
         "open",
         "paused",
+        "protocol",
         "sock",
         "warned",
     )
 
-    def __init__(self, listener: Listener, index: int) -> None:
+    def __init__(self, listener: Listener, index: int, protocol: ListenerProtocol) -> None:
         self.listener = listener
         self.sock = listener.sock
         self.index = index
+        self.protocol = protocol
+        # Read once a connection: bound here, not looked up through `protocol`.
+        self.new_state = protocol.new_state
+        self.allowed = protocol.allowed
         # Read once: `socket.family` converts to an IntEnum on every read (see _adopt).
         self.family = int(listener.sock.family)
         self.open = True

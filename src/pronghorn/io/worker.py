@@ -25,7 +25,7 @@ from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
-from pronghorn.io.listeners import Listener, open_listener, unix_socket_mode
+from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
 from pronghorn.static import StaticFiles, StaticOptions
@@ -35,6 +35,7 @@ from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import EmptyInput, InputStream
 from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome, WSGIApp, run_app
+from pronghorn.wsgi.uwsgi_environ import UwsgiEnvironBuilder
 
 _NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
@@ -100,7 +101,9 @@ class WorkerState:
         self.reporting = logs.access.enabled
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
-        self.head_memo = HeadMemo()  # the response heads the app repeats
+        uwsgi = config.protocol == "uwsgi"
+        # The response heads the app repeats. On uwsgi nothing is chunked (see there).
+        self.head_memo = HeadMemo(chunked=not uwsgi)
         self._no_body = EmptyInput()  # wsgi.input of every request without a body
         self.static = (
             StaticFiles(
@@ -133,12 +136,15 @@ class WorkerState:
             )
             for lst in listeners
         ]
-        if config.proxy_protocol:
+        if config.proxy_protocol != "off":
             # Then one more per listener, for the connections whose PROXY v2 header says
             # the client reached the proxy over TLS (see `behind_tls`).
             facts += [replace(fact, url_scheme="https", server_from_host=True) for fact in facts]
         errors = _ErrorStream(self.error_log)
-        self.builders = [EnvironBuilder(fact, errors=errors) for fact in facts]
+        self.builders: list[EnvironBuilder | UwsgiEnvironBuilder] = [
+            UwsgiEnvironBuilder(fact, errors) if uwsgi else EnvironBuilder(fact, errors)
+            for fact in facts
+        ]
 
     def behind_tls(self, listener_index: int) -> int:
         """The index (into `builders`) that a connection on listener `listener_index` uses
@@ -333,6 +339,9 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url, state.pid)
+        note = protocol_note(config)
+        if note is not None:
+            log("%s", note)
         if control is not None:
             control.serving(state.running_requests)
         _keep_time(state, reactor, control, stop)

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING
 
 from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, EXIT_OK, ConfigError
-from pronghorn.io.listeners import Listener, describe, open_listener, reserve_reuse_port
+from pronghorn.io.listeners import (
+    Listener,
+    describe,
+    open_listener,
+    protocol_note,
+    reserve_reuse_port,
+)
 from pronghorn.loader import apply_environment
 from pronghorn.logs import Logs
 from pronghorn.supervisor import systemd
@@ -142,6 +148,9 @@ class Master:
         set_title(f"pronghorn: master [{title_name(self.config)}]")
         for listener in self.listeners:
             self.log.info("Listening at: %s (%d)", listener.url, self.pid)
+        note = protocol_note(self.config)
+        if note is not None:
+            self.log.info("%s", note)
         self.log.info("Master %d starting %d worker(s)", self.pid, self.target)
         if self.privileges.switches:
             self.log.info("Workers run as %s", self.privileges.describe())

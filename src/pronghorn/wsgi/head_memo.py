@@ -46,11 +46,14 @@ class CheckedHead:
 class HeadMemo:
     """Checked (status, headers) pairs and the plans made for them, for one worker."""
 
-    __slots__ = ("_checked", "_text")
+    __slots__ = ("_checked", "_chunked", "_text")
 
-    def __init__(self) -> None:
+    def __init__(self, chunked: bool = True) -> None:
         self._checked: dict[HeadersKey, CheckedHead] = {}
         self._text = 0
+        # False on uwsgi: nginx's uwsgi module decodes no chunked encoding, so a body of
+        # unknown length is delimited by closing (see `pronghorn.http.uwsgi`).
+        self._chunked = chunked
 
     def check(self, status: object, headers: object) -> CheckedHead:
         """Validate what the app passed to start_response (AppResponseError if wrong).
@@ -86,6 +89,7 @@ class HeadMemo:
             headers=list(checked.headers),
             date=date,
             body_length=body_length,
+            chunked=self._chunked,
         )
         if len(plans) >= MAX_PLANS:
             plans.clear()
