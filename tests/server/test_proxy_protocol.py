@@ -355,3 +355,21 @@ def test_the_v2_length_is_honoured_exactly(server: ServerProcess) -> None:
     environ, _ = environ_after(server, padded)
     assert environ["PATH_INFO"] == "/environ"
     assert struct.unpack("!H", padded[14:16])[0] == len(padded) - 16
+
+
+# -- gunicorn's version choice --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted", "refused"),
+    [("v1", V1_HEADER, V2_HEADER), ("v2", V2_HEADER, V1_HEADER)],
+)
+def test_one_version_only(serve: Serve, version: str, accepted: bytes, refused: bytes) -> None:
+    server = serve(*app_args(*SHARED_OPTIONS, "--proxy-protocol", version))
+    assert environ_after(server, accepted)[0]["REMOTE_ADDR"] == CLIENT[0]
+    with RawClient.connect(server.host, server.port) as client:
+        client.send(refused + request("GET", "/environ"))
+        port = client.local_port()
+        closed_without_answer(client)
+    line = one_log_line(server, port, "bad PROXY header")
+    assert f"--proxy-protocol says {version}" in line
