@@ -27,7 +27,8 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pronghorn.config.model import Config
@@ -37,9 +38,17 @@ from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import WAIT_FRESH, WAIT_IDLE, WAIT_WRITE, ClientConnection, Wait
 from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
+from pronghorn.io.stream import Stream
+from pronghorn.io.tls_connection import TLSConnection
+from pronghorn.wsgi.environ import EnvironBuilder
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
+
+# Makes the connection for an accepted socket: ClientConnection, or a TLS one.
+ConnectionFactory = Callable[
+    ["Reactor", socket.socket, "tuple[str, int] | None", EnvironBuilder], ClientConnection
+]
 
 TAKEOVER_AFTER = 0.004
 _STANDBY_TICK = 0.002
@@ -72,8 +81,12 @@ class Reactor:
             Wait.WRITE: config.io_timeout,
         }
         self._epoll = select.epoll()
+        make: ConnectionFactory = ClientConnection
+        if state.tls is not None:
+            make = partial(TLSConnection, context=state.tls)
         self._listening = {
-            lst.sock.fileno(): _Listening(lst, index) for index, lst in enumerate(listeners)
+            lst.sock.fileno(): _Listening(lst, builder, make)
+            for lst, builder in zip(listeners, state.builders, strict=True)
         }
         for fd in self._listening:
             self._epoll.register(fd, select.EPOLLIN)
@@ -184,7 +197,7 @@ class Reactor:
         head: RequestHead,
         channel: SocketChannel,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: EnvironBuilder,
     ) -> None:
         """Run one request on this thread; the standby may take the lead meanwhile."""
         me = threading.get_ident()
@@ -197,7 +210,7 @@ class Reactor:
                 self._standby_deep = False
                 self._standby_wake.set()
         try:
-            self.state.run_request(head, channel, remote, listener_index, me, started)
+            self.state.run_request(head, channel, remote, builder, me, started)
         finally:
             # If the standby took the lead meanwhile, the busy mark is the new leader's.
             if leading and self._leader == me:
@@ -311,7 +324,7 @@ class Reactor:
             remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
         else:
             remote = None
-        conn = ClientConnection(self, client, remote, listening.index)
+        conn = listening.make(self, client, remote, listening.builder)
         with self._lock:
             self._conns[fd] = conn
         return conn
@@ -357,8 +370,12 @@ class Reactor:
             conn.closed = True
             # No epoll.unregister: closing the socket (its only descriptor) takes it out of
             # the epoll set, one system call fewer per connection. Once it is out of
-            # `_conns`, a late event for its number finds nothing to claim.
-            self._conns.pop(conn.sock.fileno(), None)
+            # `_conns`, a late event for its number finds nothing to claim. Only if the
+            # number is still ours: a TLS socket that failed to wrap was closed under us,
+            # and the number may already be another connection's.
+            fd = conn.sock.fileno()
+            if self._conns.get(fd) is conn:
+                del self._conns[fd]
         conn.parked.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
@@ -499,21 +516,25 @@ class _Listening:
     the reactor's lock, and threads accept only under it and while it is True."""
 
     __slots__ = (
+        "builder",
         "cut_off",
         "drain",
         "family",
-        "index",
         "listener",
+        "make",
         "open",
         "paused",
         "sock",
         "warned",
     )
 
-    def __init__(self, listener: Listener, index: int) -> None:
+    def __init__(
+        self, listener: Listener, builder: EnvironBuilder, make: ConnectionFactory
+    ) -> None:
         self.listener = listener
         self.sock = listener.sock
-        self.index = index
+        self.builder = builder  # the environ its connections' requests start from
+        self.make = make
         # Read once: `socket.family` converts to an IntEnum on every read (see _adopt).
         self.family = int(listener.sock.family)
         self.open = True
@@ -523,7 +544,7 @@ class _Listening:
         self.warned = False
 
 
-def _request_waiting(sock: socket.socket) -> bool:
+def _request_waiting(sock: Stream) -> bool:
     """True when the client has sent bytes nobody has read yet."""
     try:
         return bool(sock.recv(1, _PEEK))

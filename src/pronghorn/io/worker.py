@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -77,8 +78,10 @@ class WorkerState:
         logs: Logs,
         listeners: Sequence[Listener],
         multiprocess: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
+        self.tls = tls  # every listener speaks TLS with this context (--certfile), or none
         self.app = app
         self.logs = logs
         self.error_log: logging.Logger = logs.error
@@ -118,11 +121,14 @@ class WorkerState:
             else None
         )
         proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
+        # Per listener, the environ its requests start from (a TLS connection adds its own
+        # variables to it once its handshake is done: pronghorn.io.tls_connection).
         self.builders = [
             EnvironBuilder(
                 ServerFacts(
                     server_name=lst.server_name,
                     server_port=lst.server_port,
+                    url_scheme="http" if tls is None else "https",
                     root_path=config.root_path,
                     multithread=config.threads > 1,
                     multiprocess=multiprocess,
@@ -139,7 +145,7 @@ class WorkerState:
         head: RequestHead,
         channel: SocketChannel,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: EnvironBuilder,
         thread_id: int,
         started: float,
     ) -> None:
@@ -157,7 +163,7 @@ class WorkerState:
             environ = None
             if outcome is None:
                 body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
-                environ = self.builders[listener_index].build(head, remote, body, FileWrapper)
+                environ = builder.build(head, remote, body, FileWrapper)
                 app = self.app
                 assert app is not None
                 outcome = run_app(
@@ -166,9 +172,7 @@ class WorkerState:
             if self.logs.access.enabled:
                 # The client as trusted proxy headers name it, not the proxy.
                 client = (
-                    self.builders[listener_index].client(head, remote)
-                    if environ is None
-                    else client_address(environ)
+                    builder.client(head, remote) if environ is None else client_address(environ)
                 )
                 self._log_access(
                     client,
@@ -272,8 +276,10 @@ def serve(
     listeners: Sequence[Listener] | None = None,
     multiprocess: bool = False,
     control: WorkerControl | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
-    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
+    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code.
+    With `tls` (`pronghorn.io.tls.server_context`) every listener speaks TLS."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
         mode = unix_socket_mode(config.umask)
@@ -281,7 +287,7 @@ def serve(
             replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
             for bind in config.bind
         ]
-    state = WorkerState(config, app, logs, listeners, multiprocess)
+    state = WorkerState(config, app, logs, listeners, multiprocess, tls)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)
@@ -297,7 +303,7 @@ def serve(
         # Under a supervisor the master says where it listens, once.
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
-            log("Listening at: %s (%d)", listener.url, state.pid)
+            log("Listening at: %s (%d)", listener.url(_scheme(tls)), state.pid)
         if control is not None:
             control.serving(state.running_requests)
         _keep_time(state, reactor, control, stop)
@@ -310,6 +316,10 @@ def serve(
         restore()
         reactor.close()
     return 0
+
+
+def _scheme(tls: ssl.SSLContext | None) -> str:
+    return "http" if tls is None else "https"
 
 
 def _keep_time(
