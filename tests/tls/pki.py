@@ -4,7 +4,8 @@
 `localhost` and 127.0.0.1 signed by it, a second one (a renewal: same names, another
 serial), a client certificate (CN=alice, O=Example Org, C=FR) and a few broken files for
 the start-up errors: a key that belongs to no certificate, the server key encrypted with a
-password, a self-signed client certificate, and a file that is not PEM. Keys are EC P-256: fast to make.
+password, a self-signed client certificate, and a file that is not PEM. Keys are EC P-256:
+fast to make.
 """
 
 from __future__ import annotations

@@ -77,9 +77,9 @@ def distinguished_name(rdns: Iterable[Iterable[tuple[str, str]]]) -> str:
 def _escape(value: str) -> str:
     """RFC 2253 section 2.4: a backslash before the special characters, a leading # or
     space and a trailing space."""
-    escaped = "".join("\\" + char if char in _SPECIAL else char for char in value)
-    if escaped.startswith(("#", " ")):
-        escaped = "\\" + escaped
-    if escaped.endswith(" ") and not escaped.endswith("\\ "):
-        escaped = escaped[:-1] + "\\ "
-    return escaped
+    chars = ["\\" + char if char in _SPECIAL else char for char in value]
+    if value[:1] in ("#", " "):
+        chars[0] = "\\" + value[0]
+    if len(value) > 1 and value[-1] == " ":
+        chars[-1] = "\\ "
+    return "".join(chars)
