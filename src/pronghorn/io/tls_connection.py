@@ -317,6 +317,7 @@ class TLSConnection(ClientConnection):
             self.wait = WAIT_WRITE
             return True
         except (OSError, ValueError) as exc:
+            parked.flight_owed = False  # nothing more will be sent: close at once
             self._failed(exc)
             return False
         self._handshaking = False
