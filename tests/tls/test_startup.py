@@ -131,3 +131,12 @@ def test_the_key_may_follow_the_certificate_in_one_file(site: Site, serve: Serve
     assert conn.getresponse().status == 200
     conn.close()
     Path(both).unlink()
+
+
+def test_single_process_serves_https(site: Site, serve: Serve) -> None:
+    server = serve(*tls_args(site, "--single-process"))
+    assert server.scheme == "https"
+    conn = https(site, server.port, host="localhost")
+    conn.request("GET", "/environ")
+    assert b'"HTTPS": "on"' in conn.getresponse().read()
+    conn.close()
