@@ -10,8 +10,8 @@ import ssl
 from collections.abc import Iterator
 
 import pytest
+from tlstools import Site, curl, tls_args
 
-from conftest import Site, curl, tls_args
 from serverproc import ServerPool, ServerProcess
 
 HEADER_TIMEOUT = 1.0

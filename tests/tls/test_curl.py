@@ -9,8 +9,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from tlstools import Site, client_context, curl, tls_args
 
-from conftest import Site, client_context, curl, tls_args
 from serverproc import ServerPool, ServerProcess
 
 

@@ -8,7 +8,8 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import Site, curl, wait_until
+from tlstools import Site, curl, wait_until
+
 from serverproc import Serve
 
 RECIPE = Path(__file__).resolve().parents[2] / "examples" / "tls" / "pronghorn.toml"

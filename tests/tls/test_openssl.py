@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from pki import CA_DN, CLIENT_DN
+from tlspki import CA_DN, CLIENT_DN
+from tlstools import Site, s_client, tls_args
 
-from conftest import Site, s_client, tls_args
 from serverproc import Serve, ServerProcess
 
 REQUEST = b"GET /environ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

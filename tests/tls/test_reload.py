@@ -12,10 +12,11 @@ import signal
 import uuid
 from pathlib import Path
 
-from conftest import Site, https, tls_args, wait_until
+from tlstools import Site, https, tls_args, wait_until
+
 from serverproc import Serve, ServerProcess
 
-OLD_SERIAL, NEW_SERIAL = "03E9", "03EA"  # 1001 and 1002: see pki.py
+OLD_SERIAL, NEW_SERIAL = "03E9", "03EA"  # 1001 and 1002: see tlspki.py
 
 
 def _live(site: Site) -> Path:

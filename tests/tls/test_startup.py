@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pki import KEY_PASSWORD
+from tlspki import KEY_PASSWORD
+from tlstools import Site, https, tls_args
 
-from conftest import Site, https, tls_args
 from serverproc import Serve
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from tlstools import Site, client_context
 
-from conftest import Site, client_context
 from pronghorn.io.tls_connection import TLSStream
 
 
