@@ -14,6 +14,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -170,9 +171,16 @@ class Probe:
     error: str = ""
 
 
-def probe_http(host: str, port: int, path: str, method: str, body: bytes) -> Probe:
-    """One HTTP request; a Probe with status 0 and an error if no response came."""
-    conn = http.client.HTTPConnection(host, port, timeout=2)
+def probe_http(
+    host: str, port: int, path: str, method: str, body: bytes, tls: bool = False
+) -> Probe:
+    """One HTTP request (HTTPS if `tls`, any certificate accepted); a Probe with status 0
+    and an error if no response came."""
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=2, context=ssl._create_unverified_context())
+        if tls
+        else http.client.HTTPConnection(host, port, timeout=2)
+    )
     try:
         headers = {"Content-Type": "application/octet-stream"} if body else {}
         conn.request(method, path, body=body or None, headers=headers)
@@ -184,14 +192,16 @@ def probe_http(host: str, port: int, path: str, method: str, body: bytes) -> Pro
         conn.close()
 
 
-def try_ready(server: Server, host: str, port: int, path: str, method: str, body: bytes) -> Probe:
+def try_ready(
+    server: Server, host: str, port: int, path: str, method: str, body: bytes, tls: bool = False
+) -> Probe:
     """One readiness attempt: a Probe with a status (answered) or an error ending in "exited"
     (gave up); a Probe with neither status nor "exited" means: not yet, try again."""
     if server.proc.poll() is not None:
         return Probe(error=f"exited with code {server.proc.returncode}")
     if not _port_open(host, port):
         return Probe(error="port not open")
-    probe = probe_http(host, port, path, method, body)
+    probe = probe_http(host, port, path, method, body, tls)
     if probe.status:
         server.remember_tree()
     return probe

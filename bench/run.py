@@ -180,6 +180,7 @@ def check_ready(
                 scenario.load.path,
                 scenario.method,
                 scenario.request_body,
+                scenario.tls,
             )
             answers[key] = probe
             if probe.status or probe.error.startswith("exited"):
@@ -213,7 +214,20 @@ def _probe_problem(probe: procs.Probe, scenario: Scenario) -> str:
 
 
 def url(ctx: Context, item: Live, scenario: Scenario) -> str:
-    return f"http://{ctx.host}:{item.port}{scenario.load.path}"
+    scheme = "https" if scenario.tls else "http"
+    return f"{scheme}://{ctx.host}:{item.port}{scenario.load.path}"
+
+
+def make_certificate(ctx: Context) -> None:
+    """A self-signed EC certificate for the TLS scenarios (the key in PKCS#8, which
+    granian requires)."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", f"/CN={ctx.host}", "-keyout", str(ctx.key),
+         "-out", str(ctx.cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    ctx.key.chmod(0o644)  # servers run as this user; the directory is private to the run
 
 
 def _children_cpu() -> float:
@@ -377,6 +391,8 @@ def main(argv: list[str]) -> int:
             ctx.static_dir.mkdir()
             Path(tmp).chmod(0o755)
             write_static_files(ctx.static_dir)
+            if any(scenario.tls for scenario in chosen):
+                make_certificate(ctx)
             for scenario in chosen:
                 results.append(run_scenario(scenario, specs, ctx, opts, installed, registry))
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ class Scenario:
     body_size: int = 0  # request body size (POST scenarios)
     file_size: int = 0  # static scenarios: size of the generated file
     note: str = ""
+    tls: bool = False  # served over HTTPS (a certificate the harness makes; wrk speaks TLS)
 
     @property
     def target(self) -> str:
@@ -51,6 +52,15 @@ def _static(name: str, size: int, label: str) -> Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("hello", "wsgi", LoadSpec("/"), 13, "hello", note="13-byte body, keep-alive"),
+    Scenario(
+        "hello-tls",
+        "wsgi",
+        LoadSpec("/"),
+        13,
+        "hello",
+        note="13-byte body, keep-alive, over TLS 1.3 (servers that speak TLS)",
+        tls=True,
+    ),
     Scenario(
         "hello-close",
         "wsgi",

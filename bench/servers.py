@@ -30,6 +30,15 @@ class Context:
     static_dir: Path  # generated files, served at /static/
     work_dir: Path  # scratch: logs, nginx.conf, nginx temp paths
 
+    @property
+    def cert(self) -> Path:
+        """The certificate of TLS scenarios (made by the harness, see run.make_certificate)."""
+        return self.work_dir / "cert.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.work_dir / "key.pem"
+
 
 ArgvFn = Callable[[Context, Scenario, int], list[str]]
 
@@ -43,9 +52,10 @@ class ServerSpec:
     argv: ArgvFn
     package: str = ""  # distribution that must be installed in bench/.venv-peers
     stop_signal: signal.Signals = signal.SIGTERM  # first signal sent to stop it
+    tls: bool = False  # its argv serves TLS scenarios (with the harness's certificate)
 
     def serves(self, scenario: Scenario) -> bool:
-        return scenario.kind in self.kinds
+        return scenario.kind in self.kinds and (self.tls or not scenario.tls)
 
     def missing(self, installed: frozenset[str]) -> str:
         """Why this server cannot run here, or "" if it can (installed: peer distributions)."""
@@ -63,10 +73,11 @@ def _bind(ctx: Context, port: int) -> str:
 
 def _gunicorn(extra: list[str]) -> ArgvFn:
     def argv(ctx: Context, scenario: Scenario, port: int) -> list[str]:
+        tls = ["--certfile", str(ctx.cert), "--keyfile", str(ctx.key)] if scenario.tls else []
         return [
             str(PEERS_BIN / "gunicorn"),
             *("-w", "1", "-b", _bind(ctx, port), "--chdir", str(APPS_DIR)),
-            *("--graceful-timeout", "2", *extra, scenario.target),
+            *("--graceful-timeout", "2", *tls, *extra, scenario.target),
         ]
 
     return argv
@@ -82,8 +93,10 @@ def _granian(ctx: Context, scenario: Scenario, port: int) -> list[str]:
         str(PEERS_BIN / "granian"),
         *("--interface", "wsgi", "--workers", "1", "--no-access-log"),
         *("--host", ctx.host, "--port", str(port), "--working-dir", str(APPS_DIR)),
+        *(["--ssl-certificate", str(ctx.cert), "--ssl-keyfile", str(ctx.key)] if scenario.tls
+          else []),
         scenario.target,
-    ]
+    ]  # fmt: skip
 
 
 def _runner(script: str) -> ArgvFn:
@@ -107,6 +120,8 @@ def _uwsgi(ctx: Context, scenario: Scenario, port: int) -> list[str]:
 def _pronghorn(extra: list[str]) -> ArgvFn:
     def argv(ctx: Context, scenario: Scenario, port: int) -> list[str]:
         base = [str(PRONGHORN), "--bind", _bind(ctx, port), *extra]
+        if scenario.tls:
+            base += ["--certfile", str(ctx.cert), "--keyfile", str(ctx.key)]
         if scenario.kind == "static":
             return [*base, "--static", f"/static={ctx.static_dir}"]
         return [*base, scenario.target]
@@ -160,18 +175,19 @@ def _nginx_path() -> Path:
 
 
 SERVERS: tuple[ServerSpec, ...] = (
-    ServerSpec("pronghorn", WSGI | STATIC, False, (PRONGHORN,), _pronghorn([])),
-    ServerSpec("pronghorn-t1", WSGI, False, (PRONGHORN,), _pronghorn(["--threads", "1"])),
-    ServerSpec("gunicorn-sync", WSGI, True, (PEERS_BIN / "gunicorn",), _gunicorn([])),
+    ServerSpec("pronghorn", WSGI | STATIC, False, (PRONGHORN,), _pronghorn([]), tls=True),
+    ServerSpec("pronghorn-t1", WSGI, False, (PRONGHORN,), _pronghorn(["--threads", "1"]), tls=True),
+    ServerSpec("gunicorn-sync", WSGI, True, (PEERS_BIN / "gunicorn",), _gunicorn([]), tls=True),
     ServerSpec(
         "gunicorn-gthread",
         WSGI,
         True,
         (PEERS_BIN / "gunicorn",),
         _gunicorn(["-k", "gthread", "--threads", "4"]),
+        tls=True,
     ),
     ServerSpec("waitress", WSGI, True, (PEERS_BIN / "waitress-serve",), _waitress),
-    ServerSpec("granian", WSGI, True, (PEERS_BIN / "granian",), _granian),
+    ServerSpec("granian", WSGI, True, (PEERS_BIN / "granian",), _granian, tls=True),
     ServerSpec("bjoern", WSGI, True, (), _runner("run_bjoern.py"), package="bjoern"),
     # uWSGI takes ~1.6 s to exit on SIGTERM; SIGINT stops it at once.
     ServerSpec("uwsgi", WSGI, True, (PEERS_BIN / "uwsgi",), _uwsgi, stop_signal=signal.SIGINT),

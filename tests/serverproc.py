@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 COMMAND_ENV_VAR = "PRONGHORN_TEST_COMMAND"
-LISTENING_RE = re.compile(r"Listening at: http://(\[[^\]]+\]|[^\s:]+):(\d+)")
+LISTENING_RE = re.compile(r"Listening at: (https?)://(\[[^\]]+\]|[^\s:]+):(\d+)")
 DEFAULT_START_TIMEOUT = 20.0
 DEFAULT_STOP_TIMEOUT = 10.0
 
@@ -109,6 +109,7 @@ class ServerProcess:
         self._stdout = _StreamCapture(self._proc.stdout, self._changed)
         self.host = ""
         self.port = 0
+        self.scheme = "http"
         try:
             self.wait_listening(start_timeout)
         except BaseException:
@@ -132,17 +133,18 @@ class ServerProcess:
         return self._stdout.text()
 
     def url(self, path: str = "/") -> str:
-        """An http URL for `path` on the listening address."""
-        return f"http://{self.host}:{self.port}{path}"
+        """An http (https on a TLS listener) URL for `path` on the listening address."""
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def wait_listening(self, timeout: float) -> None:
         """Wait for the listening line and record host and port from it."""
-        self.wait_for_log("Listening at: http://", timeout)
+        self.wait_for_log("Listening at: http", timeout)  # http:// or https://
         match = LISTENING_RE.search(self.log_text())
         if match is None:
             raise ServerStartError(f"unparsable listening line:\n{self._describe()}")
-        self.host = match.group(1).strip("[]")
-        self.port = int(match.group(2))
+        self.scheme = match.group(1)
+        self.host = match.group(2).strip("[]")
+        self.port = int(match.group(3))
 
     def wait_for_log(self, substring: str, timeout: float = 10.0) -> str:
         """Wait until stderr contains `substring`; return the stderr text then.

@@ -141,6 +141,17 @@ def run(config: Config, logs: Logs, start: Start) -> int:
             if config.error_logfile != "-":
                 sys.stderr.write(f"pronghorn: error: {exc}\n")
             return EXIT_USAGE
+    # Certificates are read now, by the user that started the server (a key only root may
+    # read works with --user), before any application code runs.
+    from pronghorn.io.tls import server_context
+
+    try:
+        tls = server_context(config)
+    except ConfigError as exc:
+        logs.error.error("%s", exc)
+        if config.error_logfile != "-":
+            sys.stderr.write(f"pronghorn: error: {exc}\n")
+        return EXIT_USAGE
     try:
         apply_search_path(config.chdir, config.pythonpath)
         app = start.app
@@ -153,12 +164,12 @@ def run(config: Config, logs: Logs, start: Start) -> int:
         # Imported here so the command (and --help) works before the I/O layer is importable.
         from pronghorn.io import serve
 
-        return serve(config, app, logs)
+        return serve(config, app, logs, tls=tls)
     from pronghorn.supervisor import Launch, Master
 
     loader = _import if start.app is None else _given(start.app)
     launch = Launch(start.argv, start.cwd, loader, start.reconfigure)
-    return Master(config, logs, launch, preloaded=app, privileges=privileges).run()
+    return Master(config, logs, launch, preloaded=app, privileges=privileges, tls=tls).run()
 
 
 def _check_titles(config: Config, logs: Logs) -> None:

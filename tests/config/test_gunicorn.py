@@ -287,7 +287,7 @@ def test_gunicorn_names_in_a_python_file(
     [
         ("def pre_request(worker):\n    pass\n", "pre_request must take (worker, req)"),
         ("def post_request(worker):\n    pass\n", "post_request must take (worker, req, "),
-        ("certfile = 'c.pem'\n", "coming as --certfile"),
+        ("ssl_context = lambda config, default: default()\n", "the context is built from"),
         ("daemon = True\n", "pronghorn does not detach"),
         ("secure_scheme_headers = {'X-SCHEME': 'https'}\n", "use --trusted-proxy-headers"),
     ],

@@ -23,19 +23,7 @@ from pronghorn.config.registry import BY_NAME
 GUNICORN_VERSION = "27.0.1"
 """The gunicorn whose settings these tables answer (the test extra pins it)."""
 
-PLANNED = MappingProxyType(
-    {
-        "certfile": "--certfile",
-        "keyfile": "--keyfile",
-        "ca_certs": "--ca-certs",
-        "cert_reqs": "--cert-reqs",
-        "ciphers": "--ciphers",
-        # TBD: names the TLS work of issue 11 may choose otherwise (or drop).
-        "ssl_version": "--ssl-version",
-        "do_handshake_on_connect": "--do-handshake-on-connect",
-        "suppress_ragged_eofs": "--suppress-ragged-eofs",
-    }
-)
+PLANNED: MappingProxyType[str, str] = MappingProxyType({})
 """Settings being added by other work of issue 11 (TLS, PROXY protocol, the uwsgi
 protocol), by registry name, with their flag. Entries answering `same(...)` with one of these
 are reported as "not in this version" until it lands; then it is removed from here (and a
@@ -184,7 +172,7 @@ def none(
     return GunicornSetting(name, "", flags, Answer.NONE, "", note, refuse, inert)
 
 
-_TLS = "TLS on the server, issue 11; until then terminate TLS in a proxy in front"
+_TLS = "TLS on the server itself (docs/deploying.md, 'TLS on the server itself')"
 _PROXY_PROTOCOL = "the PROXY protocol v1 and v2, from the peers of --proxy-allow-from"
 _UWSGI = "the uwsgi protocol of nginx's uwsgi_pass"
 _METRICS = "issue 12 brings metrics (Prometheus, and --statsd-host/--statsd-prefix)"
@@ -448,19 +436,28 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
         hook("worker_exit", "worker_exit(server, worker), in the worker"),
         hook("nworkers_changed", "nworkers_changed(server, new_value, old_value)"),
         hook("on_exit", "on_exit(server)"),
-        later("ssl_context", (), 11, f"{_TLS}; whether this hook comes with it is open",
-              refuse=True),
+        none("ssl_context", (), (
+            "the context is built from --certfile, --keyfile, --ca-certs, --cert-reqs, "
+            "--ciphers and --ssl-min-version, in the master, and again on HUP"
+        ), refuse=True),
     ),
     *_section(
         "SSL",
-        same("keyfile", ("--keyfile",), note=_TLS, refuse=True),
-        same("certfile", ("--certfile",), note=_TLS, refuse=True),
-        same("ssl_version", ("--ssl-version",), note=_TLS, inert=(2,)),
-        same("cert_reqs", ("--cert-reqs",), note=_TLS, refuse=True),
-        same("ca_certs", ("--ca-certs",), note=_TLS, refuse=True),
-        same("suppress_ragged_eofs", ("--suppress-ragged-eofs",), note=_TLS, inert=(True,)),
-        same("do_handshake_on_connect", ("--do-handshake-on-connect",), note=_TLS),
-        same("ciphers", ("--ciphers",), note=_TLS, refuse=True),
+        same("keyfile", ("--keyfile",), note=_TLS),
+        same("certfile", ("--certfile",), note=_TLS),
+        instead("ssl_version", ("--ssl-version",), "ssl_min_version", (
+            "the oldest TLS version accepted, 1.2 (default) or 1.3; older ones are refused"
+        ), inert=(2,)),
+        same("cert_reqs", ("--cert-reqs",), note=_TLS),
+        same("ca_certs", ("--ca-certs",), note=_TLS),
+        none("suppress_ragged_eofs", ("--suppress-ragged-eofs",), (
+            "a client that closes without a TLS close_notify is treated as closed, always"
+        ), inert=(True,)),
+        none("do_handshake_on_connect", ("--do-handshake-on-connect",), (
+            "handshakes are always non-blocking steps driven by the event loop, within "
+            "--header-timeout"
+        )),
+        same("ciphers", ("--ciphers",), note=_TLS),
     ),
     *_section(
         "HTTP/2",

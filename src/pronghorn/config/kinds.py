@@ -263,3 +263,33 @@ def env_assignment() -> Kind:
         return f"{key}={rest}"
 
     return Kind(allowed, parse)
+
+
+def cert_reqs() -> Kind:
+    """Whether clients must show a certificate: none, optional or required, or gunicorn's
+    numbers for them (0, 1, 2: `ssl.CERT_NONE`... in a gunicorn.conf.py)."""
+    words = {"0": "none", "1": "optional", "2": "required"}
+    allowed = "none, optional or required (or gunicorn's 0, 1, 2)"
+
+    def parse(value: str) -> str:
+        word = value.strip().lower().removeprefix("cert_")
+        word = words.get(word, word)
+        if word not in words.values():
+            raise ValueError(f"expected {allowed}")
+        return word
+
+    return Kind(allowed, parse, (str, int))
+
+
+def tls_version() -> Kind:
+    """The oldest TLS version accepted: 1.2 or 1.3 (`TLSv1.2`, `TLSv1_3` are read too).
+    Older versions are not offered: OpenSSL 3 refuses them at its default security level."""
+    allowed = "1.2 or 1.3"
+
+    def parse(value: str) -> str:
+        word = value.strip().lower().replace("_", ".").removeprefix("tlsv").removeprefix("tls")
+        if word not in ("1.2", "1.3"):
+            raise ValueError(f"expected {allowed}")
+        return word
+
+    return Kind(allowed, parse, (str, float))

@@ -101,6 +101,13 @@ class Config:
     limit_request_body: int = 0
     body_buffer: int = 256 * 1024
     root_path: str = ""
+    certfile: str | None = None
+    keyfile: str | None = None
+    keyfile_password: str | None = None
+    ca_certs: str | None = None
+    cert_reqs: str = "none"
+    ciphers: str | None = None
+    ssl_min_version: str = "1.2"
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     trusted_proxy_headers: tuple[str, ...] = ("x-forwarded-for", "x-forwarded-proto")
     proxy_protocol: str = "off"

@@ -123,9 +123,10 @@ _APP, _SOCKET, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LO
     "Logging",
 )
 _STATIC, _CONFIG = "Static files", "Config file"
+_TLS = "TLS"
 
 SECTIONS = (
-    _APP, _SOCKET, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING,
+    _APP, _SOCKET, _TLS, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING,
     _STATIC, _CONFIG,
 )  # fmt: skip
 
@@ -165,6 +166,53 @@ SETTINGS: tuple[Setting, ...] = (
         "connections and answers those still queued on it before closing it, so a reload "
         "loses none (a client whose connection attempt met the closing socket retries it a "
         "second later); off by default.",
+    ),
+    Setting(
+        "certfile", kinds.text("a file path"), ("--certfile",), "FILE", _TLS,
+        "Serve HTTPS: the server's certificate in PEM, followed by the intermediate "
+        "certificates (a full chain, as Let's Encrypt's fullchain.pem). Every --bind "
+        "address then speaks TLS only. Read by the master at start, as the user that "
+        "started it (root with --user), and again on HUP, so renewed files are used for new "
+        "connections without a restart. A file that cannot be read, a key that does not "
+        "match or a wrong password stops the start (exit 2). See docs/deploying.md, "
+        "'TLS on the server itself'.",
+    ),
+    Setting(
+        "keyfile", kinds.text("a file path"), ("--keyfile",), "FILE", _TLS,
+        "The private key of --certfile, in PEM. Not set: the key is read from --certfile. "
+        "It may be readable by root only: the master reads it before the workers switch "
+        "user.",
+    ),
+    Setting(
+        "keyfile_password", kinds.text("a password"), ("--keyfile-password",), "PASSWORD",
+        _TLS,
+        "The password of an encrypted --keyfile. Prefer the environment variable or the "
+        "config file to the command line, which every local user can read in the process "
+        "list. An encrypted key without it stops the start; there is never a prompt.",
+    ),
+    Setting(
+        "ca_certs", kinds.text("a file path"), ("--ca-certs",), "FILE", _TLS,
+        "The certificate authorities (PEM) that client certificates must chain to; "
+        "needed by --cert-reqs optional or required.",
+    ),
+    Setting(
+        "cert_reqs", kinds.cert_reqs(), ("--cert-reqs",), "WHEN", _TLS,
+        "Client certificates: none (not asked for), optional (asked for; a client may send "
+        "none, but one it sends must verify against --ca-certs) or required (a client "
+        "without a valid one fails the handshake). gunicorn's 0, 1 and 2 mean the same. "
+        "The application sees SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN, SSL_CLIENT_CERT and the "
+        "other variables listed in docs/deploying.md.",
+    ),
+    Setting(
+        "ciphers", kinds.text("an OpenSSL cipher list"), ("--ciphers",), "CIPHERS", _TLS,
+        "The cipher suites offered for TLS 1.2, in OpenSSL's cipher-list syntax (TLS 1.3 "
+        "suites are OpenSSL's own and always offered). Not set: Python's default list "
+        "(forward-secret AES-GCM and ChaCha20 first, no SHA-1, no RC4, no 3DES).",
+    ),
+    Setting(
+        "ssl_min_version", kinds.tls_version(), ("--ssl-min-version",), "VERSION", _TLS,
+        "The oldest TLS version a client may use: 1.2 or 1.3. TLS 1.0 and 1.1 are "
+        "never accepted.",
     ),
     Setting(
         "forwarded_allow_ips", kinds.proxy_source(), ("--forwarded-allow-ips",), "ADDRESSES",
@@ -331,7 +379,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "header_timeout", kinds.seconds(zero_allowed=False), ("--header-timeout",), "SECONDS",
         _TIMEOUTS,
-        "How long a client may take to send a complete request head.",
+        "How long a client may take to send a complete request head. On a TLS listener "
+        "it also bounds the handshake, counted from the moment the connection is accepted.",
     ),
     Setting(
         "io_timeout", kinds.seconds(zero_allowed=False), ("--io-timeout",), "SECONDS",

@@ -239,12 +239,50 @@ def finish(values: Mapping[str, object]) -> Config:
                 f"option --trusted-proxy-headers: forwarded cannot be trusted together with "
                 f"{', '.join(both)}: they carry the same facts and could disagree"
             )
+    _check_tls(config)
     if config.app is None and not config.static:
         raise ConfigError(
             "no application given: pass APP (as myproject.wsgi:application) "
             "or serve files with --static PREFIX=DIR"
         )
     return config
+
+
+def _check_tls(config: Config) -> None:
+    """TLS settings that would be silently ignored are mistakes (a client-certificate
+    check that never happens is a hole, not a default)."""
+    if config.certfile is None:
+        given = [
+            option
+            for option, value in (
+                ("--keyfile", config.keyfile),
+                ("--keyfile-password", config.keyfile_password),
+                ("--ca-certs", config.ca_certs),
+                ("--ciphers", config.ciphers),
+                ("--cert-reqs", None if config.cert_reqs == "none" else config.cert_reqs),
+                ("--ssl-min-version", None if config.ssl_min_version == "1.2" else "1.3"),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ConfigError(f"{', '.join(given)} configure TLS: give --certfile too")
+    if config.cert_reqs != "none" and config.ca_certs is None:
+        raise ConfigError(
+            f"--cert-reqs {config.cert_reqs} checks client certificates against "
+            "--ca-certs: give --ca-certs too"
+        )
+    # Not built yet: the PROXY header comes before the TLS handshake on the wire, and the
+    # uwsgi protocol over TLS (nginx's suwsgi) is not wired to the TLS connection.
+    if config.certfile is not None and config.proxy_protocol != "off":
+        raise ConfigError(
+            "--certfile with --proxy-protocol is not supported yet: let the proxy end TLS "
+            "(haproxy's send-proxy-v2-ssl tells pronghorn the client used https)"
+        )
+    if config.certfile is not None and config.protocol == "uwsgi":
+        raise ConfigError(
+            "--certfile with --protocol uwsgi is not supported yet: nginx and pronghorn "
+            "speak uwsgi in the clear, over loopback or a Unix socket"
+        )
 
 
 def _check_unique(option: str, what: str, items: Sequence[str]) -> None:

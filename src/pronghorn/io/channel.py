@@ -17,6 +17,7 @@ import socket
 from typing import TYPE_CHECKING, BinaryIO
 
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE, send_some
+from pronghorn.io.stream import Stream
 from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 CORK_LIMIT = 65536
 
 
-def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> None:
+def send_all(sock: Stream, data: bytes | memoryview, timeout: float) -> None:
     """Send all of `data` on a non-blocking socket, waiting up to `timeout` per stall."""
     sent = send_some(sock, data)
     if sent == len(data):
@@ -38,7 +39,7 @@ def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float) -> N
         view = view[send_some(sock, view) :]
 
 
-def wait_for(sock: socket.socket, events: int, timeout: float) -> bool:
+def wait_for(sock: Stream, events: int, timeout: float) -> bool:
     """Block until `sock` is ready for `events` (select.POLLIN/POLLOUT) or `timeout` passes."""
     poller = select.poll()
     poller.register(sock, events)

@@ -14,7 +14,6 @@ connection from the reactor runs it; no two threads touch it at once.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -24,15 +23,23 @@ from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.io.channel import SocketChannel, send_all
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
+from pronghorn.io.stream import Stream
 from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
+    from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = [
-    "WAIT_FRESH", "WAIT_IDLE", "WAIT_PREAMBLE", "WAIT_WRITE", "ClientConnection", "Wait",
+    "WAIT_FRESH",
+    "WAIT_HEAD",
+    "WAIT_IDLE",
+    "WAIT_PREAMBLE",
+    "WAIT_WRITE",
+    "ClientConnection",
+    "Wait",
     "peer_text",
-]  # fmt: skip
+]
 
 _RECV_SIZE = 65536
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
@@ -47,13 +54,13 @@ class ClientConnection:
     __slots__ = (
         "_armed_for",
         "_reactor",
+        "builder",
         "busy",
         "close_after_write",
         "closed",
         "corked",
         "deadline",
         "http",
-        "listener_index",
         "outbox",
         "parked",
         "preamble",
@@ -63,18 +70,21 @@ class ClientConnection:
         "wait",
     )
 
+    # The request channel type: a TLS connection's copies files instead of sendfile.
+    channel_type: type[SocketChannel] = SocketChannel
+
     def __init__(
         self,
         reactor: Reactor,
-        sock: socket.socket,
+        sock: Stream,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
         state: ConnectionState,
     ) -> None:
         self._reactor = reactor
         self.sock = sock
         self.remote = remote
-        self.listener_index = listener_index
+        self.builder = builder  # the environ of this connection's requests (its listener's)
         self.http = state  # the protocol state, made by the listener's protocol
         self.busy = True  # the accepting thread owns it first
         self.closed = False
@@ -123,7 +133,7 @@ class ClientConnection:
         if source is not None:
             self.remote = source
         if tls:
-            self.listener_index = self._reactor.state.behind_tls(self.listener_index)
+            self.builder = self._reactor.state.behind_tls(self.builder)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -180,8 +190,8 @@ class ClientConnection:
 
     def _run(self, head: RequestHead) -> bool:
         reactor = self._reactor
-        channel = SocketChannel(self, reactor.config.io_timeout)
-        reactor.run_request(head, channel, self.remote, self.listener_index)
+        channel = self.channel_type(self, reactor.config.io_timeout)
+        reactor.run_request(head, channel, self.remote, self.builder)
         if channel.aborted:
             self.parked.release()  # a response cut short: nothing more of it may go out
             return False

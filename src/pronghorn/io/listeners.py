@@ -37,14 +37,14 @@ class Listener:
     --single-process): closing it resets what is still queued, so a stop must take that
     first. A socket shared by the workers is drained only when the whole server stops."""
 
-    @property
-    def url(self) -> str:
+    def url(self, scheme: str = "http") -> str:
+        """How to reach it, for logs: `http://127.0.0.1:8000` (`https` with TLS), `unix:PATH`."""
         if self.sock.family == socket.AF_UNIX:
             return f"unix:{self.server_name}"
         host = self.server_name
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.server_port}"
+        return f"{scheme}://{host}:{self.server_port}"
 
 
 UNIX_SOCKET_MODE = 0o660

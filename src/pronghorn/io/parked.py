@@ -10,6 +10,10 @@ other connections. Two kinds of item are parked:
 - the rest of bytes the application handed us, as a reference to (a view of) its own
   object: no copy is made.
 
+Over TLS a file cannot go through `sendfile` (it would bypass the encryption and put
+plaintext on the wire): a TLS connection parks its output in a `TLSParkedOutput`, which
+sends a parked file by reading and encrypting it, piece by piece, as the socket drains.
+
 Memory stays bounded twice over. Per connection, bytes beyond the first piece are parked
 only while its total stays under `PARK_LIMIT`; and per worker, all connections together
 park at most `WORKER_PARK_LIMIT` bytes (a `ParkingBudget`). Past either bound the writer
@@ -22,10 +26,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import socket
 import threading
 from collections import deque
 
+from pronghorn.io.stream import Stream
 from pronghorn.wsgi.channel import ClientDisconnected
 
 PARK_LIMIT = 262144
@@ -101,7 +105,7 @@ class ParkedOutput:
         if count > 0:
             self._items.append(_FileSegment(os.dup(fd), offset, count))
 
-    def drain(self, sock: socket.socket) -> bool:
+    def drain(self, sock: Stream) -> bool:
         """Send what the socket takes now; True once nothing is left.
 
         Raises ClientDisconnected when the client is gone or a parked file shrank (the
@@ -110,7 +114,7 @@ class ParkedOutput:
         while items:
             item = items[0]
             if isinstance(item, _FileSegment):
-                if not _send_file_segment(sock, item):
+                if not self._send_file(sock, item):
                     return False
                 os.close(item.fd)
             else:
@@ -122,6 +126,10 @@ class ParkedOutput:
                     return False
             items.popleft()
         return True
+
+    @staticmethod
+    def _send_file(sock: Stream, segment: _FileSegment) -> bool:
+        return _send_file_segment(sock, segment)
 
     def release(self) -> None:
         """Drop everything parked (the connection is closing): close our descriptors."""
@@ -136,9 +144,42 @@ class ParkedOutput:
         self.size = 0
 
 
-def send_some(
-    sock: socket.socket, data: bytes | memoryview, then: bytes = b"", flags: int = 0
-) -> int:
+class TLSParkedOutput(ParkedOutput):
+    """The parked output of a TLS connection: files are copied through the encryption,
+    and the handshake's own messages may be owed to a full socket (`flight_owed`: the
+    reactor then waits for writability, as for any parked output)."""
+
+    __slots__ = ("flight_owed",)
+
+    def __init__(self, budget: ParkingBudget) -> None:
+        super().__init__(budget)
+        self.flight_owed = False
+
+    def __bool__(self) -> bool:
+        return self.flight_owed or bool(self._items)
+
+    @staticmethod
+    def _send_file(sock: Stream, segment: _FileSegment) -> bool:
+        while segment.count > 0:
+            sent = _copy_piece(sock, segment)
+            if sent < 0:
+                return False
+            if sent == 0:
+                raise ClientDisconnected("file shrank while it was being sent")
+            segment.offset += sent
+            segment.count -= sent
+        return True
+
+
+def copy_file(sock: Stream, fd: int, offset: int, count: int) -> int:
+    """Read and send `count` bytes of the file open on `fd` from `offset` as far as the
+    socket takes them now (where sendfile must not be used); returns the bytes sent."""
+    segment = _FileSegment(fd, offset, count)
+    TLSParkedOutput._send_file(sock, segment)
+    return count - segment.count
+
+
+def send_some(sock: Stream, data: bytes | memoryview, then: bytes = b"", flags: int = 0) -> int:
     """Send what a non-blocking socket takes now of `data` (and `then` after it, in one
     `sendmsg`); 0 when it is full. ClientDisconnected when the client is gone."""
     try:
@@ -149,7 +190,7 @@ def send_some(
         raise ClientDisconnected(f"client went away: {exc}") from exc
 
 
-def _send_file_segment(sock: socket.socket, segment: _FileSegment) -> bool:
+def _send_file_segment(sock: Stream, segment: _FileSegment) -> bool:
     """Send from a parked file until done (True) or the socket is full (False)."""
     sock_fd = sock.fileno()
     while segment.count > 0:
@@ -172,7 +213,7 @@ def _send_file_segment(sock: socket.socket, segment: _FileSegment) -> bool:
     return True
 
 
-def _copy_piece(sock: socket.socket, segment: _FileSegment) -> int:
+def _copy_piece(sock: Stream, segment: _FileSegment) -> int:
     """Where sendfile cannot be used: one read and send; -1 when the socket is full."""
     piece = os.pread(segment.fd, min(segment.count, COPY_PIECE), segment.offset)
     if not piece:

@@ -31,6 +31,7 @@ from pronghorn.http.proxy_protocol import MAX_HEADER, ProxyHeaderError, parse
 
 if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection
+    from pronghorn.io.stream import Stream
 
 _PEEK = socket.MSG_PEEK
 _CUT_SHORT = "truncated PROXY header"
@@ -98,7 +99,7 @@ class ProxyHeaderStep:
         return True
 
 
-def _consume(sock: socket.socket, count: int) -> bytes:
+def _consume(sock: Stream, count: int) -> bytes:
     """Read `count` bytes that a peek has shown are in the socket's buffer."""
     pieces = []
     while count > 0:

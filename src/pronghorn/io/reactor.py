@@ -27,10 +27,12 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pronghorn.config.model import Config
+from pronghorn.http.connection import ConnectionState
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
 from pronghorn.io.channel import SocketChannel
@@ -46,10 +48,19 @@ from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
 from pronghorn.io.protocols import ListenerProtocol, listener_protocol
+from pronghorn.io.stream import Stream
+from pronghorn.io.tls_connection import TLSConnection
 from pronghorn.wsgi.proxies import TrustedAddresses
+from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 if TYPE_CHECKING:
     from pronghorn.io.worker import WorkerState
+
+# Makes the connection for an accepted socket: ClientConnection, or a TLS one.
+ConnectionFactory = Callable[
+    ["Reactor", socket.socket, "tuple[str, int] | None", AnyEnvironBuilder, ConnectionState],
+    ClientConnection,
+]
 
 TAKEOVER_AFTER = 0.004
 _STANDBY_TICK = 0.002
@@ -92,10 +103,14 @@ class Reactor:
             TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol != "off" else None
         )
         self._epoll = select.epoll()
+        make: ConnectionFactory = ClientConnection
+        if state.tls is not None:
+            make = partial(TLSConnection, context=state.tls)
         self._listening = {
             lst.sock.fileno(): _Listening(
                 lst,
-                index,
+                state.builders[index],
+                make,
                 listener_protocol(
                     config, state.parser_limits, unix=lst.sock.family == socket.AF_UNIX
                 ),
@@ -211,7 +226,7 @@ class Reactor:
         head: RequestHead,
         channel: SocketChannel,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
     ) -> None:
         """Run one request on this thread; the standby may take the lead meanwhile."""
         me = threading.get_ident()
@@ -224,7 +239,7 @@ class Reactor:
                 self._standby_deep = False
                 self._standby_wake.set()
         try:
-            self.state.run_request(head, channel, remote, listener_index, me, started)
+            self.state.run_request(head, channel, remote, builder, me, started)
         finally:
             # If the standby took the lead meanwhile, the busy mark is the new leader's.
             if leading and self._leader == me:
@@ -352,7 +367,7 @@ class Reactor:
         if allowed is not None and remote is not None and remote[0] not in allowed:
             self._refuse_peer(listening.protocol, client, remote)
             return None
-        conn = ClientConnection(self, client, remote, listening.index, listening.new_state())
+        conn = listening.make(self, client, remote, listening.builder, listening.new_state())
         proxies = self._proxy_peers
         # A Unix socket's peer is always allowed: the socket file's permissions say who
         # may connect. A peer not allowed is not asked for the header at all.
@@ -414,8 +429,12 @@ class Reactor:
             conn.closed = True
             # No epoll.unregister: closing the socket (its only descriptor) takes it out of
             # the epoll set, one system call fewer per connection. Once it is out of
-            # `_conns`, a late event for its number finds nothing to claim.
-            self._conns.pop(conn.sock.fileno(), None)
+            # `_conns`, a late event for its number finds nothing to claim. Only if the
+            # number is still ours: a TLS socket that failed to wrap was closed under us,
+            # and the number may already be another connection's.
+            fd = conn.sock.fileno()
+            if self._conns.get(fd) is conn:
+                del self._conns[fd]
         conn.parked.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
@@ -560,11 +579,12 @@ class _Listening:
 
     __slots__ = (
         "allowed",
+        "builder",
         "cut_off",
         "drain",
         "family",
-        "index",
         "listener",
+        "make",
         "new_state",
         "open",
         "paused",
@@ -573,10 +593,17 @@ class _Listening:
         "warned",
     )
 
-    def __init__(self, listener: Listener, index: int, protocol: ListenerProtocol) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        builder: AnyEnvironBuilder,
+        make: ConnectionFactory,
+        protocol: ListenerProtocol,
+    ) -> None:
         self.listener = listener
         self.sock = listener.sock
-        self.index = index
+        self.builder = builder  # the environ its connections' requests start from
+        self.make = make
         self.protocol = protocol
         # Read once a connection: bound here, not looked up through `protocol`.
         self.new_state = protocol.new_state
@@ -590,7 +617,7 @@ class _Listening:
         self.warned = False
 
 
-def _request_waiting(sock: socket.socket) -> bool:
+def _request_waiting(sock: Stream) -> bool:
     """True when the client has sent bytes nobody has read yet."""
     try:
         return bool(sock.recv(1, _PEEK))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 from collections.abc import Callable, Sequence
 from http.client import responses
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from pronghorn.io.listeners import Listener
 from pronghorn.io.worker import WorkerState
 from pronghorn.logs import Logs
 from pronghorn.wsgi.runner import Outcome, WSGIApp
+from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 _Hook = Callable[..., object]
 
@@ -84,8 +86,9 @@ class HookedWorkerState(WorkerState):
         listeners: Sequence[Listener],
         multiprocess: bool = False,
         worker: object = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(config, app, logs, listeners, multiprocess)
+        super().__init__(config, app, logs, listeners, multiprocess, tls)
         # Without a supervisor (--single-process) the worker is this process.
         self._worker = worker or SimpleNamespace(
             pid=os.getpid(), ppid=os.getppid(), age=1, log=logs.error
@@ -102,7 +105,7 @@ class HookedWorkerState(WorkerState):
         head: RequestHead,
         channel: SocketChannel,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
         thread_id: int,
         started: float,
     ) -> None:
@@ -111,7 +114,7 @@ class HookedWorkerState(WorkerState):
             _call(self.error_log, "pre_request", self._pre, self._worker, request)
         self._requests[thread_id] = request
         try:
-            super().run_request(head, channel, remote, listener_index, thread_id, started)
+            super().run_request(head, channel, remote, builder, thread_id, started)
         finally:
             del self._requests[thread_id]
 
@@ -119,14 +122,14 @@ class HookedWorkerState(WorkerState):
         self,
         head: RequestHead,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
         environ: dict[str, Any] | None,
         outcome: Outcome,
         started: float,
         thread_id: int,
     ) -> None:
         if self._access_log:
-            super().report(head, remote, listener_index, environ, outcome, started, thread_id)
+            super().report(head, remote, builder, environ, outcome, started, thread_id)
         if self._post is not None:
             request = self._requests[thread_id]
             response = ResponseView(outcome)

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from pronghorn.wsgi.head_memo import HeadMemo
 from pronghorn.wsgi.input import EmptyInput, InputStream
 from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome, WSGIApp, run_app
-from pronghorn.wsgi.uwsgi_environ import UwsgiEnvironBuilder
+from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder, UwsgiEnvironBuilder
 
 _NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
@@ -78,8 +79,10 @@ class WorkerState:
         logs: Logs,
         listeners: Sequence[Listener],
         multiprocess: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
+        self.tls = tls  # every listener speaks TLS with this context (--certfile), or none
         self.app = app
         self.logs = logs
         self.error_log: logging.Logger = logs.error
@@ -124,10 +127,13 @@ class WorkerState:
             else None
         )
         proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
+        # Per listener, the environ its requests start from (a TLS connection adds its own
+        # variables to it once its handshake is done: pronghorn.io.tls_connection).
         facts = [
             ServerFacts(
                 server_name=lst.server_name,
                 server_port=lst.server_port,
+                url_scheme="http" if tls is None else "https",
                 root_path=config.root_path,
                 multithread=config.threads > 1,
                 multiprocess=multiprocess,
@@ -141,23 +147,24 @@ class WorkerState:
             # the client reached the proxy over TLS (see `behind_tls`).
             facts += [replace(fact, url_scheme="https", server_from_host=True) for fact in facts]
         errors = _ErrorStream(self.error_log)
-        self.builders: list[EnvironBuilder | UwsgiEnvironBuilder] = [
+        self.builders: list[AnyEnvironBuilder] = [
             UwsgiEnvironBuilder(fact, errors) if uwsgi else EnvironBuilder(fact, errors)
             for fact in facts
         ]
 
-    def behind_tls(self, listener_index: int) -> int:
-        """The index (into `builders`) that a connection on listener `listener_index` uses
-        once its PROXY header said the client spoke TLS to the proxy: its environ says
-        https. Only with --proxy-protocol."""
-        return listener_index % len(self.listeners) + len(self.listeners)
+    def behind_tls(self, builder: AnyEnvironBuilder) -> AnyEnvironBuilder:
+        """The builder that a connection whose listener's builder is `builder` uses once
+        its PROXY header said the client spoke TLS to the proxy: its environ says https.
+        Only with --proxy-protocol (the second half of `builders`)."""
+        index = self.builders.index(builder)
+        return self.builders[index % len(self.listeners) + len(self.listeners)]
 
     def run_request(
         self,
         head: RequestHead,
         channel: SocketChannel,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
         thread_id: int,
         started: float,
     ) -> None:
@@ -175,14 +182,14 @@ class WorkerState:
             environ = None
             if outcome is None:
                 body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
-                environ = self.builders[listener_index].build(head, remote, body, FileWrapper)
+                environ = builder.build(head, remote, body, FileWrapper)
                 app = self.app
                 assert app is not None
                 outcome = run_app(
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
                 )
             if self.reporting:
-                self.report(head, remote, listener_index, environ, outcome, started, thread_id)
+                self.report(head, remote, builder, environ, outcome, started, thread_id)
         finally:
             del self.in_flight[thread_id]
             self.handled += 1
@@ -193,7 +200,7 @@ class WorkerState:
         self,
         head: RequestHead,
         remote: tuple[str, int] | None,
-        listener_index: int,
+        builder: AnyEnvironBuilder,
         environ: dict[str, Any] | None,
         outcome: Outcome,
         started: float,
@@ -202,11 +209,7 @@ class WorkerState:
         """After an answered request, when `reporting`: the access log line. `environ` is
         None for a request the static files answered."""
         # The client as trusted proxy headers name it, not the proxy.
-        client = (
-            self.builders[listener_index].client(head, remote)
-            if environ is None
-            else client_address(environ)
-        )
+        client = builder.client(head, remote) if environ is None else client_address(environ)
         self._log_access(
             client,
             head.method,
@@ -305,9 +308,11 @@ def serve(
     multiprocess: bool = False,
     control: WorkerControl | None = None,
     hook_worker: object = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code.
-    `hook_worker` is what the config file's request hooks get as `worker`."""
+    `hook_worker` is what the config file's request hooks get as `worker`. With `tls`
+    (`pronghorn.io.tls.server_context`) every listener speaks TLS."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
         mode = unix_socket_mode(config.umask)
@@ -319,10 +324,10 @@ def serve(
         from pronghorn.io.request_hooks import HookedWorkerState
 
         state: WorkerState = HookedWorkerState(
-            config, app, logs, listeners, multiprocess, hook_worker
+            config, app, logs, listeners, multiprocess, hook_worker, tls
         )
     else:
-        state = WorkerState(config, app, logs, listeners, multiprocess)
+        state = WorkerState(config, app, logs, listeners, multiprocess, tls)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)
@@ -338,7 +343,7 @@ def serve(
         # Under a supervisor the master says where it listens, once.
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
-            log("Listening at: %s (%d)", listener.url, state.pid)
+            log("Listening at: %s (%d)", listener.url(_scheme(tls)), state.pid)
         note = protocol_note(config)
         if note is not None:
             log("%s", note)
@@ -354,6 +359,10 @@ def serve(
         restore()
         reactor.close()
     return 0
+
+
+def _scheme(tls: ssl.SSLContext | None) -> str:
+    return "http" if tls is None else "https"
 
 
 def _keep_time(

@@ -8,8 +8,9 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
   received (those still queued in the listen backlog too: the master tells them in the
   heartbeat that nobody else will) for up to --graceful-timeout, then exit; so does the
   master, with 0. INT, QUIT: quick stop.
-- HUP: re-read the config, start a new generation of workers (they import the app afresh),
-  and only when all of them serve, stop the old ones gracefully.
+- HUP: re-read the config and the TLS certificates, start a new generation of workers
+  (they import the app afresh), and only when all of them serve, stop the old ones
+  gracefully: their open connections finish with the certificate they began with.
 - TTIN / TTOU: one worker more / fewer. USR1: reopen log files (here and in the workers).
 - USR2: start a new master (same command) that inherits the listening sockets; once its
   workers serve it takes over the pid file (and systemd's MAINPID) and stops this one.
@@ -28,6 +29,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import stat
 import sys
 import time
@@ -46,6 +48,7 @@ from pronghorn.io.listeners import (
     protocol_note,
     reserve_reuse_port,
 )
+from pronghorn.io.tls import server_context
 from pronghorn.loader import apply_environment
 from pronghorn.logs import Logs
 from pronghorn.supervisor import systemd
@@ -99,8 +102,10 @@ class Master:
         launch: Launch,
         preloaded: WSGIApplication | None = None,
         privileges: Privileges | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
+        self.tls = tls  # read by the caller at start (pronghorn.io.tls), again on HUP
         self.privileges = privileges or Privileges(umask=config.umask)
         self.logs = logs
         self.log = logs.error
@@ -147,7 +152,8 @@ class Master:
         give_log_files(self.config, self.privileges)
         set_title(f"pronghorn: master [{title_name(self.config)}]")
         for listener in self.listeners:
-            self.log.info("Listening at: %s (%d)", listener.url, self.pid)
+            scheme = "http" if self.tls is None else "https"
+            self.log.info("Listening at: %s (%d)", listener.url(scheme), self.pid)
         note = protocol_note(self.config)
         if note is not None:
             self.log.info("%s", note)
@@ -270,7 +276,7 @@ class Master:
         call_hook(self.config, "pre_fork", self.log, server, WorkerView(0, self.pid, age, self.log))
         start = WorkerStart(
             self.config, self.logs, tuple(self.listeners), self.launch.load_app,
-            self.preloaded, heartbeat, age, server, self.privileges,
+            self.preloaded, heartbeat, age, server, self.privileges, self.tls,
         )  # fmt: skip
         # Signals stay blocked across the fork so the child cannot run the master's handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
@@ -447,11 +453,27 @@ class Master:
             )
         self.target = config.workers if config.workers != self.config.workers else self.target
         apply_environment(config.raw_env)  # before the new workers are forked
+        self._reload_tls(config)
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
         self.generation += 1
         self.reload_started = time.monotonic()
         self.respawn_after = 0.0
+
+    def _reload_tls(self, config: Config) -> None:
+        """Read the certificates again (renewed files, or new paths in the config) for the
+        new workers; if they cannot be used, the new workers keep the ones that work."""
+        try:
+            tls = server_context(config)
+        except ConfigError as exc:
+            self.log.error("Reload: %s; the new workers keep the certificate in use", exc)
+            return
+        if (tls is None) != (self.tls is None):
+            speak = "plain HTTP" if tls is None else "HTTPS"
+            self.log.warning("Reload: --certfile changed: the new workers speak %s", speak)
+        elif tls is not None:
+            self.log.info("Reload: certificate read again from %s", config.certfile)
+        self.tls = tls
 
     def _resize(self, delta: int) -> None:
         old = self.target

@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -58,6 +59,8 @@ class WorkerStart:
     age: int
     server: ServerView
     privileges: Privileges
+    tls: ssl.SSLContext | None = None
+    """The TLS context the master read (certificates included), or None for plain HTTP."""
 
 
 class WorkerAgent:
@@ -184,6 +187,7 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
         multiprocess=config.workers > 1,
         control=agent,
         hook_worker=me,
+        tls=start.tls,
     )
     call_hook(config, "worker_exit", log, start.server, me)
     return code

@@ -9,8 +9,9 @@ on a Unix socket SERVER_NAME/SERVER_PORT come from the Host header, as gunicorn 
 
 from __future__ import annotations
 
+import copy
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
@@ -65,6 +66,8 @@ class EnvironBuilder:
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
         }
+        if facts.url_scheme == "https":
+            self._base["HTTPS"] = "on"  # as Apache and nginx's fastcgi_params say it
         self._header_keys: dict[bytes, str] = {}
         self._server_from_host = facts.server_from_host
         self._proxies = facts.proxies
@@ -72,6 +75,13 @@ class EnvironBuilder:
         self._proxy_names = frozenset(
             () if facts.proxies is None else (name.encode() for name in facts.proxies.headers)
         )
+
+    def extended(self, variables: Mapping[str, str]) -> EnvironBuilder:
+        """A builder whose environs also hold `variables` (a TLS connection's own, such
+        as its client certificate): copied once per connection, free per request."""
+        clone = copy.copy(self)
+        clone._base = {**self._base, **variables}
+        return clone
 
     def build(
         self,

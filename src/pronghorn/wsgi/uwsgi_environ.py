@@ -33,7 +33,7 @@ from urllib.parse import unquote_to_bytes
 
 from pronghorn.http.events import RequestHead
 from pronghorn.http.uwsgi import UwsgiHead
-from pronghorn.wsgi.environ import ErrorStream, ServerFacts
+from pronghorn.wsgi.environ import EnvironBuilder, ErrorStream, ServerFacts
 from pronghorn.wsgi.proxies import server_from_host
 
 _SCHEMES = frozenset({"http", "https"})
@@ -124,3 +124,7 @@ def _scheme(variables: dict[str, str]) -> str:
         return "https"
     scheme = variables.get("REQUEST_SCHEME", "").lower()
     return scheme if scheme in _SCHEMES else "http"
+
+
+AnyEnvironBuilder = EnvironBuilder | UwsgiEnvironBuilder
+"""What a listener's requests get their environ from: HTTP's builder or uwsgi's."""
