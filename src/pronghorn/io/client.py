@@ -25,6 +25,7 @@ from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
+    from pronghorn.metrics.recorder import WorkerMetrics
 
 __all__ = ["WAIT_FRESH", "WAIT_IDLE", "WAIT_WRITE", "ClientConnection", "Wait", "peer_text"]
 
@@ -81,6 +82,11 @@ class ClientConnection:
         self.deadline = 0.0
         self._armed_for: Wait | None = None
 
+    @property
+    def metrics(self) -> WorkerMetrics | None:
+        """The worker's counters, when metrics are on."""
+        return self._reactor.metrics
+
     # -- reading ------------------------------------------------------------------------
 
     def readable(self) -> bool:
@@ -91,6 +97,9 @@ class ClientConnection:
             return True
         except OSError:
             return False
+        metrics = self._reactor.metrics
+        if metrics is not None:
+            metrics.received_bytes += len(data)
         self.http.receive(data)
         return self._serve_pending()
 
@@ -102,6 +111,9 @@ class ClientConnection:
             return
         except OSError:
             data = b""
+        metrics = self._reactor.metrics
+        if metrics is not None:
+            metrics.received_bytes += len(data)
         self.http.receive(data)
         if not data:
             raise ClientDisconnected("client closed the connection mid-body")
@@ -171,6 +183,8 @@ class ClientConnection:
         reactor.state.error_log.info(
             "%d %s from %s", error.status, error.detail, peer_text(self.remote)
         )
+        if reactor.metrics is not None:
+            reactor.metrics.bad_request(error.status)
         # Responses held back for the batch (see pronghorn.io.batching) go first.
         data = b"".join(self.outbox) + self.http.refusal(error, reactor.state.date)
         self.outbox.clear()

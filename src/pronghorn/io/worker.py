@@ -26,8 +26,12 @@ from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener, open_listener, unix_socket_mode
+from pronghorn.io.observer import WorkerObserver
+from pronghorn.io.observer import wanted as observer_wanted
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
+from pronghorn.metrics.block import MetricsBlock
+from pronghorn.metrics.readiness import ReadinessFlag
 from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts, client_address
 from pronghorn.wsgi.file_wrapper import FileWrapper
@@ -77,6 +81,7 @@ class WorkerState:
         logs: Logs,
         listeners: Sequence[Listener],
         multiprocess: bool = False,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.config = config
         self.app = app
@@ -98,6 +103,9 @@ class WorkerState:
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
         self.head_memo = HeadMemo()  # the response heads the app repeats
+        # Both None unless metrics or health paths are on (see pronghorn.io.observer).
+        self.metrics = observer.metrics if observer is not None else None
+        self.probes = observer.probes if observer is not None else None
         self._no_body = EmptyInput()  # wsgi.input of every request without a body
         self.static = (
             StaticFiles(
@@ -149,19 +157,32 @@ class WorkerState:
         `started` time on the monotonic clock), so the supervisor's heartbeat can name a
         request stuck past --timeout."""
         self.in_flight[thread_id] = (started, head)
+        metrics = self.metrics
+        app_started = 0.0
         try:
-            # Static mounts answer first; None means the request is the app's (StaticFiles
-            # never returns None when there is no app).
+            # Health paths, then static mounts answer first; None means the request is the
+            # app's (StaticFiles never returns None when there is no app).
+            probes = self.probes
+            outcome = None if probes is None else probes.answer(head, channel, self.date)
             static = self.static
-            outcome = None if static is None else static.serve(head, channel, self.date)
+            if outcome is None and static is not None:
+                outcome = static.serve(head, channel, self.date)
+                if metrics is not None and outcome is not None:
+                    metrics.static_served(outcome.status)
             environ = None
             if outcome is None:
                 body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
                 environ = self.builders[listener_index].build(head, remote, body, FileWrapper)
                 app = self.app
                 assert app is not None
+                if metrics is not None:
+                    app_started = time.monotonic()
                 outcome = run_app(
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
+                )
+            if metrics is not None:
+                metrics.request_done(
+                    head.method, outcome.status, outcome.body_bytes, started, app_started
                 )
             if self.logs.access.enabled:
                 # The client as trusted proxy headers name it, not the proxy.
@@ -272,8 +293,13 @@ def serve(
     listeners: Sequence[Listener] | None = None,
     multiprocess: bool = False,
     control: WorkerControl | None = None,
+    metrics_block: MetricsBlock | None = None,
+    readiness: ReadinessFlag | None = None,
 ) -> int:
-    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code."""
+    """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code.
+
+    Under a master, `metrics_block` is where this worker publishes its counters and
+    `readiness` the master's verdict that --readiness-path repeats (see pronghorn.io.observer)."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
         mode = unix_socket_mode(config.umask)
@@ -281,7 +307,12 @@ def serve(
             replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
             for bind in config.bind
         ]
-    state = WorkerState(config, app, logs, listeners, multiprocess)
+    observer = (
+        WorkerObserver(config, logs.error, metrics_block, readiness, standalone=control is None)
+        if observer_wanted(config)
+        else None
+    )
+    state = WorkerState(config, app, logs, listeners, multiprocess, observer)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)
@@ -300,7 +331,11 @@ def serve(
             log("Listening at: %s (%d)", listener.url, state.pid)
         if control is not None:
             control.serving(state.running_requests)
-        _keep_time(state, reactor, control, stop)
+        if observer is not None:
+            observer.serving(state, reactor)
+        _keep_time(state, reactor, control, stop, observer)
+        if observer is not None:
+            observer.stopping()
         state.error_log.info(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()
         )
@@ -308,12 +343,18 @@ def serve(
         _graceful_stop(state, reactor, threads, drain_shared)
     finally:
         restore()
+        if observer is not None:
+            observer.close()  # the last counts, after the last request
         reactor.close()
     return 0
 
 
 def _keep_time(
-    state: WorkerState, reactor: Reactor, control: WorkerControl | None, stop: threading.Event
+    state: WorkerState,
+    reactor: Reactor,
+    control: WorkerControl | None,
+    stop: threading.Event,
+    observer: WorkerObserver | None,
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
     while True:
@@ -323,6 +364,8 @@ def _keep_time(
             return
         state.tick()
         reactor.sweep()
+        if observer is not None:
+            observer.tick()
 
 
 def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> None:

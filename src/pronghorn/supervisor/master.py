@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import select
 import signal
 import socket
 import stat
@@ -48,6 +47,7 @@ from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
 from pronghorn.supervisor.privileges import Privileges, give_log_files
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
+from pronghorn.supervisor.telemetry import ServerStatus, Telemetry
 from pronghorn.supervisor.title import set_title
 from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
@@ -117,6 +117,8 @@ class Master:
         self.watcher: SourceWatcher | None = None
         self.watchdog = Watchdog(self.log)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.closing_at = 0.0  # --shutdown-delay: when the listeners close after TERM
+        self.telemetry = Telemetry(config, self.log, self._status)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Master:
         call_hook(self.config, "on_starting", self.log, self._view())
         try:
             self._open_listeners()
+            self.telemetry.open()
         except OSError as exc:
             self.log.error("Cannot listen: %s", exc)
             self.exit_code = EXIT_FAILURE
@@ -161,11 +164,13 @@ class Master:
             self._check_progress()
             if self.watcher is not None and not self.stopping and self.watcher.changed():
                 self._reload("a source file changed")
+            if self.closing_at and time.monotonic() >= self.closing_at:
+                self._begin_stop("graceful", "TERM after --shutdown-delay")
+            self.telemetry.tick()
         return self.exit_code
 
     def _wait(self) -> None:
-        with contextlib.suppress(InterruptedError):
-            select.select([self.wake_r], [], [], _TICK)
+        self.telemetry.wait(self.wake_r, _TICK)  # serves --metrics-bind meanwhile
         with contextlib.suppress(BlockingIOError):
             while os.read(self.wake_r, 4096):
                 pass
@@ -186,7 +191,7 @@ class Master:
         while self.signals:
             signum = self.signals.popleft()
             if signum == signal.SIGTERM:
-                self._begin_stop("graceful", "TERM")
+                self._terminate()
             elif signum in (signal.SIGINT, signal.SIGQUIT):
                 self._begin_stop("quick", signal.Signals(signum).name)
             elif signum == signal.SIGHUP:
@@ -258,9 +263,11 @@ class Master:
         age, self.next_age = self.next_age, self.next_age + 1
         server = self._view()
         call_hook(self.config, "pre_fork", self.log, server, WorkerView(0, self.pid, age, self.log))
+        block = self.telemetry.new_block()
         start = WorkerStart(
             self.config, self.logs, tuple(self.listeners), self.launch.load_app,
             self.preloaded, heartbeat, age, server, self.privileges,
+            metrics_block=block, readiness=self.telemetry.readiness,
         )  # fmt: skip
         # Signals stay blocked across the fork so the child cannot run the master's handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
@@ -275,6 +282,7 @@ class Master:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         self.workers[pid] = WorkerRecord(pid, age, self.generation, heartbeat, time.monotonic())
+        self.telemetry.spawned(pid, block)
         self.log.info("Booting worker with pid: %d", pid)
 
     def _enter_child(self) -> None:
@@ -286,6 +294,7 @@ class Master:
         os.close(self.wake_w)
         for record in self.workers.values():
             record.heartbeat.close()
+        self.telemetry.enter_child()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
 
     def _stop_worker(self, record: WorkerRecord, signum: int) -> None:
@@ -326,6 +335,7 @@ class Master:
 
     def _worker_exited(self, record: WorkerRecord, code: int) -> None:
         record.heartbeat.close()
+        self.telemetry.worker_exited(record, code, self.generation, self.stopping)
         if code == EXIT_APP_LOAD and not record.booted:
             self._boot_failed()
         else:
@@ -407,6 +417,8 @@ class Master:
         if not self.stopping:
             systemd.notify("STOPPING=1")
             self._close_listeners()
+            if self.upgrade_child:
+                self.telemetry.hand_over()  # the new master answers on it now
         self.log.info("Handling signal: %s: %s stop", why, mode)
         self.stopping = mode
         signum = signal.SIGQUIT if mode == "quick" else signal.SIGTERM
@@ -417,6 +429,29 @@ class Master:
             if not shared_with_another:
                 record.heartbeat.announce_server_stop()
             self._stop_worker(record, signum)
+
+    def _terminate(self) -> None:
+        """TERM: with --shutdown-delay, first only stop being ready (load balancers that
+        probe readiness then stop sending) and stop when the delay is over; a second TERM,
+        or a new master taking over (USR2), stops at once."""
+        delay = self.config.shutdown_delay
+        if self.stopping or self.closing_at or not delay or self.upgrade_child:
+            self.closing_at = 0.0
+            self._begin_stop("graceful", "TERM")
+            return
+        self.closing_at = time.monotonic() + delay
+        self.log.info(
+            "Handling signal: TERM: not ready; stopping in %g s (--shutdown-delay)", delay
+        )
+
+    def _status(self) -> ServerStatus:
+        return ServerStatus(
+            self.workers.values(),
+            self.stopping,
+            self.closing_at,
+            self.listeners,
+            self.config.timeout,
+        )
 
     def _reload(self, why: str) -> None:
         if self.stopping:
@@ -467,6 +502,7 @@ class Master:
         foreign = [str(lst.sock.fileno()) for lst in self.listeners if not lst.owned]
         env[systemd.FOREIGN_FDS_VAR] = ",".join(foreign)
         env[systemd.OLD_MASTER_VAR] = str(self.pid)
+        env.update(self.telemetry.upgrade_env())
         argv = [sys.executable, "-m", "pronghorn", *self.launch.argv]
         pid = os.fork()
         if pid == 0:
@@ -492,6 +528,7 @@ class Master:
 
     def _cleanup(self) -> None:
         self._close_listeners()
+        self.telemetry.close()
         if self.watcher is not None:
             self.watcher.close()
         if self.config.pid:
