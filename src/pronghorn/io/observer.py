@@ -29,7 +29,7 @@ from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
 from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_families
 from pronghorn.metrics.probes import HealthProbes
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
-from pronghorn.metrics.recorder import WorkerMetrics
+from pronghorn.metrics.recorder import StatsdMetrics, WorkerMetrics
 from pronghorn.metrics.statsd import StatsdClient, WorkerStatsd
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ class WorkerObserver:
         self.started = time.monotonic()
         self.last_tick = self.started
         counting = bool(config.metrics_bind or config.statsd_host)
-        self.metrics = WorkerMetrics(statsd=bool(config.statsd_host)) if counting else None
+        recorder = StatsdMetrics if config.statsd_host else WorkerMetrics
+        self.metrics = recorder() if counting else None
         self.readiness = readiness or ReadinessFlag()
         self.probes = (
             HealthProbes(config.liveness_path, config.readiness_path, self.readiness)

@@ -23,6 +23,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from pronghorn.http.connection import CLOSED, FRESH, HEAD, IDLE, ServerConnection
 from pronghorn.http.events import BodyKind, ProtocolError, RequestHead
@@ -44,17 +45,27 @@ _OUT = select.POLLOUT
 _GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How much one peer may take of the listener (tests shorten the times)."""
+
+    max_peers: int = MAX_PEERS
+    head_seconds: float = HEAD_SECONDS
+    idle_seconds: float = IDLE_SECONDS
+    write_seconds: float = WRITE_SECONDS
+
+
 class _Peer:
     """One connection to the metrics listener."""
 
     __slots__ = ("address", "deadline", "http", "out", "sock")
 
-    def __init__(self, sock: socket.socket, address: str, now: float) -> None:
+    def __init__(self, sock: socket.socket, address: str, deadline: float) -> None:
         self.sock = sock
         self.address = address
         self.http = ServerConnection(_LIMITS, body_buffer=0)
         self.out = b""
-        self.deadline = now + HEAD_SECONDS
+        self.deadline = deadline
 
 
 class MetricsEndpoint:
@@ -66,6 +77,7 @@ class MetricsEndpoint:
         allow: Iterable[str],
         answer: Callable[[str, str], Answer],
         log: logging.Logger,
+        bounds: Bounds = Bounds(),
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
@@ -73,6 +85,7 @@ class MetricsEndpoint:
         self._allow = TrustedAddresses(allow)
         self._answer = answer
         self._log = log
+        self._bounds = bounds
         self._peers: dict[int, _Peer] = {}
         self._poll = select.poll()
         self._poll.register(sock, _IN)
@@ -125,7 +138,7 @@ class MetricsEndpoint:
     # -- connections --------------------------------------------------------------------
 
     def _accept(self, now: float) -> None:
-        while len(self._peers) < MAX_PEERS:
+        while len(self._peers) < self._bounds.max_peers:
             try:
                 sock, address = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -143,7 +156,7 @@ class MetricsEndpoint:
                     sock.send(error_response(403, http_date(time.time())))
                 sock.close()
                 continue
-            peer = _Peer(sock, f"{host}:{address[1]}", now)
+            peer = _Peer(sock, f"{host}:{address[1]}", now + self._bounds.head_seconds)
             self._peers[sock.fileno()] = peer
             self._poll.register(sock, _IN)
         self._set_accepting(False)  # at MAX_PEERS: the backlog holds the rest
@@ -178,7 +191,7 @@ class MetricsEndpoint:
         self._serve_pending(peer, now)
         if was_waiting and http.phase is HEAD and peer.sock.fileno() in self._peers:
             # A new head has started: it must be complete in HEAD_SECONDS from now.
-            peer.deadline = min(peer.deadline, now + HEAD_SECONDS)
+            peer.deadline = min(peer.deadline, now + self._bounds.head_seconds)
 
     def _serve_pending(self, peer: _Peer, now: float) -> None:
         """Answer the requests received, one at a time: the next only once the answer to
@@ -224,7 +237,7 @@ class MetricsEndpoint:
 
     def _send(self, peer: _Peer, data: bytes, now: float) -> None:
         peer.out = data
-        peer.deadline = now + WRITE_SECONDS
+        peer.deadline = now + self._bounds.write_seconds
         self._flush(peer, now)
 
     def _flush(self, peer: _Peer, now: float) -> None:
@@ -240,13 +253,13 @@ class MetricsEndpoint:
         peer.out = peer.out[sent:]
         if peer.out:
             if sent:
-                peer.deadline = now + WRITE_SECONDS  # a stall, not the whole answer
+                peer.deadline = now + self._bounds.write_seconds  # a stall, not the whole answer
             self._poll.modify(peer.sock, _OUT)
             return
         if peer.http.phase is CLOSED:
             self._drop(peer)
             return
-        peer.deadline = now + IDLE_SECONDS
+        peer.deadline = now + self._bounds.idle_seconds
         self._poll.modify(peer.sock, _IN)
 
     def _expire(self, now: float) -> None:
@@ -267,5 +280,5 @@ class MetricsEndpoint:
         with contextlib.suppress(KeyError, ValueError):
             self._poll.unregister(fd)
         peer.sock.close()
-        if len(self._peers) < MAX_PEERS:
+        if len(self._peers) < self._bounds.max_peers:
             self._set_accepting(True)

@@ -1,17 +1,24 @@
 """The counters of one worker, incremented on the request path.
 
-Owns `WorkerMetrics`: plain Python ints, floats and lists that the request threads add to
-(a request costs one method call: a dict lookup for the method, a `bisect` for each
-histogram bucket, a few additions), and `values()`, the snapshot the worker's clock thread
-publishes once a second (`pronghorn.metrics.block`) in the order of
-`pronghorn.metrics.catalogue.WORKER_FAMILIES`.
+Owns `WorkerMetrics`: plain Python ints, floats and lists that the request threads add to,
+and `values()`, the snapshot the worker's clock thread publishes once a second
+(`pronghorn.metrics.block`) in the order of `pronghorn.metrics.catalogue.WORKER_FAMILIES`.
+
+What a request costs, and why it is shaped so (counted with `bench/metrics_transport.py`):
+one method call, two clock reads, and three list increments and three additions. The
+request counter (by method and status class) and the histogram of the total time are one
+table, `table[method][status class][duration bucket]`, so that one increment counts both;
+`values()` adds up its rows and columns once a second. A duration within the first bucket
+(0.5 ms: most requests of a fast application) skips `bisect`, which costs as much as the
+rest of the increment together.
 
 Why no lock: under CPython's global interpreter lock a thread switch happens only at a call
-or a backward jump, never inside `x += 1` on an attribute or a list item of ints and floats,
-so the increments of several threads are never lost (`tests/metrics/test_recorder.py` runs
-four threads against each other to hold us to it). A free-threaded build would need a
-recorder per thread. The snapshot may see one request half counted (its request counted,
-its duration not yet): the next snapshot is whole again.
+or a backward jump, never inside `x += 1` on an attribute or a list item of ints and floats
+(nor `d[k] += 1` on a defaultdict(int), whose factory is C), so the increments of several
+threads are never lost (`tests/metrics/test_recorder.py` runs four threads against each
+other to hold us to it). A free-threaded build would need a recorder per thread. A snapshot
+may see one request half counted (its request counted, its time in the app not yet): the
+next snapshot is whole again.
 """
 
 from __future__ import annotations
@@ -31,10 +38,14 @@ from pronghorn.metrics.catalogue import (
     TIMEOUT_PHASES,
 )
 
-_CLASSES = len(STATUS_CLASSES)
-# The row of each method in `requests`, less one, so that row + status // 100 is the slot.
-_ROW = {method: index * _CLASSES - 1 for method, index in METHOD_INDEX.items()}
-_OTHER_ROW = (len(METHODS) - 1) * _CLASSES - 1
+_BUCKETS = len(DURATION_BUCKETS) + 1  # with +Inf
+_FIRST = DURATION_BUCKETS[0]
+_ROW = _BUCKETS * 10  # one row a method: status classes 0-9 (a status has three digits)
+_METHOD_ROW = {method: index * _ROW for method, index in METHOD_INDEX.items()}
+_OTHER_ROW = (len(METHODS) - 1) * _ROW
+# A status's offset in its method's row: a tuple index is cheaper than `// 100 * _BUCKETS`.
+_STATUS_OFFSET = tuple(status // 100 * _BUCKETS for status in range(1000))
+_TABLE = len(METHODS) * _ROW
 _BAD_INDEX = {int(status): i for i, status in enumerate(BAD_REQUEST_STATUSES[:-1])}
 _BAD_OTHER = len(BAD_REQUEST_STATUSES) - 1
 _PHASE_INDEX = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 7: 5}  # Phase number -> TIMEOUT_PHASES
@@ -48,9 +59,6 @@ class WorkerMetrics:
     """One worker's counters. Request threads add; the clock thread reads and sets gauges."""
 
     __slots__ = (
-        "_buckets",
-        "_monotonic",
-        "_row",
         "accepted",
         "app_buckets",
         "app_sum",
@@ -61,26 +69,21 @@ class WorkerMetrics:
         "open_connections",
         "received_bytes",
         "refused",
-        "requests",
         "sendfile_bytes",
         "static_hits",
         "static_not_modified",
         "status_codes",
+        "table",
         "timed_out",
-        "total_buckets",
         "total_sum",
         "waiting",
     )
 
-    def __init__(self, statsd: bool = False) -> None:
-        self._monotonic = time.monotonic
-        self._row = _ROW.get
-        self._buckets = DURATION_BUCKETS
-        self.requests = [0] * (len(METHODS) * _CLASSES)
-        self.app_buckets = [0] * (len(DURATION_BUCKETS) + 1)
-        self.app_sum = 0.0
-        self.total_buckets = [0] * (len(DURATION_BUCKETS) + 1)
+    def __init__(self) -> None:
+        self.table = [0] * _TABLE
         self.total_sum = 0.0
+        self.app_buckets = [0] * _BUCKETS
+        self.app_sum = 0.0
         self.received_bytes = 0
         self.body_bytes = 0
         self.accepted = 0
@@ -93,11 +96,10 @@ class WorkerMetrics:
         self.open_connections = 0
         self.in_flight = 0
         self.waiting = 0
-        # Only for statsd, which names every status code and wants each duration.
-        # (A defaultdict: `codes[status] += 1` then calls no Python code a switch could
-        # interrupt, where `codes.get(status, 0) + 1` would.)
-        self.status_codes: defaultdict[int, int] | None = defaultdict(int) if statsd else None
-        self.durations: list[float] | None = [] if statsd else None
+        # Only for statsd (StatsdMetrics), which names each status code and wants each
+        # duration.
+        self.status_codes: defaultdict[int, int] = defaultdict(int)
+        self.durations: list[float] = []
 
     # -- the request path ----------------------------------------------------------------
 
@@ -105,25 +107,23 @@ class WorkerMetrics:
         self, method: str, status: int, body_bytes: int, started: float, app_started: float
     ) -> None:
         """A response is written: `started` when the thread took the request, `app_started`
-        when the application was called (0.0: no application call) on the monotonic clock."""
-        now = self._monotonic()
-        status_class = status // 100
-        if 0 < status_class <= _CLASSES:
-            self.requests[self._row(method, _OTHER_ROW) + status_class] += 1
-        self.body_bytes += body_bytes
+        when the application was called (0.0: no application call) on the monotonic clock;
+        `status` has three digits."""
+        now = _monotonic()
         seconds = now - started
-        self.total_buckets[bisect_left(self._buckets, seconds)] += 1
+        try:
+            row = _METHOD_ROW[method]
+        except KeyError:
+            row = _OTHER_ROW
+        bucket = 0 if seconds <= _FIRST else bisect_left(DURATION_BUCKETS, seconds)
+        self.table[row + _STATUS_OFFSET[status] + bucket] += 1
         self.total_sum += seconds
+        self.body_bytes += body_bytes
         if app_started:
-            in_app = now - app_started
-            self.app_buckets[bisect_left(self._buckets, in_app)] += 1
-            self.app_sum += in_app
-        codes = self.status_codes
-        if codes is not None:
-            codes[status] += 1
-            durations = self.durations
-            if durations is not None and len(durations) < STATSD_SAMPLES:
-                durations.append(seconds)
+            seconds = now - app_started
+            bucket = 0 if seconds <= _FIRST else bisect_left(DURATION_BUCKETS, seconds)
+            self.app_buckets[bucket] += 1
+            self.app_sum += seconds
 
     def static_served(self, status: int) -> None:
         """A static mount answered with `status`."""
@@ -146,11 +146,18 @@ class WorkerMetrics:
 
     def values(self) -> list[float]:
         """Everything, in the order of `catalogue.WORKER_FAMILIES`."""
+        table = self.table[:]  # one C call: a copy no thread changes under us
+        requests = [
+            sum(table[start : start + _BUCKETS])
+            for row in range(0, _TABLE, _ROW)
+            for start in range(row + _BUCKETS, row + _BUCKETS * (len(STATUS_CLASSES) + 1), _BUCKETS)
+        ]
+        total_buckets = [sum(table[bucket::_BUCKETS]) for bucket in range(_BUCKETS)]
         snapshot: list[float] = [
-            *self.requests,
+            *requests,
             *self.app_buckets,
             self.app_sum,
-            *self.total_buckets,
+            *total_buckets,
             self.total_sum,
             self.received_bytes,
             self.body_bytes,
@@ -167,3 +174,22 @@ class WorkerMetrics:
         ]
         assert len(snapshot) == BLOCK_SLOTS
         return snapshot
+
+
+class StatsdMetrics(WorkerMetrics):
+    """The counters when statsd is on too: each status code, and up to `STATSD_SAMPLES`
+    durations a second (see `pronghorn.metrics.statsd.WorkerStatsd`)."""
+
+    __slots__ = ()
+
+    def request_done(
+        self, method: str, status: int, body_bytes: int, started: float, app_started: float
+    ) -> None:
+        super().request_done(method, status, body_bytes, started, app_started)
+        self.status_codes[status] += 1
+        durations = self.durations
+        if len(durations) < STATSD_SAMPLES:
+            durations.append(_monotonic() - started)
+
+
+_monotonic = time.monotonic

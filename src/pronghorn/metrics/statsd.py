@@ -85,10 +85,8 @@ class WorkerStatsd:
     def send(self) -> None:
         """Clock thread: the requests since the last call, by status, and their durations."""
         metrics = self._metrics
-        if metrics.status_codes is None:
-            return
         codes = dict(metrics.status_codes)  # one C call: safe while threads add to it
-        samples, metrics.durations = metrics.durations or [], []
+        samples, metrics.durations = metrics.durations, []
         lines = []
         total = 0
         for code, count in sorted(codes.items()):
