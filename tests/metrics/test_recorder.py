@@ -6,10 +6,16 @@ import struct
 import threading
 import time
 
+import pytest
 from observing import parse_scrape, value
 
 from pronghorn.metrics.block import MetricsBlock
-from pronghorn.metrics.catalogue import BLOCK_SLOTS, GAUGE_SLOTS, WORKER_FAMILIES
+from pronghorn.metrics.catalogue import (
+    BLOCK_SLOTS,
+    DURATION_BUCKETS,
+    GAUGE_SLOTS,
+    WORKER_FAMILIES,
+)
 from pronghorn.metrics.exposition import Exposition, add_worker_families
 from pronghorn.metrics.recorder import StatsdMetrics, WorkerMetrics
 
@@ -85,6 +91,22 @@ def test_histogram_buckets_are_cumulative() -> None:
     assert value(samples, name, le="+Inf") == 4
     assert value(samples, "pronghorn_request_duration_seconds_count") == 4
     assert 100.2031 <= value(samples, "pronghorn_request_duration_seconds_sum") < 100.3
+
+
+@pytest.mark.parametrize("bucket", range(len(DURATION_BUCKETS) + 1))
+def test_every_bucket_gets_its_durations(bucket: int) -> None:
+    """Just under each bound (and over the last): counted in that bucket, in both
+    histograms (the first four are found by comparisons, the others by bisect)."""
+    bounds = (*DURATION_BUCKETS, 60.0)
+    seconds = bounds[bucket] * 0.9 if bucket < len(DURATION_BUCKETS) else 60.0
+    metrics = WorkerMetrics()
+    now = time.monotonic()
+    metrics.request_done("GET", 200, 0, now - seconds, now - seconds)
+    expected = [0] * (len(DURATION_BUCKETS) + 1)
+    expected[bucket] = 1
+    assert metrics.app_buckets == expected
+    row = metrics.table[: len(expected) * 10]  # GET's row
+    assert row[len(expected) * 2 : len(expected) * 3] == expected  # status class 2
 
 
 def test_threads_lose_no_increment() -> None:

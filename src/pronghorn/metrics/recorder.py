@@ -8,9 +8,9 @@ What a request costs, and why it is shaped so (counted with `bench/metrics_trans
 one method call, two clock reads, and three list increments and three additions. The
 request counter (by method and status class) and the histogram of the total time are one
 table, `table[method][status class][duration bucket]`, so that one increment counts both;
-`values()` adds up its rows and columns once a second. A duration within the first bucket
-(0.5 ms: most requests of a fast application) skips `bisect`, which costs as much as the
-rest of the increment together.
+`values()` adds up its rows and columns once a second. A duration within the first four
+buckets (up to 5 ms: most requests of most applications) is placed by two comparisons
+instead of `bisect`, whose call costs as much as the rest of the increment together.
 
 Why no lock: under CPython's global interpreter lock a thread switch happens only at a call
 or a backward jump, never inside `x += 1` on an attribute or a list item of ints and floats
@@ -39,7 +39,7 @@ from pronghorn.metrics.catalogue import (
 )
 
 _BUCKETS = len(DURATION_BUCKETS) + 1  # with +Inf
-_FIRST = DURATION_BUCKETS[0]
+assert DURATION_BUCKETS[:4] == (0.0005, 0.001, 0.0025, 0.005)  # spelt out in request_done
 _ROW = _BUCKETS * 10  # one row a method: status classes 0-9 (a status has three digits)
 _METHOD_ROW = {method: index * _ROW for method, index in METHOD_INDEX.items()}
 _OTHER_ROW = (len(METHODS) - 1) * _ROW
@@ -115,13 +115,24 @@ class WorkerMetrics:
             row = _METHOD_ROW[method]
         except KeyError:
             row = _OTHER_ROW
-        bucket = 0 if seconds <= _FIRST else bisect_left(DURATION_BUCKETS, seconds)
+        # The bucket: two comparisons up to 5 ms, where most requests are; bisect beyond.
+        if seconds <= 0.001:
+            bucket = 0 if seconds <= 0.0005 else 1
+        elif seconds <= 0.005:
+            bucket = 2 if seconds <= 0.0025 else 3
+        else:
+            bucket = bisect_left(DURATION_BUCKETS, seconds, 4)
         self.table[row + _STATUS_OFFSET[status] + bucket] += 1
         self.total_sum += seconds
         self.body_bytes += body_bytes
         if app_started:
             seconds = now - app_started
-            bucket = 0 if seconds <= _FIRST else bisect_left(DURATION_BUCKETS, seconds)
+            if seconds <= 0.001:
+                bucket = 0 if seconds <= 0.0005 else 1
+            elif seconds <= 0.005:
+                bucket = 2 if seconds <= 0.0025 else 3
+            else:
+                bucket = bisect_left(DURATION_BUCKETS, seconds, 4)
             self.app_buckets[bucket] += 1
             self.app_sum += seconds
 

@@ -91,6 +91,13 @@ class Telemetry:
         """Open the metrics listener (or take the one an old master handed over) and the
         statsd socket. Raises OSError when the listener cannot be opened."""
         inherited = os.environ.pop(METRICS_FD_VAR, "")
+        if self.config.statsd_host:
+            try:
+                self._statsd = StatsdClient(
+                    self.config.statsd_host, self.config.statsd_prefix, self.log
+                )
+            except OSError as exc:
+                self.log.warning("statsd: cannot resolve %s: %s", self.config.statsd_host, exc)
         if not self.config.metrics_bind:
             return
         if inherited.isdecimal():
@@ -103,13 +110,6 @@ class Telemetry:
         host, port = self._endpoint.address
         shown = f"[{host}]" if ":" in host else host
         self.log.info("Metrics at: http://%s:%d/metrics", shown, port)
-        if self.config.statsd_host:
-            try:
-                self._statsd = StatsdClient(
-                    self.config.statsd_host, self.config.statsd_prefix, self.log
-                )
-            except OSError as exc:
-                self.log.warning("statsd: cannot resolve %s: %s", self.config.statsd_host, exc)
 
     def upgrade_env(self) -> dict[str, str]:
         """For a USR2 upgrade: what the new master's environment needs to take over the
