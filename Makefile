@@ -9,8 +9,9 @@ STAMP_TEST := $(VENV)/.installed-test
 # What the tests run for real: curl as a client, headless Chromium for the browser tests,
 # nginx and haproxy in front of pronghorn for the differential tests (tests/interop/), and
 # openssl for the certificate of the nginx recipe's TLS test; systemd for systemd-socket-activate,
-# which runs the socket-activation recipe (tests/recipes/).
-APT_TEST_PACKAGES := curl chromium nginx haproxy openssl systemd
+# which runs the socket-activation recipe (tests/recipes/); prometheus, which scrapes the metrics
+# listener and whose promtool checks the text format (tests/metrics/; 14 s to install).
+APT_TEST_PACKAGES := curl chromium nginx haproxy openssl systemd prometheus
 # Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
 HOST ?= 127.0.0.1
 PORT ?= 8000

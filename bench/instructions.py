@@ -1,7 +1,7 @@
 """Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
 
     python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
-                                 [--src DIR]
+                                 [--src DIR] [--metrics]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -15,7 +15,9 @@ wall-clock benchmarks on a shared 2-core VM cannot; compare trees with `--src`
 
 APP is a module:callable from bench/apps (default hello:app). `--header` (repeatable) adds a
 request header, e.g. `--header 'X-Forwarded-For: 203.0.113.9'` for what a request from nginx
-costs. Needs valgrind (apt).
+costs. `--metrics` runs the server with `--metrics-bind 127.0.0.1:0` (its counters on, and the
+metrics listener's thread counted with the others), for what metrics cost a request. Needs
+valgrind (apt).
 """
 
 from __future__ import annotations
@@ -45,16 +47,18 @@ def main() -> int:
         "--header", action="append", default=[], help="add this request header (repeatable)"
     )
     parser.add_argument("--src", default=str(REPO / "src"), help="pronghorn sources to measure")
+    parser.add_argument("--metrics", action="store_true", help="with --metrics-bind (counters on)")
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
     if args.drive is not None:
-        return _drive(args.app, args.drive, args.post, args.close, args.header)
+        return _drive(args.app, args.drive, args.post, args.close, args.header, args.metrics)
     small = _count(args, SMALL)
     large = _count(args, LARGE)
     per_request = (large - small) / (LARGE - SMALL)
     mode = "close" if args.close else "keep-alive"
     body = f", POST {args.post} B" if args.post else ""
     body += "".join(f", {header!r}" for header in args.header)
+    body += ", metrics on" if args.metrics else ""
     print(f"{args.app} ({mode}{body}, {args.src}): {per_request:,.0f} instructions/request")
     return 0
 
@@ -75,6 +79,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             "--post",
             str(args.post),
             *(["--close"] if args.close else []),
+            *(["--metrics"] if args.metrics else []),
             *(arg for header in args.header for arg in ("--header", header)),
         ]
         env = dict(os.environ, PYTHONPATH=args.src)
@@ -94,7 +99,9 @@ def _summary(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def _drive(app: str, requests: int, post: int, close: bool, headers: list[str]) -> int:
+def _drive(
+    app: str, requests: int, post: int, close: bool, headers: list[str], metrics: bool
+) -> int:
     """Inside valgrind: start the server on a thread, send `requests` requests, exit."""
     from pronghorn import cli
 
@@ -102,6 +109,7 @@ def _drive(app: str, requests: int, post: int, close: bool, headers: list[str]) 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     argv = ["--single-process", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    argv += ["--metrics-bind", "127.0.0.1:0"] if metrics else []
     argv += ["--chdir", str(APPS), app]
     threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
     request = _request(post, close, headers)

@@ -22,6 +22,7 @@ RANK = {
     "logs": 3,
     "loader": 3,
     "demo": 3,
+    "metrics": 3,
     "io": 4,
     "supervisor": 5,
     "cli": 6,

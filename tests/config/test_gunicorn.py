@@ -55,6 +55,7 @@ SAMPLES = {
     "root_path": "/shop",
     "proxy_allow_from": "10.0.0.0/8",
     "uwsgi_allow_ips": "10.0.0.0/8",
+    "statsd_host": "127.0.0.1:8125",
     "forwarded_allow_ips": "10.0.0.0/8",
 }
 

@@ -175,7 +175,7 @@ def none(
 _TLS = "TLS on the server itself (docs/deploying.md, 'TLS on the server itself')"
 _PROXY_PROTOCOL = "the PROXY protocol v1 and v2, from the peers of --proxy-allow-from"
 _UWSGI = "the uwsgi protocol of nginx's uwsgi_pass"
-_METRICS = "issue 12 brings metrics (Prometheus, and --statsd-host/--statsd-prefix)"
+_STATSD = "gunicorn's statsd metric names (docs/observability.md)"
 _LOG_CONFIG = "issue 12 brings --log-config and --log-config-dict"
 _NO_SYSLOG = (
     "pronghorn does not write to syslog itself: it logs to stderr by default, which "
@@ -392,10 +392,15 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
             "it only matters with --daemon, which pronghorn does not have: stdout and "
             "stderr are always the ones pronghorn was started with"
         )),
-        later("statsd_host", ("--statsd-host",), 12, _METRICS),
-        later("dogstatsd_tags", ("--dogstatsd-tags",), 12, _METRICS),
-        later("statsd_prefix", ("--statsd-prefix",), 12, _METRICS),
-        later("enable_backlog_metric", ("--enable-backlog-metric",), 12, _METRICS),
+        same("statsd_host", ("--statsd-host",), note=_STATSD),
+        none("dogstatsd_tags", ("--dogstatsd-tags",), (
+            "statsd metrics go out without DogStatsD tags; --metrics-bind serves labelled "
+            "Prometheus metrics"
+        )),
+        same("statsd_prefix", ("--statsd-prefix",), note=_STATSD),
+        instead("enable_backlog_metric", ("--enable-backlog-metric",), "metrics_bind", (
+            "the listen queue is pronghorn_listen_queue on the metrics listener"
+        )),
     ),
     *_section(
         "Process Naming",

@@ -1,10 +1,10 @@
 """The kinds of value a setting can hold, and how text becomes each of them.
 
 Owns: one `Kind` per value shape (integer with a floor, number, choice, path, bind address,
-static mount, URL prefix, boolean, trusted proxy address). A kind parses one textual item
-(from the command line or the environment) or one TOML scalar (from the config file), and
-raises `ValueError` whose message says what is allowed; the settings reader adds which
-option was at fault.
+TCP address, static mount, URL prefix and path, boolean, trusted proxy address). A kind
+parses one textual item (from the command line or the environment) or one TOML scalar (from
+the config file), and raises `ValueError` whose message says what is allowed; the settings
+reader adds which option was at fault.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pronghorn.config.address import ALLOWED_BIND, parse_bind
+from pronghorn.config.address import ALLOWED_BIND, FdAddress, UnixAddress, parse_bind
 from pronghorn.config.model import StaticMount
 
 
@@ -129,11 +129,12 @@ def boolean() -> Kind:
     return Kind(allowed, parse, (bool,))
 
 
-def text(what: str = "a non-empty string") -> Kind:
-    """Any non-empty string without NUL (paths, file names, format strings)."""
+def text(what: str = "a non-empty string", *, empty_ok: bool = False) -> Kind:
+    """Any string without NUL (paths, file names, format strings), non-empty unless
+    `empty_ok` (a prefix whose default is none)."""
 
     def parse(value: str) -> str:
-        if not value or "\0" in value:
+        if (not value and not empty_ok) or "\0" in value:
             raise ValueError(f"expected {what}")
         return value
 
@@ -195,6 +196,34 @@ def bind() -> Kind:
         return str(parse_bind(value.strip()))
 
     return Kind(ALLOWED_BIND, parse)
+
+
+def tcp_address() -> Kind:
+    """HOST:PORT or [IPV6]:PORT (a `--bind` that is neither unix: nor fd://)."""
+    allowed = "HOST:PORT or [IPV6]:PORT"
+
+    def parse(value: str) -> str:
+        address = parse_bind(value.strip())
+        if isinstance(address, UnixAddress | FdAddress):
+            raise ValueError(f"expected {allowed}")
+        return str(address)
+
+    return Kind(allowed, parse)
+
+
+def url_path() -> Kind:
+    """An absolute URL path such as /healthz, matched exactly (no query, no fragment)."""
+    allowed = "a URL path such as /healthz"
+
+    def parse(value: str) -> str:
+        path = value.strip()
+        if not path.startswith("/") or any(c in path for c in "?#% ") or not path.isprintable():
+            raise ValueError(f"expected {allowed}, without ?, #, % or spaces")
+        if not path.isascii():
+            raise ValueError(f"expected {allowed} in ASCII")
+        return path
+
+    return Kind(allowed, parse)
 
 
 def proxy_source() -> Kind:

@@ -118,6 +118,14 @@ class Config:
     access_logformat: str = "combined"
     error_logfile: str = "-"
     log_level: str = "info"
+    # Metrics and health (pronghorn.metrics)
+    metrics_bind: str | None = None
+    metrics_allow_from: tuple[str, ...] = ("127.0.0.1", "::1")
+    statsd_host: str | None = None
+    statsd_prefix: str = ""
+    liveness_path: str | None = None
+    readiness_path: str | None = None
+    shutdown_delay: float = 0.0
     static: tuple[StaticMount, ...] = field(default_factory=tuple)
     static_fallthrough: bool = False
     static_cache_control: str = "public, max-age=0, must-revalidate"

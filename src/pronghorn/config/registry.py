@@ -124,10 +124,11 @@ _APP, _SOCKET, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LO
 )
 _STATIC, _CONFIG = "Static files", "Config file"
 _TLS = "TLS"
+_OBSERVE = "Metrics and health"
 
 SECTIONS = (
     _APP, _SOCKET, _TLS, _PROXY, _PROCESSES, _PRIVILEGES, _WORKER, _TIMEOUTS, _LIMITS, _LOGGING,
-    _STATIC, _CONFIG,
+    _OBSERVE, _STATIC, _CONFIG,
 )  # fmt: skip
 
 SETTINGS: tuple[Setting, ...] = (
@@ -435,6 +436,49 @@ SETTINGS: tuple[Setting, ...] = (
         "log_level", kinds.choice("debug", "info", "warning", "error", "critical"),
         ("--log-level",), "LEVEL", _LOGGING,
         "The least severe error-log messages written.",
+    ),
+    Setting(
+        "metrics_bind", kinds.tcp_address(), ("--metrics-bind",), "ADDRESS", _OBSERVE,
+        "Serve Prometheus metrics at /metrics, and health at /livez and /readyz, on this "
+        "HOST:PORT, a listener of their own (the master's: one scrape covers every worker, "
+        "and counts survive worker restarts). Not set: no metrics listener. See "
+        "docs/observability.md.",
+    ),
+    Setting(
+        "metrics_allow_from", kinds.proxy_source(), ("--metrics-allow-from",), "ADDRESSES",
+        _OBSERVE,
+        "Comma-separated addresses and networks that may connect to --metrics-bind (as "
+        "--forwarded-allow-ips; * allows everyone); anyone else gets 403.",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
+        "statsd_host", kinds.tcp_address(), ("--statsd-host",), "ADDRESS", _OBSERVE,
+        "Send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, "
+        "gunicorn.request.status.CODE, gunicorn.workers) over UDP to this HOST:PORT, once a "
+        "second, never from the request path.",
+    ),
+    Setting(
+        "statsd_prefix", kinds.text("a metric name prefix", empty_ok=True),
+        ("--statsd-prefix",), "PREFIX", _OBSERVE,
+        "Put this in front of every statsd metric name (a dot is added when it has none).",
+    ),
+    Setting(
+        "liveness_path", kinds.url_path(), ("--liveness-path",), "PATH", _OBSERVE,
+        "Answer GET PATH on the main listeners with 200 'live' before static mounts and "
+        "the application see it (the query is ignored). Not set: nothing is answered.",
+    ),
+    Setting(
+        "readiness_path", kinds.url_path(), ("--readiness-path",), "PATH", _OBSERVE,
+        "Answer GET PATH on the main listeners with 200 'ready', or 503 once the server is "
+        "stopping (from TERM on, through --shutdown-delay), before static mounts and the "
+        "application see it. Not set: nothing is answered.",
+    ),
+    Setting(
+        "shutdown_delay", kinds.seconds(zero_allowed=True), ("--shutdown-delay",), "SECONDS",
+        _OBSERVE,
+        "On TERM, first report not ready (503 on /readyz and --readiness-path) and go on "
+        "serving for this long, so load balancers that probe readiness stop sending before "
+        "the listening sockets close; then stop gracefully. A second TERM stops at once.",
     ),
     Setting(
         "static", kinds.static_mount(), ("--static",), "PREFIX=DIR", _STATIC,

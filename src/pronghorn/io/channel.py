@@ -115,6 +115,11 @@ class SocketChannel:
                 self._send_or_park(head)
         if count <= 0:
             return
+        metrics = self._conn.metrics
+        if metrics is not None:
+            # Sent now or parked for sendfile later; bytes copied where sendfile cannot be
+            # used are taken back below.
+            metrics.sendfile_bytes += count
         if parked:
             parked.add_file(file.fileno(), offset, count)  # behind what waits already
             return
@@ -125,6 +130,8 @@ class SocketChannel:
             # (errno None) and real socket errors propagate.
             if exc.errno not in NO_SENDFILE:
                 raise
+            if metrics is not None:
+                metrics.sendfile_bytes -= count
             self._copy(file, offset, count)
             return
         if sent < count:

@@ -28,6 +28,7 @@ from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
+    from pronghorn.metrics.recorder import WorkerMetrics
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = [
@@ -135,6 +136,11 @@ class ClientConnection:
         if tls:
             self.builder = self._reactor.state.behind_tls(self.builder)
 
+    @property
+    def metrics(self) -> WorkerMetrics | None:
+        """The worker's counters, when metrics are on."""
+        return self._reactor.metrics
+
     # -- reading ------------------------------------------------------------------------
 
     def readable(self) -> bool:
@@ -145,6 +151,9 @@ class ClientConnection:
             return True
         except OSError:
             return False
+        metrics = self._reactor.metrics
+        if metrics is not None:
+            metrics.received_bytes += len(data)
         self.http.receive(data)
         return self._serve_pending()
 
@@ -156,6 +165,9 @@ class ClientConnection:
             return
         except OSError:
             data = b""
+        metrics = self._reactor.metrics
+        if metrics is not None:
+            metrics.received_bytes += len(data)
         self.http.receive(data)
         if not data:
             raise ClientDisconnected("client closed the connection mid-body")
@@ -225,6 +237,8 @@ class ClientConnection:
         reactor.state.error_log.info(
             "%d %s from %s", error.status, error.detail, peer_text(self.remote)
         )
+        if reactor.metrics is not None:
+            reactor.metrics.bad_request(error.status)
         # Responses held back for the batch (see pronghorn.io.batching) go first.
         data = b"".join(self.outbox) + self.http.refusal(error, reactor.state.date)
         self.outbox.clear()

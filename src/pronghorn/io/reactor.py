@@ -50,6 +50,7 @@ from pronghorn.io.preamble import ProxyHeaderStep
 from pronghorn.io.protocols import ListenerProtocol, listener_protocol
 from pronghorn.io.stream import Stream
 from pronghorn.io.tls_connection import TLSConnection
+from pronghorn.metrics.recorder import REFUSED_ACCEPT_ERROR, REFUSED_STOPPING
 from pronghorn.wsgi.proxies import TrustedAddresses
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
@@ -135,6 +136,7 @@ class Reactor:
         self._batch_next = 0
         self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
+        self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
         self.stopping = False
         self._accept_paused = False  # some listener is not watched: out of descriptors
         self.finished = threading.Event()
@@ -307,6 +309,8 @@ class Reactor:
             else:
                 failure = None
         if failure is not None:
+            if self.metrics is not None:
+                self.metrics.refused[REFUSED_ACCEPT_ERROR] += 1
             if failure.errno in _OUT_OF_RESOURCES:
                 self._pause_accepting(f"accept paused: {failure}")
             else:
@@ -375,6 +379,8 @@ class Reactor:
             conn.begin_preamble([ProxyHeaderStep(self._proxy_versions)])
         with self._lock:
             self._conns[fd] = conn
+        if self.metrics is not None:
+            self.metrics.accepted += 1
         return conn
 
     def _refuse_peer(
@@ -458,7 +464,13 @@ class Reactor:
                         continue
                     conn.busy = True  # ours now: no thread can claim it
                     expired.append(conn)
+        metrics = self.metrics
         for conn in expired:
+            if metrics is not None:
+                if self.stopping and conn.wait is WAIT_FRESH:
+                    metrics.refused[REFUSED_STOPPING] += 1  # sent nothing: never a request
+                else:
+                    metrics.timed_out_in(conn.wait)
             conn.deadline_action()
             self._close(conn)
         if self._accept_paused:
@@ -466,6 +478,19 @@ class Reactor:
 
     def connection_count(self) -> int:
         return len(self._conns)
+
+    def requests_waiting(self, limit: int = 4096) -> int:
+        """Connections no thread holds whose next request has already arrived: requests
+        waiting for a free thread. Peeks at up to `limit` sockets (the clock thread asks,
+        once a second, only while every thread is busy)."""
+        with self._lock:
+            waiting = [
+                c.sock
+                for c in self._conns.values()
+                if not c.busy and (c.wait is WAIT_FRESH or c.wait is WAIT_IDLE)
+            ]
+        # A socket closed meanwhile fails the peek and is not counted.
+        return sum(1 for sock in waiting[:limit] if _request_waiting(sock))
 
     def settled(self) -> bool:
         """True once stopping has no more to do: no connection left, no socket listening."""

@@ -26,6 +26,7 @@ from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
 from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener
+from pronghorn.io.observer import WorkerObserver
 from pronghorn.io.worker import WorkerState
 from pronghorn.logs import Logs
 from pronghorn.wsgi.runner import Outcome, WSGIApp
@@ -87,8 +88,9 @@ class HookedWorkerState(WorkerState):
         multiprocess: bool = False,
         worker: object = None,
         tls: ssl.SSLContext | None = None,
+        observer: WorkerObserver | None = None,
     ) -> None:
-        super().__init__(config, app, logs, listeners, multiprocess, tls)
+        super().__init__(config, app, logs, listeners, multiprocess, tls, observer)
         # Without a supervisor (--single-process) the worker is this process.
         self._worker = worker or SimpleNamespace(
             pid=os.getpid(), ppid=os.getppid(), age=1, log=logs.error

@@ -27,8 +27,12 @@ from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
 from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
+from pronghorn.io.observer import WorkerObserver
+from pronghorn.io.observer import wanted as observer_wanted
 from pronghorn.io.reactor import Reactor
 from pronghorn.logs import AccessRecord, Logs
+from pronghorn.metrics.block import MetricsBlock
+from pronghorn.metrics.readiness import ReadinessFlag
 from pronghorn.static import StaticFiles, StaticOptions
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts, client_address
 from pronghorn.wsgi.file_wrapper import FileWrapper
@@ -80,6 +84,7 @@ class WorkerState:
         listeners: Sequence[Listener],
         multiprocess: bool = False,
         tls: ssl.SSLContext | None = None,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.config = config
         self.tls = tls  # every listener speaks TLS with this context (--certfile), or none
@@ -107,6 +112,9 @@ class WorkerState:
         uwsgi = config.protocol == "uwsgi"
         # The response heads the app repeats. On uwsgi nothing is chunked (see there).
         self.head_memo = HeadMemo(chunked=not uwsgi)
+        # Both None unless metrics or health paths are on (see pronghorn.io.observer).
+        self.metrics = observer.metrics if observer is not None else None
+        self.probes = observer.probes if observer is not None else None
         self._no_body = EmptyInput()  # wsgi.input of every request without a body
         self.static = (
             StaticFiles(
@@ -174,19 +182,32 @@ class WorkerState:
         `started` time on the monotonic clock), so the supervisor's heartbeat can name a
         request stuck past --timeout."""
         self.in_flight[thread_id] = (started, head)
+        metrics = self.metrics
+        app_started = 0.0
         try:
-            # Static mounts answer first; None means the request is the app's (StaticFiles
-            # never returns None when there is no app).
+            # Health paths, then static mounts answer first; None means the request is the
+            # app's (StaticFiles never returns None when there is no app).
+            probes = self.probes
+            outcome = None if probes is None else probes.answer(head, channel, self.date)
             static = self.static
-            outcome = None if static is None else static.serve(head, channel, self.date)
+            if outcome is None and static is not None:
+                outcome = static.serve(head, channel, self.date)
+                if metrics is not None and outcome is not None:
+                    metrics.static_served(outcome.status)
             environ = None
             if outcome is None:
                 body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
                 environ = builder.build(head, remote, body, FileWrapper)
                 app = self.app
                 assert app is not None
+                if metrics is not None:
+                    app_started = time.monotonic()
                 outcome = run_app(
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
+                )
+            if metrics is not None:
+                metrics.request_done(
+                    head.method, outcome.status, outcome.body_bytes, started, app_started
                 )
             if self.reporting:
                 self.report(head, remote, builder, environ, outcome, started, thread_id)
@@ -309,10 +330,15 @@ def serve(
     control: WorkerControl | None = None,
     hook_worker: object = None,
     tls: ssl.SSLContext | None = None,
+    metrics_block: MetricsBlock | None = None,
+    readiness: ReadinessFlag | None = None,
 ) -> int:
     """Run one worker until SIGTERM/SIGINT (or `control` asks); returns the exit code.
+
     `hook_worker` is what the config file's request hooks get as `worker`. With `tls`
-    (`pronghorn.io.tls.server_context`) every listener speaks TLS."""
+    (`pronghorn.io.tls.server_context`) every listener speaks TLS. Under a master,
+    `metrics_block` is where this worker publishes its counters and `readiness` the
+    master's verdict that --readiness-path repeats (see pronghorn.io.observer)."""
     if listeners is None:
         # Alone, with no master: nobody else accepts on these sockets.
         mode = unix_socket_mode(config.umask)
@@ -320,14 +346,19 @@ def serve(
             replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
             for bind in config.bind
         ]
+    observer = (
+        WorkerObserver(config, logs.error, metrics_block, readiness, standalone=control is None)
+        if observer_wanted(config)
+        else None
+    )
     if config.extras.hook("pre_request") or config.extras.hook("post_request"):
         from pronghorn.io.request_hooks import HookedWorkerState
 
         state: WorkerState = HookedWorkerState(
-            config, app, logs, listeners, multiprocess, hook_worker, tls
+            config, app, logs, listeners, multiprocess, hook_worker, tls, observer
         )
     else:
-        state = WorkerState(config, app, logs, listeners, multiprocess, tls)
+        state = WorkerState(config, app, logs, listeners, multiprocess, tls, observer)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)
@@ -349,7 +380,11 @@ def serve(
             log("%s", note)
         if control is not None:
             control.serving(state.running_requests)
-        _keep_time(state, reactor, control, stop)
+        if observer is not None:
+            observer.serving(state, reactor)
+        _keep_time(state, reactor, control, stop, observer)
+        if observer is not None:
+            observer.stopping()
         state.error_log.info(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()
         )
@@ -357,6 +392,8 @@ def serve(
         _graceful_stop(state, reactor, threads, drain_shared)
     finally:
         restore()
+        if observer is not None:
+            observer.close()  # the last counts, after the last request
         reactor.close()
     return 0
 
@@ -366,7 +403,11 @@ def _scheme(tls: ssl.SSLContext | None) -> str:
 
 
 def _keep_time(
-    state: WorkerState, reactor: Reactor, control: WorkerControl | None, stop: threading.Event
+    state: WorkerState,
+    reactor: Reactor,
+    control: WorkerControl | None,
+    stop: threading.Event,
+    observer: WorkerObserver | None,
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
     while True:
@@ -376,6 +417,8 @@ def _keep_time(
             return
         state.tick()
         reactor.sweep()
+        if observer is not None:
+            observer.tick()
 
 
 def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> None:

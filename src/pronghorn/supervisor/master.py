@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import select
 import signal
 import socket
 import ssl
@@ -58,6 +57,7 @@ from pronghorn.supervisor.pidfile import remove_pidfile, write_pidfile
 from pronghorn.supervisor.privileges import Privileges, give_log_files
 from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
+from pronghorn.supervisor.telemetry import ServerStatus, Telemetry
 from pronghorn.supervisor.title import set_title, title_name
 from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
@@ -129,6 +129,8 @@ class Master:
         self.watcher: SourceWatcher | None = None
         self.watchdog = Watchdog(self.log)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.closing_at = 0.0  # --shutdown-delay: when the listeners close after TERM
+        self.telemetry = Telemetry(config, self.log, self._status)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -143,6 +145,7 @@ class Master:
         call_hook(self.config, "on_starting", self.log, self._view())
         try:
             self._open_listeners()
+            self.telemetry.open()
         except OSError as exc:
             self.log.error("Cannot listen: %s", exc)
             self.exit_code = EXIT_FAILURE
@@ -177,11 +180,13 @@ class Master:
             self._check_progress()
             if self.watcher is not None and not self.stopping and self.watcher.changed():
                 self._reload("a source file changed")
+            if self.closing_at and time.monotonic() >= self.closing_at:
+                self._begin_stop("graceful", "TERM after --shutdown-delay")
+            self.telemetry.tick()
         return self.exit_code
 
     def _wait(self) -> None:
-        with contextlib.suppress(InterruptedError):
-            select.select([self.wake_r], [], [], _TICK)
+        self.telemetry.wait(self.wake_r, _TICK)  # serves --metrics-bind meanwhile
         with contextlib.suppress(BlockingIOError):
             while os.read(self.wake_r, 4096):
                 pass
@@ -202,7 +207,7 @@ class Master:
         while self.signals:
             signum = self.signals.popleft()
             if signum == signal.SIGTERM:
-                self._begin_stop("graceful", "TERM")
+                self._terminate()
             elif signum in (signal.SIGINT, signal.SIGQUIT):
                 self._begin_stop("quick", signal.Signals(signum).name)
             elif signum == signal.SIGHUP:
@@ -274,9 +279,11 @@ class Master:
         age, self.next_age = self.next_age, self.next_age + 1
         server = self._view()
         call_hook(self.config, "pre_fork", self.log, server, WorkerView(0, self.pid, age, self.log))
+        block = self.telemetry.new_block()
         start = WorkerStart(
             self.config, self.logs, tuple(self.listeners), self.launch.load_app,
             self.preloaded, heartbeat, age, server, self.privileges, self.tls,
+            metrics_block=block, readiness=self.telemetry.readiness,
         )  # fmt: skip
         # Signals stay blocked across the fork so the child cannot run the master's handlers.
         signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED)
@@ -291,6 +298,7 @@ class Master:
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
         self.workers[pid] = WorkerRecord(pid, age, self.generation, heartbeat, time.monotonic())
+        self.telemetry.spawned(pid, block)
         self.log.info("Booting worker with pid: %d", pid)
 
     def _enter_child(self) -> None:
@@ -302,6 +310,7 @@ class Master:
         os.close(self.wake_w)
         for record in self.workers.values():
             record.heartbeat.close()
+        self.telemetry.enter_child()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
 
     def _stop_worker(self, record: WorkerRecord, signum: int) -> None:
@@ -342,6 +351,7 @@ class Master:
 
     def _worker_exited(self, record: WorkerRecord, code: int) -> None:
         record.heartbeat.close()
+        self.telemetry.worker_exited(record, code, self.generation, self.stopping)
         if code == EXIT_APP_LOAD and not record.booted:
             self._boot_failed()
         else:
@@ -423,6 +433,8 @@ class Master:
         if not self.stopping:
             systemd.notify("STOPPING=1")
             self._close_listeners()
+            if self.upgrade_child:
+                self.telemetry.hand_over()  # the new master answers on it now
         self.log.info("Handling signal: %s: %s stop", why, mode)
         self.stopping = mode
         signum = signal.SIGQUIT if mode == "quick" else signal.SIGTERM
@@ -433,6 +445,29 @@ class Master:
             if not shared_with_another:
                 record.heartbeat.announce_server_stop()
             self._stop_worker(record, signum)
+
+    def _terminate(self) -> None:
+        """TERM: with --shutdown-delay, first only stop being ready (load balancers that
+        probe readiness then stop sending) and stop when the delay is over; a second TERM,
+        or a new master taking over (USR2), stops at once."""
+        delay = self.config.shutdown_delay
+        if self.stopping or self.closing_at or not delay or self.upgrade_child:
+            self.closing_at = 0.0
+            self._begin_stop("graceful", "TERM")
+            return
+        self.closing_at = time.monotonic() + delay
+        self.log.info(
+            "Handling signal: TERM: not ready; stopping in %g s (--shutdown-delay)", delay
+        )
+
+    def _status(self) -> ServerStatus:
+        return ServerStatus(
+            self.workers.values(),
+            self.stopping,
+            self.closing_at,
+            self.listeners,
+            self.config.timeout,
+        )
 
     def _reload(self, why: str) -> None:
         if self.stopping:
@@ -500,6 +535,7 @@ class Master:
         foreign = [str(lst.sock.fileno()) for lst in self.listeners if not lst.owned]
         env[systemd.FOREIGN_FDS_VAR] = ",".join(foreign)
         env[systemd.OLD_MASTER_VAR] = str(self.pid)
+        env.update(self.telemetry.upgrade_env())
         argv = [sys.executable, "-m", "pronghorn", *self.launch.argv]
         pid = os.fork()
         if pid == 0:
@@ -525,6 +561,7 @@ class Master:
 
     def _cleanup(self) -> None:
         self._close_listeners()
+        self.telemetry.close()
         if self.watcher is not None:
             self.watcher.close()
         if self.config.pid:

@@ -34,6 +34,8 @@ from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, AppLoadError
 from pronghorn.io import serve
 from pronghorn.io.listeners import Listener, is_reservation, open_reuse_port
 from pronghorn.logs import Logs
+from pronghorn.metrics.block import MetricsBlock
+from pronghorn.metrics.readiness import ReadinessFlag
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
 from pronghorn.supervisor.privileges import PrivilegeError, Privileges, drop
@@ -61,6 +63,10 @@ class WorkerStart:
     privileges: Privileges
     tls: ssl.SSLContext | None = None
     """The TLS context the master read (certificates included), or None for plain HTTP."""
+    metrics_block: MetricsBlock | None = None
+    """Where this worker publishes its counters (--metrics-bind), read by the master."""
+    readiness: ReadinessFlag | None = None
+    """The master's verdict that --readiness-path repeats."""
 
 
 class WorkerAgent:
@@ -180,15 +186,10 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
         app = start.load_app(config)
     call_hook(config, "post_worker_init", log, me)
     code = serve(
-        config,
-        app,
-        start.logs,
-        listeners,
-        multiprocess=config.workers > 1,
-        control=agent,
-        hook_worker=me,
-        tls=start.tls,
-    )
+        config, app, start.logs, listeners, multiprocess=config.workers > 1, control=agent,
+        hook_worker=me, tls=start.tls,
+        metrics_block=start.metrics_block, readiness=start.readiness,
+    )  # fmt: skip
     call_hook(config, "worker_exit", log, start.server, me)
     return code
 
