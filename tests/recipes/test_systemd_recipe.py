@@ -23,6 +23,8 @@ from pathlib import Path
 
 from recipefiles import EXAMPLES, substitute, unit_file, wait_until
 
+from procstat import children
+
 SOCKET_UNIT = EXAMPLES / "systemd" / "pronghorn.socket"
 SERVICE_UNIT = EXAMPLES / "systemd" / "pronghorn.service"
 APP = """\
@@ -122,7 +124,9 @@ def test_socket_activation_reload_and_stop(tmp_path: Path) -> None:
         # ExecReload, with $MAINPID the service's pid, while requests keep coming.
         reload_words = shlex.split(unit_file(SERVICE_UNIT)["Service"]["ExecReload"])
         reload_words = substitute(reload_words, "$MAINPID", str(proc.pid))
-        old_pids = {body.split()[0]}
+        # The workers before the reload (-w 4, all booted once READY=1 was sent).
+        old_pids = {str(pid).encode() for pid in children(proc.pid)}
+        assert body.split()[0] in old_pids and len(old_pids) == 4
         statuses: list[int] = []
         subprocess.run(reload_words, check=True, timeout=10)
         deadline = time.monotonic() + 15
