@@ -24,7 +24,6 @@ from pronghorn.config.gunicorn import (
     GUNICORN_SETTINGS,
     GUNICORN_SIGNALS,
     GUNICORN_VERSION,
-    PLANNED,
     Answer,
     GunicornSetting,
 )
@@ -91,9 +90,7 @@ def test_sections_and_flags_are_gunicorns(entry: GunicornSetting) -> None:
 
 @pytest.mark.parametrize("entry", GUNICORN_SETTINGS, ids=_id)
 def test_every_equivalent_named_is_real(entry: GunicornSetting) -> None:
-    if entry.answer is Answer.SAME:
-        assert (entry.target in BY_NAME) != (entry.target in PLANNED)
-    elif entry.answer is Answer.INSTEAD:
+    if entry.answer is Answer.SAME or entry.answer is Answer.INSTEAD:
         assert entry.target in BY_NAME
     elif entry.answer is Answer.COMMAND:
         assert entry.target in all_options()
@@ -103,11 +100,6 @@ def test_every_equivalent_named_is_real(entry: GunicornSetting) -> None:
         assert entry.target in ("11", "12") and entry.note
     else:
         assert entry.answer is Answer.NONE and entry.note and not entry.target
-
-
-def test_planned_settings_are_not_in_the_registry_yet() -> None:
-    # When the work that adds one lands, remove it from PLANNED: it is then accepted.
-    assert not set(PLANNED) & set(BY_NAME)
 
 
 def test_every_hook_pronghorn_calls_is_a_gunicorn_hook() -> None:
@@ -146,9 +138,7 @@ def test_every_gunicorn_flag_is_accepted_or_answered(entry: GunicornSetting, fla
     message = str(info.value)
     assert message.startswith(f"gunicorn's {flag} ({entry.name}): ")
     assert "did you mean" not in message
-    if entry.planned:
-        assert f"coming as {PLANNED[entry.target]}" in message
-    elif entry.answer is Answer.INSTEAD:
+    if entry.answer is Answer.INSTEAD:
         assert f"use {BY_NAME[entry.target].long_option} instead" in message
     assert entry.note in message
 
@@ -323,7 +313,7 @@ def test_a_toml_file_with_a_gunicorn_name(tmp_path: Path, entry: GunicornSetting
         load_config(["-c", str(conf), "m:app"], {})
     message = str(info.value)
     assert "did you mean" not in message
-    if entry.answer is Answer.SAME and not entry.planned and entry.name != "config":
+    if entry.answer is Answer.SAME and entry.name != "config":
         assert f"gunicorn's name for {BY_NAME[entry.target].file_key!r}" in message
     elif entry.name != "config":
         assert entry.why_not() in message
@@ -343,6 +333,6 @@ def test_the_page_answers_every_setting_and_signal() -> None:
     assert named == set(KNOWN) | {signal.name for signal in GUNICORN_SIGNALS}
     for entry in GUNICORN_SETTINGS:
         (row,) = [line for line in rows if line.startswith(f"| `{entry.name}`")]
-        if entry.answer in (Answer.SAME, Answer.INSTEAD) and not entry.planned:
+        if entry.answer in (Answer.SAME, Answer.INSTEAD):
             assert f"`{BY_NAME[entry.target].long_option}`" in row or "positional" in row
         assert entry.note in row

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -69,6 +70,36 @@ def fetch(
         conn.close()
 
 
+def exchange_with_cookies(
+    conn: http.client.HTTPConnection,
+    cookies: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    """One request on `conn` carrying `cookies`, which take what the response sets."""
+    all_headers = dict(headers or {})
+    if cookies:
+        all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    conn.request(method, path, body=body, headers=all_headers)
+    reply = read_reply(conn.getresponse())
+    cookies.update(reply.cookies())
+    return reply
+
+
+def browser_tls_connection(port: int, server_name: str, source: str) -> http.client.HTTPSConnection:
+    """A TLS connection to 127.0.0.1:`port` from address `source`, as a browser opens one to
+    https://`server_name` (SNI and Host); the test's self-signed certificate is not checked."""
+    raw = socket.create_connection(("127.0.0.1", port), TIMEOUT, source_address=(source, 0))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection(server_name, timeout=TIMEOUT)
+    conn.sock = context.wrap_socket(raw, server_hostname=server_name)
+    return conn
+
+
 @dataclass
 class Session:
     """Requests to one server that carry the cookies it has set."""
@@ -84,12 +115,11 @@ class Session:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        all_headers = dict(headers or {})
-        if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        reply = fetch(self.host, self.port, method, path, body, all_headers)
-        self.cookies.update(reply.cookies())
-        return reply
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+        try:
+            return exchange_with_cookies(conn, self.cookies, method, path, body, headers)
+        finally:
+            conn.close()
 
     def post_form(self, path: str, fields: Mapping[str, str]) -> Reply:
         body = urlencode(fields).encode()

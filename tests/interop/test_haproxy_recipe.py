@@ -16,7 +16,6 @@ import http.client
 import re
 import secrets
 import socket
-import ssl
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +33,13 @@ if _FRAMEWORKS not in sys.path:
 
 from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site  # noqa: E402
 from fwlayout import FRAMEWORKS_DIR  # noqa: E402
-from webclient import TIMEOUT, Reply, read_reply  # noqa: E402
+from webclient import (  # noqa: E402
+    TIMEOUT,
+    Reply,
+    browser_tls_connection,
+    exchange_with_cookies,
+    read_reply,
+)
 
 from serverproc import ServerPool, ServerProcess  # noqa: E402
 
@@ -59,15 +64,9 @@ class Browser:
 
     def __init__(self, site: Site, source: str) -> None:
         self.site = site
-        raw = socket.create_connection(
-            ("127.0.0.1", site.haproxy.https_port), TIMEOUT, source_address=(source, 0)
-        )
-        self.port = int(raw.getsockname()[1])
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
-        self.conn = http.client.HTTPSConnection(SERVER_NAME, timeout=TIMEOUT)
-        self.conn.sock = context.wrap_socket(raw, server_hostname=SERVER_NAME)
+        self.conn = browser_tls_connection(site.haproxy.https_port, SERVER_NAME, source)
+        assert self.conn.sock is not None
+        self.port = int(self.conn.sock.getsockname()[1])
 
     def request(
         self,
@@ -76,13 +75,7 @@ class Browser:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> Reply:
-        all_headers = dict(headers or {})
-        if self.site.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.site.cookies.items())
-        self.conn.request(method, path, body=body, headers=all_headers)
-        reply = read_reply(self.conn.getresponse())
-        self.site.cookies.update(reply.cookies())
-        return reply
+        return exchange_with_cookies(self.conn, self.site.cookies, method, path, body, headers)
 
     def close(self) -> None:
         self.conn.close()

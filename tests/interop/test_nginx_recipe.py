@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-import ssl
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,13 @@ if _FRAMEWORKS not in sys.path:
 
 from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site  # noqa: E402
 from fwlayout import FRAMEWORKS_DIR  # noqa: E402
-from webclient import TIMEOUT, Reply, read_reply  # noqa: E402
+from webclient import (  # noqa: E402
+    TIMEOUT,
+    Reply,
+    browser_tls_connection,
+    exchange_with_cookies,
+    read_reply,
+)
 
 from serverproc import ServerPool, ServerProcess  # noqa: E402
 
@@ -59,24 +64,11 @@ class Site:
     ) -> Reply:
         """One request over TLS to nginx from CLIENT_ADDRESS, as a browser would send it
         to https://example.com (SNI and Host example.com); keeps cookies."""
-        raw = socket.create_connection(
-            ("127.0.0.1", self.nginx.https_port), TIMEOUT, source_address=(CLIENT_ADDRESS, 0)
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
-        conn = http.client.HTTPSConnection(SERVER_NAME, timeout=TIMEOUT)
-        conn.sock = context.wrap_socket(raw, server_hostname=SERVER_NAME)
-        all_headers = dict(headers or {})
-        if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn = browser_tls_connection(self.nginx.https_port, SERVER_NAME, CLIENT_ADDRESS)
         try:
-            conn.request(method, path, body=body, headers=all_headers)
-            reply = read_reply(conn.getresponse())
+            return exchange_with_cookies(conn, self.cookies, method, path, body, headers)
         finally:
             conn.close()
-        self.cookies.update(reply.cookies())
-        return reply
 
 
 def _start_nginx(tmp: pytest.TempPathFactory, upstream: ServerProcess, static: Path) -> Nginx:

@@ -18,7 +18,6 @@ import http.client
 import json
 import re
 import socket
-import ssl
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +37,13 @@ for _dir in (_TESTS / "frameworks", _TESTS / "server"):
 from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site  # noqa: E402
 from fwlayout import FRAMEWORKS_DIR  # noqa: E402
 from server_apps import big_body  # noqa: E402
-from webclient import TIMEOUT, Reply, read_reply  # noqa: E402
+from webclient import (  # noqa: E402
+    TIMEOUT,
+    Reply,
+    browser_tls_connection,
+    exchange_with_cookies,
+    read_reply,
+)
 
 from serverproc import ServerPool, ServerProcess  # noqa: E402
 
@@ -102,15 +107,7 @@ class Site:
 
     def connect(self) -> http.client.HTTPSConnection:
         """A TLS connection to nginx from CLIENT_ADDRESS, as a browser to example.com."""
-        raw = socket.create_connection(
-            ("127.0.0.1", self.nginx.https_port), TIMEOUT, source_address=(CLIENT_ADDRESS, 0)
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
-        conn = http.client.HTTPSConnection(SERVER_NAME, timeout=TIMEOUT)
-        conn.sock = context.wrap_socket(raw, server_hostname=SERVER_NAME)
-        return conn
+        return browser_tls_connection(self.nginx.https_port, SERVER_NAME, CLIENT_ADDRESS)
 
     def https(
         self,
@@ -121,16 +118,10 @@ class Site:
     ) -> Reply:
         """One request on a connection of its own; keeps cookies."""
         conn = self.connect()
-        all_headers = dict(headers or {})
-        if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         try:
-            conn.request(method, path, body=body, headers=all_headers)
-            reply = read_reply(conn.getresponse())
+            return exchange_with_cookies(conn, self.cookies, method, path, body, headers)
         finally:
             conn.close()
-        self.cookies.update(reply.cookies())
-        return reply
 
 
 def _start(

@@ -80,5 +80,5 @@ def test_image_commands_serve_check_health_and_stop(tmp_path: Path) -> None:
             server.wait(5)
     assert server.returncode == 0, err.decode(errors="replace")[-3000:]
     # --access-logfile -: the health checks are in the container's stdout.
-    assert b'"GET /healthz HTTP/1.1" 200' in out
+    assert b'"GET /livez HTTP/1.1" 200' in out
     assert not _healthy(health_cmd)  # stopped: the check fails again

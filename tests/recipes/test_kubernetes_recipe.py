@@ -109,7 +109,7 @@ def test_probes_and_termination_sequence(tmp_path: Path) -> None:
         # A request arriving as the pod stops: its head and half its body are in before
         # SIGTERM, the rest after; it must be answered.
         late = socket.create_connection(("127.0.0.1", port), timeout=10)
-        late.sendall(b"POST /healthz HTTP/1.1\r\nHost: web\r\nContent-Length: 10\r\n\r\n12345")
+        late.sendall(b"POST / HTTP/1.1\r\nHost: web\r\nContent-Length: 10\r\n\r\n12345")
         subprocess.run(pre_stop, check=True, timeout=30)  # the pod serves all the while
         traffic.stop()  # the endpoint removal has reached every node: no new connections
         server.send_signal(signal.SIGTERM)
@@ -123,6 +123,8 @@ def test_probes_and_termination_sequence(tmp_path: Path) -> None:
             server.wait(5)
         stdout.close()
     assert server.returncode == 0, err.decode(errors="replace")[-3000:]
-    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nok\n")
-    assert b'"POST /healthz HTTP/1.1" 200' in (tmp_path / "stdout.log").read_bytes()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(
+        b"\r\n\r\nHello from a container\n"
+    )
+    assert b'"POST / HTTP/1.1" 200' in (tmp_path / "stdout.log").read_bytes()
     assert traffic.statuses and set(traffic.statuses) == {200}, traffic.statuses[-5:]

@@ -23,12 +23,6 @@ from pronghorn.config.registry import BY_NAME
 GUNICORN_VERSION = "27.0.1"
 """The gunicorn whose settings these tables answer (the test extra pins it)."""
 
-PLANNED: MappingProxyType[str, str] = MappingProxyType({})
-"""Settings being added by other work of issue 11 (TLS, PROXY protocol, the uwsgi
-protocol), by registry name, with their flag. Entries answering `same(...)` with one of these
-are reported as "not in this version" until it lands; then it is removed from here (and a
-test fails until it is: a name here must not be in the registry)."""
-
 
 class Answer(enum.Enum):
     """What pronghorn does with one gunicorn setting."""
@@ -64,11 +58,6 @@ class GunicornSetting:
     """Values that ask for nothing pronghorn does not do already (besides None, False and
     empty values), so a file giving them is read silently: mostly gunicorn's defaults."""
 
-    @property
-    def planned(self) -> bool:
-        """The equivalent is being added by other work (see `PLANNED`)."""
-        return self.answer is Answer.SAME and self.target in PLANNED
-
     def asks_for_something(self, value: object) -> bool:
         """Whether a config-file `value` asks for more than nothing."""
         # True must not pass for an inert 1, nor 1 for an inert True.
@@ -83,15 +72,13 @@ class GunicornSetting:
 
     def key_message(self) -> str:
         """What a TOML config file that uses this gunicorn name is told."""
-        if self.answer is Answer.SAME and not self.planned:
+        if self.answer is Answer.SAME:
             key = BY_NAME[self.target].file_key
             return f"gunicorn's name for {key!r}, the key pronghorn reads"
         return f"gunicorn's {self.name}: {self.why_not()}"
 
     def why_not(self) -> str:
-        """Why pronghorn does not take this setting as given (not for SAME, planned aside)."""
-        if self.planned:
-            return f"not in this version: it is coming as {PLANNED[self.target]} ({self.note})"
+        """Why pronghorn does not take this setting as given (not for SAME)."""
         if self.answer is Answer.INSTEAD:
             return f"use {pronghorn_flag(self.target)} instead: {self.note}"
         if self.answer is Answer.LATER:
@@ -102,11 +89,9 @@ class GunicornSetting:
 
 
 def pronghorn_flag(name: str) -> str:
-    """The long option of pronghorn's setting `name` (or of a planned one)."""
-    setting = BY_NAME.get(name)
-    if setting is not None:
-        return setting.long_option if setting.flags else setting.metavar
-    return PLANNED.get(name, name)
+    """The long option of pronghorn's setting `name`."""
+    setting = BY_NAME[name]
+    return setting.long_option if setting.flags else setting.metavar
 
 
 def _same_value(value: object, inert: object) -> bool:

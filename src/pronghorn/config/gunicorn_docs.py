@@ -12,7 +12,6 @@ from pronghorn.config.gunicorn import (
     GUNICORN_SETTINGS,
     GUNICORN_SIGNALS,
     GUNICORN_VERSION,
-    PLANNED,
     Answer,
     GunicornSetting,
 )
@@ -112,8 +111,6 @@ def _row(entry: GunicornSetting) -> str:
 
 
 def _answer(entry: GunicornSetting) -> str:
-    if entry.planned:
-        return f"planned: `{PLANNED[entry.target]}`"
     if entry.answer is Answer.SAME:
         setting = BY_NAME[entry.target]
         if not setting.flags:

@@ -89,6 +89,22 @@ class ConnectionState(Protocol):
     def end_request(self, keep_alive: bool) -> None: ...
 
 
+def read_queued_body(
+    body: deque[bytes], max_bytes: int, done: bool, error: BodyError | None
+) -> bytes | None:
+    """Up to `max_bytes` of a body received into `body`; b"" at its end (`done`); None when
+    more must be received; raises `error` once the queue is empty, if the body broke."""
+    if not body:
+        if error is not None:
+            raise error
+        return b"" if done else None
+    data = body.popleft()
+    if len(data) > max_bytes:
+        body.appendleft(data[max_bytes:])
+        data = data[:max_bytes]
+    return data
+
+
 class ServerConnection:
     """The protocol state of one connection; used by one thread at a time."""
 
@@ -289,16 +305,7 @@ class ServerConnection:
     def read_body(self, max_bytes: int) -> bytes | None:
         """Up to `max_bytes` of the body; b"" at its end; None when more must be received.
         Raises `BodyError` when the body is broken or the client left mid-body."""
-        body = self._body
-        if not body:
-            if self._body_error is not None:
-                raise self._body_error
-            return b"" if self._body_done else None
-        data = body.popleft()
-        if len(data) > max_bytes:
-            body.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
-        return data
+        return read_queued_body(self._body, max_bytes, self._body_done, self._body_error)
 
     def _take_body_events(self) -> None:
         # The request's own body events are behind its head; later events (a pipelined

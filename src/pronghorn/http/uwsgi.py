@@ -47,6 +47,7 @@ from pronghorn.http.connection import (
     HEAD,
     RUNNING,
     BodyError,
+    read_queued_body,
 )
 from pronghorn.http.events import (
     BodyData,
@@ -449,16 +450,7 @@ class UwsgiConnection:
     def read_body(self, max_bytes: int) -> bytes | None:
         """Up to `max_bytes` of the body; b"" at its end; None when more must be received.
         Raises `BodyError` when the peer left mid-body."""
-        body = self._body
-        if not body:
-            if self._body_error is not None:
-                raise self._body_error
-            return b"" if self._body_done else None
-        data = body.popleft()
-        if len(data) > max_bytes:
-            body.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
-        return data
+        return read_queued_body(self._body, max_bytes, self._body_done, self._body_error)
 
     def end_request(self, keep_alive: bool) -> None:
         """The response is complete: the connection closes, once what is left of a body
