@@ -4,7 +4,7 @@ Owns `BoundedCache` (the size-bounded, thread-shared maps one worker keeps: raw 
 path -> checked location, file-system path -> `Entry`), what an entry holds (`Entry`,
 `Representation`), a file's stat `Identity`, and the two rules that decide whether an entry
 may answer a request: `settled` (may it be stored at all) and `unchanged` (may it answer
-this request). Building entries and answering from them is the responder's business.
+this request). Building entries is `lookup`'s business, answering from them `answer`'s.
 
 Why answering from an entry after one `stat` keeps every guarantee of the full path
 (`paths.open_inside`: open, real path of the descriptor inside the root, fstat):

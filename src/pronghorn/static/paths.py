@@ -22,7 +22,7 @@ MAX_PATH = 4096
 _DEVICE_NAME = re.compile(
     rb"^(con|prn|aux|nul|com[0-9\xb9\xb2\xb3]|lpt[0-9\xb9\xb2\xb3]|conin\$|conout\$)$", re.I
 )
-# Also how the responder reopens a file the cache already approved (see static/cache.py).
+# Also how `answer.Body` reopens a file the cache already approved (see static/cache.py).
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
 _PROC_FD = "/proc/self/fd/"
 
