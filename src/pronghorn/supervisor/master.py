@@ -13,7 +13,8 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
   gracefully: their open connections finish with the certificate they began with.
 - TTIN / TTOU: one worker more / fewer. USR1: reopen log files (here and in the workers).
 - USR2: start a new master (same command) that inherits the listening sockets; once its
-  workers serve it takes over the pid file (and systemd's MAINPID) and stops this one.
+  workers serve it takes over the pid file (and systemd's MAINPID) and stops this one
+  (`pronghorn.supervisor.upgrade` decides and does it; this loop dispatches to it).
 
 A worker that dies is replaced; one that stops beating (or sits in one request) for longer
 than --timeout is made to write its stacks to the error log, then killed and replaced (see
@@ -30,7 +31,6 @@ import signal
 import socket
 import ssl
 import stat
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -59,6 +59,7 @@ from pronghorn.supervisor.reloader import SourceWatcher
 from pronghorn.supervisor.roster import WorkerRecord, exit_message
 from pronghorn.supervisor.telemetry import ServerStatus, Telemetry
 from pronghorn.supervisor.title import set_title, title_name
+from pronghorn.supervisor.upgrade import Upgrade, new_master_environment
 from pronghorn.supervisor.watchdog import Watchdog
 from pronghorn.supervisor.worker_process import AppLoader, WorkerStart, run_worker
 
@@ -124,8 +125,7 @@ class Master:
         self.ready = False
         self.reload_started = 0.0
         self.respawn_after = 0.0
-        self.upgrade_child = 0
-        self.old_master = int(os.environ.pop(systemd.OLD_MASTER_VAR, "0") or 0)
+        self.upgrade = Upgrade.from_environment(os.environ)  # USR2, either side
         self.watcher: SourceWatcher | None = None
         self.watchdog = Watchdog(self.log)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -150,7 +150,7 @@ class Master:
             self.log.error("Cannot listen: %s", exc)
             self.exit_code = EXIT_FAILURE
             return self.exit_code
-        if self.config.pid and not self.old_master:
+        if self.config.pid and not self.upgrade.old_master:
             write_pidfile(self.config.pid, self.pid)
         give_log_files(self.config, self.privileges)
         set_title(f"pronghorn: master [{title_name(self.config)}]")
@@ -250,7 +250,7 @@ class Master:
         for listener in self.listeners:
             listener.sock.close()
         self.listeners = []
-        if self.upgrade_child:
+        if self.upgrade.child:
             return  # the new master listens on these paths now
         for path in self.unix_paths:
             with contextlib.suppress(OSError):
@@ -339,11 +339,7 @@ class Master:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
-            if pid == self.upgrade_child:
-                self.log.error(
-                    "The new master (pid %d) exited with %d before taking over", pid, code
-                )
-                self.upgrade_child = 0
+            if self.upgrade.child_exited(pid, code, self.log):
                 continue
             record = self.workers.pop(pid, None)
             if record is not None:
@@ -412,18 +408,10 @@ class Master:
     def _announce_ready(self) -> None:
         self.log.info("Ready: %d worker(s) serving", self.target)
         call_hook(self.config, "when_ready", self.log, self._view())
-        if not self.old_master:
+        if self.upgrade.old_master:
+            self.upgrade.take_over(self.pid, self.config.pid, self.log)
+        else:
             systemd.notify("READY=1")
-            return
-        # A USR2 upgrade: take over the pid file and systemd's main pid, then retire the
-        # old master (only if it is still our parent, so no stranger gets the signal).
-        if self.config.pid:
-            write_pidfile(self.config.pid, self.pid)
-        systemd.notify(f"MAINPID={self.pid}\nREADY=1")
-        if os.getppid() == self.old_master:
-            self.log.info("Upgrade: taking over from master %d", self.old_master)
-            os.kill(self.old_master, signal.SIGTERM)
-        self.old_master = 0
 
     # -- commands -----------------------------------------------------------------------
 
@@ -433,14 +421,14 @@ class Master:
         if not self.stopping:
             systemd.notify("STOPPING=1")
             self._close_listeners()
-            if self.upgrade_child:
+            if self.upgrade.child:
                 self.telemetry.hand_over()  # the new master answers on it now
         self.log.info("Handling signal: %s: %s stop", why, mode)
         self.stopping = mode
         signum = signal.SIGQUIT if mode == "quick" else signal.SIGTERM
         # Unless a new master shares the listening sockets (an upgrade under way), nobody
         # will accept what is queued on them once the workers close them: they must drain.
-        shared_with_another = bool(self.upgrade_child or self.old_master)
+        shared_with_another = self.upgrade.shares_listeners
         for record in list(self.workers.values()):
             if not shared_with_another:
                 record.heartbeat.announce_server_stop()
@@ -451,7 +439,7 @@ class Master:
         probe readiness then stop sending) and stop when the delay is over; a second TERM,
         or a new master taking over (USR2), stops at once."""
         delay = self.config.shutdown_delay
-        if self.stopping or self.closing_at or not delay or self.upgrade_child:
+        if self.stopping or self.closing_at or not delay or self.upgrade.child:
             self.closing_at = 0.0
             self._begin_stop("graceful", "TERM")
             return
@@ -518,35 +506,15 @@ class Master:
             call_hook(self.config, "nworkers_changed", self.log, self._view(), self.target, old)
 
     def _upgrade(self) -> None:
-        if self.stopping or self.upgrade_child or self.old_master:
-            self.log.warning("USR2 ignored: an upgrade is already under way or we are stopping")
-            return
-        if self.launch.argv is None:
-            self.log.warning(
-                "USR2 ignored: this server was started by pronghorn.serve() with an "
-                "application object, which a new master cannot import; restart the process "
-                "to run new code (HUP starts new workers with the same object)"
-            )
+        refusal = self.upgrade.refusal(self.stopping, self.launch.argv is not None)
+        if refusal or self.launch.argv is None:  # (the second test is for the type checker)
+            self.log.warning("%s", refusal)
             return
         call_hook(self.config, "pre_exec", self.log, self._view())
-        fds = [listener.sock.fileno() for listener in self.listeners]
-        env = dict(os.environ)
-        env[systemd.UPGRADE_FDS_VAR] = ",".join(str(fd) for fd in fds)
-        foreign = [str(lst.sock.fileno()) for lst in self.listeners if not lst.owned]
-        env[systemd.FOREIGN_FDS_VAR] = ",".join(foreign)
-        env[systemd.OLD_MASTER_VAR] = str(self.pid)
-        env.update(self.telemetry.upgrade_env())
-        argv = [sys.executable, "-m", "pronghorn", *self.launch.argv]
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for fd in fds:
-                    os.set_inheritable(fd, True)
-                os.chdir(self.launch.cwd)
-                os.execve(sys.executable, argv, env)
-            finally:
-                os._exit(EXIT_FAILURE)
-        self.upgrade_child = pid
+        fds, env = new_master_environment(
+            os.environ, self.listeners, self.pid, self.telemetry.upgrade_env()
+        )
+        pid = self.upgrade.start(list(self.launch.argv), self.launch.cwd, fds, env)
         self.log.info("Upgrade (USR2): started a new master, pid %d", pid)
 
     def _start_watcher(self) -> None:

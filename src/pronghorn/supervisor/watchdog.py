@@ -11,6 +11,9 @@ itself, so it works even when no thread of the worker can run Python code; then,
 clock thread still runs, the worker lists its requests in flight (thread by thread, named as
 in the stacks) and counts the report in its heartbeat. SIGKILL follows as soon as that count
 moves, or after `STACKS_WAIT` seconds.
+
+The verdict on one heartbeat is `timed_out`, a pure decision (tests/supervisor/
+test_policies.py); `Watchdog` acts on it.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class Watchdog:
             if record.killed_for:
                 continue
             overdue = bool(record.stop_deadline) and now > record.stop_deadline
-            reason = "it did not stop in time" if overdue else _timed_out(record, now, timeout)
+            reason = "it did not stop in time" if overdue else timed_out(record, now, timeout)
             if reason:
                 self._report_then_kill(record, reason, now, overdue)
 
@@ -80,7 +83,7 @@ class Watchdog:
             record.kill_at = 0.0
 
 
-def _timed_out(record: WorkerRecord, now: float, timeout: float) -> str:
+def timed_out(record: WorkerRecord, now: float, timeout: float) -> str:
     """Why `record`'s worker has timed out, or "" if it has not; marks it booted once it
     has beaten."""
     beat = record.heartbeat.read()
