@@ -1,25 +1,16 @@
 """Shared pytest fixtures for the whole test tree.
 
 ``serve`` starts server processes (see `serverproc.ServerProcess`) for one
-test and stops all of them at teardown.
+test and stops all of them at teardown; ``serve_module`` does the same for a test
+module (its servers live until the module's last test). Both come from
+`serverfixtures.pool_fixture`, which the test packages share.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-# serverproc lives beside this file; under pytest's importlib mode this
-# directory is not put on sys.path for us.
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from serverproc import Serve, ServerPool  # noqa: E402
+from serverfixtures import pool_fixture
 
 # Server processes start in other directories: a relative PYTHONPATH (`PYTHONPATH=src
 # pytest`, as in a git worktree) would make them import some other checkout's pronghorn.
@@ -29,12 +20,7 @@ if os.environ.get("PYTHONPATH"):
         for entry in os.environ["PYTHONPATH"].split(os.pathsep)
     )
 
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    """Yield ``serve(*args, cwd=None, env=None) -> ServerProcess``."""
-    pool = ServerPool()
-    try:
-        yield pool
-    finally:
-        pool.stop_all()
+serve = pool_fixture("serve")
+"""``serve(*args, cwd=None, env=None) -> ServerProcess``, stopped after the test."""
+serve_module = pool_fixture("serve_module", scope="module")
+"""The same, stopped after the test module."""

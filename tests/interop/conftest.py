@@ -7,21 +7,17 @@ that is missing fails the tests (it does not skip them): `make test` installs bo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from differential import Upstream
+from echo_app import LOG_ENV
+from proxies import ProxyMissing, ProxyProcess, start_proxy
+
+from serverproc import Serve
 
 _HERE = Path(__file__).resolve().parent
-if str(_HERE) not in sys.path:
-    sys.path.insert(0, str(_HERE))
-
-from differential import Upstream  # noqa: E402
-from echo_app import LOG_ENV  # noqa: E402
-from proxies import ProxyMissing, ProxyProcess, start_proxy  # noqa: E402
-
-from serverproc import ServerPool  # noqa: E402
 
 # One worker, one thread: the fence in `differential` relies on it. Idle upstream
 # connections live longer here than in either proxy's pool, so a proxy never reuses one that
@@ -36,14 +32,10 @@ PROXIES = ("nginx", "haproxy")
 
 
 @pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+def upstream(serve_module: Serve, tmp_path_factory: pytest.TempPathFactory) -> Upstream:
     app_log = tmp_path_factory.mktemp("pronghorn") / "app.jsonl"
-    pool = ServerPool()
     args = ["--pythonpath", str(_HERE), "-b", "127.0.0.1:0", *PRONGHORN_OPTIONS, "echo_app:app"]
-    try:
-        yield Upstream(pool(*args, env={LOG_ENV: str(app_log)}), app_log)
-    finally:
-        pool.stop_all()
+    return Upstream(serve_module(*args, env={LOG_ENV: str(app_log)}), app_log)
 
 
 def _proxy(kind: str, upstream: Upstream, tmp: pytest.TempPathFactory) -> Iterator[ProxyProcess]:

@@ -15,23 +15,17 @@ from __future__ import annotations
 import http.client
 import re
 import socket
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site
+from fwlayout import FRAMEWORKS_DIR
 from proxies import ProxyMissing
 from recipe import SERVER_NAME, Nginx, start_nginx
-
-_FRAMEWORKS = str(Path(__file__).resolve().parents[1] / "frameworks")
-if _FRAMEWORKS not in sys.path:
-    sys.path.insert(0, _FRAMEWORKS)
-
-from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site  # noqa: E402
-from fwlayout import FRAMEWORKS_DIR  # noqa: E402
-from webclient import (  # noqa: E402
+from webclient import (
     TIMEOUT,
     Reply,
     browser_tls_connection,
@@ -39,7 +33,7 @@ from webclient import (  # noqa: E402
     read_reply,
 )
 
-from serverproc import ServerPool, ServerProcess  # noqa: E402
+from serverproc import ServerPool, ServerProcess
 
 CLIENT_ADDRESS = "127.0.0.2"  # the "internet" client: not a trusted proxy
 PUBLIC = f"https://{SERVER_NAME}"

@@ -18,7 +18,6 @@ import http.client
 import json
 import re
 import socket
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +25,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site
+from fwlayout import FRAMEWORKS_DIR
 from proxies import ProxyMissing
 from recipe import SERVER_NAME, Nginx, start_site, substitute
-
-_TESTS = Path(__file__).resolve().parents[1]
-for _dir in (_TESTS / "frameworks", _TESTS / "server"):
-    if str(_dir) not in sys.path:
-        sys.path.insert(0, str(_dir))
-
-from djangodb import ADMIN_PASSWORD, ADMIN_USER, prepare_site  # noqa: E402
-from fwlayout import FRAMEWORKS_DIR  # noqa: E402
-from server_apps import big_body  # noqa: E402
-from webclient import (  # noqa: E402
+from server_apps import big_body
+from webclient import (
     TIMEOUT,
     Reply,
     browser_tls_connection,
@@ -45,8 +38,9 @@ from webclient import (  # noqa: E402
     read_reply,
 )
 
-from serverproc import ServerPool, ServerProcess  # noqa: E402
+from serverproc import ServerPool, ServerProcess
 
+_TESTS = Path(__file__).resolve().parents[1]
 RECIPE = _TESTS.parent / "examples" / "nginx" / "uwsgi_pass.conf"
 UWSGI_PARAMS = Path("/etc/nginx/uwsgi_params")
 CLIENT_ADDRESS = "127.0.0.2"  # the "internet" client

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from server_setup import app_args
 
 from rawhttp import RawClient, has_ipv6_loopback, request, wait_until
-from serverproc import Serve, ServerPool, ServerProcess
+from serverproc import Serve, ServerProcess
 
 ALL_X = "x-forwarded-for,x-forwarded-proto,x-forwarded-host,x-forwarded-port,x-forwarded-prefix"
 FORGED = [
@@ -40,30 +39,22 @@ def unix_sock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trusting(files: Path, unix_sock: Path) -> Iterator[ServerProcess]:
+def trusting(serve_module: Serve, files: Path, unix_sock: Path) -> ServerProcess:
     """Default trust (loopback; for and proto), an access log on stdout, a static mount and
     a Unix socket beside the TCP listener."""
-    pool = ServerPool()
     args = app_args("--access-logfile", "-", "--static", f"/s={files}", "-b", f"unix:{unix_sock}")
-    try:
-        server = pool(*args)
-        assert wait_until(unix_sock.is_socket, 5.0)
-        yield server
-    finally:
-        pool.stop_all()
+    server = serve_module(*args)
+    assert wait_until(unix_sock.is_socket, 5.0)
+    return server
 
 
 @pytest.fixture(scope="module")
-def untrusting() -> Iterator[ServerProcess]:
-    pool = ServerPool()
+def untrusting(serve_module: Serve) -> ServerProcess:
     args = app_args(
         "--forwarded-allow-ips", "10.9.9.9", "--trusted-proxy-headers", ALL_X,
         "--access-logfile", "-",
     )  # fmt: skip
-    try:
-        yield pool(*args)
-    finally:
-        pool.stop_all()
+    return serve_module(*args)
 
 
 def environ_of(

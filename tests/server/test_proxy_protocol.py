@@ -15,7 +15,6 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from proxywire import (
     v2,
 )
 from rawhttp import RawClient, has_ipv6_loopback, request, wait_until
-from serverproc import Serve, ServerPool, ServerProcess
+from serverproc import Serve, ServerProcess
 
 CLIENT = ("203.0.113.7", 51234)
 V1_HEADER = v1("TCP4", CLIENT[0], "192.0.2.1", str(CLIENT[1]), "443")
@@ -48,19 +47,15 @@ def unix_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(unix_path: Path) -> Iterator[ServerProcess]:
+def server(serve_module: Serve, unix_path: Path) -> ServerProcess:
     """--proxy-protocol with the default allow-list (loopback), header timeout 1 s, an
     access log on stdout, and a Unix socket beside the TCP listener."""
-    pool = ServerPool()
     args = app_args(
         *SHARED_OPTIONS, "--proxy-protocol", "--access-logfile", "-", "-b", f"unix:{unix_path}"
     )
-    try:
-        started = pool(*args)
-        assert wait_until(unix_path.is_socket, 5.0)
-        yield started
-    finally:
-        pool.stop_all()
+    started = serve_module(*args)
+    assert wait_until(unix_path.is_socket, 5.0)
+    return started
 
 
 def environ_after(

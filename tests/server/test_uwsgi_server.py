@@ -10,7 +10,6 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from server_setup import BODY_LIMIT, SHARED_OPTIONS, app_args
 
 from rawhttp import wait_until
-from serverproc import ServerPool, ServerProcess
+from serverproc import Serve, ServerPool, ServerProcess
 from uwsgipacket import nginx_variables, packet
 
 TIMEOUT = 5.0
@@ -84,21 +83,17 @@ def ask(
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uwsgi]:
+def site(serve_module: Serve, tmp_path_factory: pytest.TempPathFactory) -> Uwsgi:
     files = tmp_path_factory.mktemp("uwsgi-static")
     (files / "a.txt").write_bytes(b"static a\n")
     unix = tmp_path_factory.mktemp("uwsgi-unix") / "u.sock"
-    pool = ServerPool()
     args = app_args(
         *SHARED_OPTIONS, "--protocol", "uwsgi", "--access-logfile", "-",
         "--static", f"/s={files}", "-b", f"unix:{unix}",
     )  # fmt: skip
-    try:
-        server = pool(*args)
-        assert wait_until(unix.is_socket, 5.0)
-        yield Uwsgi(server, unix)
-    finally:
-        pool.stop_all()
+    server = serve_module(*args)
+    assert wait_until(unix.is_socket, 5.0)
+    return Uwsgi(server, unix)
 
 
 def log_after_sentinel(site: Uwsgi) -> str:
@@ -313,19 +308,15 @@ def test_the_protocol_is_said_at_start(site: Uwsgi) -> None:
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uwsgi]:
+def guarded(serve_module: Serve, tmp_path_factory: pytest.TempPathFactory) -> Uwsgi:
     """Only 10.9.9.9 may connect over TCP: not this test, at 127.0.0.1."""
     unix = tmp_path_factory.mktemp("uwsgi-guarded") / "g.sock"
-    pool = ServerPool()
     args = app_args(
         "--protocol", "uwsgi", "--uwsgi-allow-from", "10.9.9.9", "-b", f"unix:{unix}",
     )  # fmt: skip
-    try:
-        server = pool(*args)
-        assert wait_until(unix.is_socket, 5.0)
-        yield Uwsgi(server, unix)
-    finally:
-        pool.stop_all()
+    server = serve_module(*args)
+    assert wait_until(unix.is_socket, 5.0)
+    return Uwsgi(server, unix)
 
 
 def test_a_peer_not_allowed_is_closed_with_one_log_line(guarded: Uwsgi) -> None:

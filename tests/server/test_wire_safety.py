@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import random
 import threading
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from server_setup import app_args
 
 from rawhttp import RawClient, request, wait_until
-from serverproc import Serve, ServerPool, ServerProcess
+from serverproc import Serve, ServerProcess
 
 
 def connect(server: ServerProcess) -> RawClient:
@@ -24,13 +23,9 @@ def connect(server: ServerProcess) -> RawClient:
 
 
 @pytest.fixture(scope="module")
-def unlimited_server() -> Iterator[ServerProcess]:
+def unlimited_server(serve_module: Serve) -> ServerProcess:
     """Default limits and body buffer (the shared server has a 64 KiB body limit)."""
-    pool = ServerPool()
-    try:
-        yield pool(*app_args("--threads", "4"))
-    finally:
-        pool.stop_all()
+    return serve_module(*app_args("--threads", "4"))
 
 
 @pytest.fixture(params=["shared_server", "streaming_server"])

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from statictree import Tree, build_tree, start
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from statictree import Tree, build_tree, start  # noqa: E402
-
-from serverproc import ServerPool, ServerProcess  # noqa: E402
+from serverfixtures import pool_fixture
+from serverproc import ServerPool, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -22,18 +14,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     return build_tree(tmp_path_factory.mktemp("statictree"))
 
 
-@pytest.fixture(scope="module")
-def pool() -> Iterator[ServerPool]:
-    servers = ServerPool()
-    try:
-        yield servers
-    finally:
-        started = list(servers.servers)
-        codes = [server.stop() for server in started]
-        for server, code in zip(started, codes, strict=True):
-            log = server.log_text()
-            assert code == 0, f"exit code {code}; log:\n{log}"
-            assert "Traceback" not in log, log
+pool = pool_fixture("pool", scope="module", clean_exit=True)
+"""The servers of a test module; each must exit 0 on SIGTERM, without a traceback."""
 
 
 @pytest.fixture(scope="module")

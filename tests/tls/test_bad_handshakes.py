@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
 
 import pytest
 from tlstools import Site, curl, tls_args
 
-from serverproc import ServerPool, ServerProcess
+from serverproc import Serve, ServerProcess
 
 HEADER_TIMEOUT = 1.0
 
 
 @pytest.fixture(scope="module")
-def server(site: Site) -> Iterator[ServerProcess]:
-    pool = ServerPool()
-    try:
-        yield pool(*tls_args(site, "--threads", "1", "--header-timeout", str(HEADER_TIMEOUT)))
-    finally:
-        pool.stop_all()
+def server(serve_module: Serve, site: Site) -> ServerProcess:
+    return serve_module(*tls_args(site, "--threads", "1", "--header-timeout", str(HEADER_TIMEOUT)))
 
 
 def _connect(server: ServerProcess) -> tuple[socket.socket, str]:

@@ -6,21 +6,16 @@ import hashlib
 import http.client
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 from tlstools import Site, client_context, curl, tls_args
 
-from serverproc import ServerPool, ServerProcess
+from serverproc import Serve, ServerProcess
 
 
 @pytest.fixture(scope="module")
-def server(site: Site) -> Iterator[ServerProcess]:
-    pool = ServerPool()
-    try:
-        yield pool(*tls_args(site))
-    finally:
-        pool.stop_all()
+def server(serve_module: Serve, site: Site) -> ServerProcess:
+    return serve_module(*tls_args(site))
 
 
 def test_the_server_says_it_listens_on_https(server: ServerProcess) -> None:

@@ -3,33 +3,25 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+from serverproc import Serve, ServerProcess
 
-from serverproc import ServerPool, ServerProcess  # noqa: E402
+_HERE = str(Path(__file__).resolve().parent)
 
 
 @pytest.fixture(scope="module")
-def validated_server() -> Iterator[ServerProcess]:
-    pool = ServerPool()
-    try:
-        yield pool(
-            "--pythonpath",
-            _HERE,
-            "-b",
-            "127.0.0.1:0",
-            "--root-path",
-            "/mnt",
-            "--threads",
-            "2",
-            "wsgi_apps:app",
-        )
-    finally:
-        pool.stop_all()
+def validated_server(serve_module: Serve) -> ServerProcess:
+    return serve_module(
+        "--pythonpath",
+        _HERE,
+        "-b",
+        "127.0.0.1:0",
+        "--root-path",
+        "/mnt",
+        "--threads",
+        "2",
+        "wsgi_apps:app",
+    )
