@@ -50,6 +50,7 @@ from pronghorn.io.listeners import (
 from pronghorn.io.tls import server_context
 from pronghorn.loader import apply_environment
 from pronghorn.logs import Logs
+from pronghorn.logs.setup import configure_again
 from pronghorn.supervisor import systemd
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
@@ -489,6 +490,8 @@ class Master:
         self.target = config.workers if config.workers != self.config.workers else self.target
         apply_environment(config.raw_env)  # before the new workers are forked
         self._reload_tls(config)
+        self.logs = configure_again(config, self.config, self.log)  # new workers inherit it
+        give_log_files(config, self.privileges)
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
         self.generation += 1
