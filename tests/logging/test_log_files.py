@@ -235,3 +235,42 @@ def test_the_logrotate_recipe_loses_nothing(serve: Serve, app_dir: Path) -> None
     assert _poll(lambda: all(f"GET {p} " in lines_of() for p in sent)), lines_of()
     assert all(lines_of().count(f"GET {p} ") == 1 for p in sent)
     assert all(f"GET {p} " in _text(access) for p in sent[-20:])
+
+
+INI = """\
+[loggers]
+keys = root, myapp
+
+[handlers]
+keys = app_file
+
+[formatters]
+keys = plain
+
+[logger_root]
+handlers =
+
+[logger_myapp]
+qualname = myapp
+level = DEBUG
+handlers = app_file
+propagate = 0
+
+[handler_app_file]
+class = FileHandler
+args = ('%(here)s/app.log', 'a')
+formatter = plain
+
+[formatter_plain]
+format = ini %(name)s %(levelname)s %(message)s
+"""
+
+
+def test_an_ini_log_config_and_pronghorns_own_logs_beside_it(serve: Serve, app_dir: Path) -> None:
+    (app_dir / "logging.ini").write_text(INI, encoding="utf-8")
+    server = serve("--bind", "127.0.0.1:0", "--log-config", "logging.ini",
+                   "--access-logfile", "access.log", "myapp:app", cwd=app_dir)  # fmt: skip
+    _get(server, "/ini")
+    assert _poll(lambda: "ini myapp.db DEBUG query for /ini\n" in _text(app_dir / "app.log"))
+    assert _poll(lambda: '"GET /ini HTTP/1.1" 200' in _text(app_dir / "access.log"))
+    assert "[INFO] Listening at: http://" in server.log_text()  # pronghorn.error: still ours

@@ -103,7 +103,11 @@ BAD_CONFIGS = [
     ("bad.json", '{"version": 1,', "option --log-config bad.json: not valid JSON"),
     ("bad.toml", "version = = 1", "option --log-config bad.toml: not valid TOML"),
     ("list.json", "[1]", "expected a dictConfig dictionary"),
-    ("bad.ini", "[loggers]\nkeys=root\n", "option --log-config bad.ini:"),
+    (
+        "bad.ini",
+        "[loggers]\nkeys=root\n",
+        "option --log-config bad.ini: no section or key 'formatters'",
+    ),
     ("notini.conf", "just words", "not a logging ini file"),
     (
         "handler.json",

@@ -238,8 +238,10 @@ def apply_log_config(log_config: LogConfig) -> None:
             defaults = {"__file__": path, "here": os.path.dirname(path)}
             logging.config.fileConfig(path, defaults, disable_existing_loggers=False)
     except Exception as exc:  # the boundary with logging.config: whatever it raises
+        # fileConfig reports a missing ini section as a bare KeyError: say what it is.
+        reason = f"no section or key {exc}" if isinstance(exc, KeyError) else str(exc)
         cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-        raise ConfigError(f"option {log_config.source}: {exc}{cause}") from None
+        raise ConfigError(f"option {log_config.source}: {reason}{cause}") from None
 
 
 # --- levels ----------------------------------------------------------------------------------
