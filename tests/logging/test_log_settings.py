@@ -3,6 +3,7 @@ configuration that cannot be used stopping the start with one clear line and exi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -144,3 +145,28 @@ def test_an_unusable_log_config_dict_stops_the_start(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "option --log-config-dict: Unable to configure logger 'x'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_config_reads_the_log_config(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("def app(environ, start_response):\n    return []\n")
+    (tmp_path / "bad.toml").write_text("version = = 1")
+    done = subprocess.run(
+        [sys.executable, "-m", "pronghorn", "--check-config", "--log-config", "bad.toml", "m:app"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "option --log-config bad.toml: not valid TOML" in done.stderr
+
+
+def test_print_config_writes_the_dict_as_a_table_that_reads_back(tmp_path: Path) -> None:
+    given = {"version": 1, "loggers": {"a.b": {"level": "DEBUG", "handlers": []}}}
+    done = subprocess.run(
+        [sys.executable, "-m", "pronghorn", "--print-config", "--log-config-dict",
+         json.dumps(given), "--log-level", "info,a.b=debug", "m:app"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "printed.toml").write_text(done.stdout)
+    config = build_config(parse_command_line(["-c", str(tmp_path / "printed.toml")]), {})
+    assert config.log_config_dict == given
+    assert config.log_level == ("info", "a.b=debug")

@@ -321,15 +321,21 @@ def _own_handlers(
     return error_handler, access_handler
 
 
-def configure_again(config: Config, working: Config, log: logging.Logger) -> Logs:
+def configure_again(config: Config, working: Config, current: Logs) -> Logs:
     """HUP: set logging up as `config` says; if that fails, log why and set it up again as
-    `working` (the settings in effect) says, so a reload never leaves logging half-done."""
+    `working` (the settings in effect) says, so a reload never leaves logging half-done.
+    Should even that fail (a log directory gone meanwhile), `current` is kept as it is."""
     try:
         return configure(config)
     except ConfigError as exc:
+        reason = exc
+    try:
         logs = configure(working)
-        log.error("Reload: logging settings not applied, keeping the old ones: %s", exc)
-        return logs
+    except ConfigError as again:
+        current.error.error("Reload: logging cannot be set up again either: %s", again)
+        logs = current
+    logs.error.error("Reload: logging settings not applied, keeping the old ones: %s", reason)
+    return logs
 
 
 def capture_into(handler: ReopeningFileHandler) -> None:

@@ -490,7 +490,7 @@ class Master:
         self.target = config.workers if config.workers != self.config.workers else self.target
         apply_environment(config.raw_env)  # before the new workers are forked
         self._reload_tls(config)
-        self.logs = configure_again(config, self.config, self.log)  # new workers inherit it
+        self.logs = configure_again(config, self.config, self.logs)  # new workers inherit it
         give_log_files(config, self.privileges)
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
