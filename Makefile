@@ -10,8 +10,9 @@ STAMP_TEST := $(VENV)/.installed-test
 # nginx and haproxy in front of pronghorn for the differential tests (tests/interop/), and
 # openssl for the certificate of the nginx recipe's TLS test; systemd for systemd-socket-activate,
 # which runs the socket-activation recipe (tests/recipes/); prometheus, which scrapes the metrics
-# listener and whose promtool checks the text format (tests/metrics/; 14 s to install).
-APT_TEST_PACKAGES := curl chromium nginx haproxy openssl systemd prometheus
+# listener and whose promtool checks the text format (tests/metrics/; 14 s to install);
+# logrotate, which rotates a running server's logs by the examples/logrotate recipe (tests/logging/).
+APT_TEST_PACKAGES := curl chromium nginx haproxy openssl systemd prometheus logrotate
 # Loopback only; `make demo HOST=0.0.0.0` to share it on a network you trust.
 HOST ?= 127.0.0.1
 PORT ?= 8000

@@ -25,6 +25,7 @@ from pronghorn.config.sources import GUNICORN_ARGS_VAR
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_USAGE, AppLoadError, ConfigError
 from pronghorn.loader import apply_environment, apply_search_path, import_app
 from pronghorn.logs import Logs, configure
+from pronghorn.logs.setup import read_log_config
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -94,6 +95,7 @@ def _inspect(config: Config, command_line: CommandLine) -> int:
         from pronghorn.supervisor.privileges import resolve
 
         resolve(config)  # a ConfigError: exit 2, as for any other setting
+    read_log_config(config)  # the file is there and parses; applying it would change logging
     apply_environment(config.raw_env)
     try:
         apply_search_path(config.chdir, config.pythonpath)

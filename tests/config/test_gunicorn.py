@@ -50,6 +50,8 @@ SAMPLES = {
     "pythonpath": "lib",
     "access_logfile": "-",
     "raw_env": "A=1",
+    "log_level": "debug",
+    "log_config": "logging.json",
     "proc_name": "shop",
     "root_path": "/shop",
     "proxy_allow_from": "10.0.0.0/8",

@@ -280,7 +280,7 @@ def test_access_log_dash_is_stdout(
 def test_error_log_format_and_level(
     capsys: pytest.CaptureFixture[str], configured: list[Logs]
 ) -> None:
-    logs = configure(Config(log_level="warning"))
+    logs = configure(Config(log_level=("warning",)))
     configured.append(logs)
     logs.error.info("not shown")
     logs.error.warning("shown %s", 1)

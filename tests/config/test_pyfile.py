@@ -23,7 +23,7 @@ def test_gunicorn_names_map_to_ours_and_hooks_are_kept(tmp_path: Path) -> None:
     config = load_config(["-c", str(conf), "app:app"], {})
     assert config.bind == ("127.0.0.1:9000", "unix:/tmp/x.sock")
     assert (config.workers, config.keep_alive, config.preload) == (4, 7.0, True)
-    assert (config.pid, config.access_logfile, config.log_level) == ("run.pid", "-", "debug")
+    assert (config.pid, config.access_logfile, config.log_level) == ("run.pid", "-", ("debug",))
     assert (config.max_requests, config.max_requests_jitter) == (100, 10)
     assert config.error_logfile == "-"  # None means "not set"
     assert config.extras.hook("post_fork") is not None

@@ -144,7 +144,7 @@ def test_cli_values_are_parsed() -> None:
     assert config.app == "pkg.mod:create_app('x', 2)"
     assert (config.threads, config.timeout) == (8, 2.5)
     assert config.pythonpath == ("a", "b", "c")
-    assert (config.limit_request_body, config.log_level) == (0, "debug")
+    assert (config.limit_request_body, config.log_level) == (0, ("debug",))
     assert (config.access_logfile, config.static_fallthrough) == ("-", True)
 
 

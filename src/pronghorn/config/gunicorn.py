@@ -161,7 +161,6 @@ _TLS = "TLS on the server itself (docs/deploying.md, 'TLS on the server itself')
 _PROXY_PROTOCOL = "the PROXY protocol v1 and v2, from the peers of --proxy-allow-from"
 _UWSGI = "the uwsgi protocol of nginx's uwsgi_pass"
 _STATSD = "gunicorn's statsd metric names (docs/observability.md)"
-_LOG_CONFIG = "issue 12 brings --log-config and --log-config-dict"
 _NO_SYSLOG = (
     "pronghorn does not write to syslog itself: it logs to stderr by default, which "
     "systemd-journald or the container runtime collects (and can forward to syslog)"
@@ -366,9 +365,17 @@ GUNICORN_SETTINGS: tuple[GunicornSetting, ...] = (
             "pronghorn.access: add handlers to them (for example in a post_worker_init "
             "hook) instead of replacing the class"
         ), inert=("gunicorn.glogging.Logger",)),
-        later("logconfig", ("--log-config",), 12, _LOG_CONFIG),
-        later("logconfig_dict", (), 12, _LOG_CONFIG),
-        later("logconfig_json", ("--log-config-json",), 12, _LOG_CONFIG),
+        same("logconfig", ("--log-config",), "log_config", note=(
+            "an ini file for logging.config.fileConfig; a .json or .toml file is read as a "
+            "dictConfig dictionary"
+        )),
+        same("logconfig_dict", (), "log_config_dict", note=(
+            "merged over pronghorn's own logging set-up, as gunicorn merges it over its "
+            "defaults; JSON on the command line (--log-config-dict)"
+        )),
+        same("logconfig_json", ("--log-config-json",), "log_config", note=(
+            "another name for --log-config, which reads a JSON dictConfig file"
+        )),
         none("syslog_addr", ("--log-syslog-to",), _NO_SYSLOG, inert=("udp://localhost:514",)),
         none("syslog", ("--log-syslog",), _NO_SYSLOG),
         none("syslog_prefix", ("--log-syslog-prefix",), _NO_SYSLOG),

@@ -1,7 +1,8 @@
 """The kinds of value a setting can hold, and how text becomes each of them.
 
 Owns: one `Kind` per value shape (integer with a floor, number, choice, path, bind address,
-TCP address, static mount, URL prefix and path, boolean, trusted proxy address). A kind
+TCP address, static mount, URL prefix and path, boolean, trusted proxy address, log level
+item, JSON object). A kind
 parses one textual item (from the command line or the environment) or one TOML scalar (from
 the config file), and raises `ValueError` whose message says what is allowed; the settings
 reader adds which option was at fault.
@@ -9,7 +10,9 @@ reader adds which option was at fault.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Callable
@@ -322,3 +325,49 @@ def tls_version() -> Kind:
         return word
 
     return Kind(allowed, parse, (str, float))
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def log_level() -> Kind:
+    """`LEVEL` (pronghorn's error log) or `LOGGER=LEVEL` (any logger by its dotted name),
+    LEVEL one of LOG_LEVELS, case-insensitive; normalised to `level` or `logger=level`."""
+    allowed = "LEVEL or LOGGER=LEVEL, LEVEL one of " + ", ".join(LOG_LEVELS)
+
+    def parse(text: str) -> str:
+        logger, sep, level = text.strip().rpartition("=")
+        logger = logger.strip()
+        if sep and (not logger or any(char.isspace() or char == "=" for char in logger)):
+            raise ValueError(f"expected {allowed}: a logger name is dotted words, no spaces")
+        word = level.strip().lower()
+        if word not in LOG_LEVELS:
+            close = difflib.get_close_matches(word, LOG_LEVELS, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(
+                f"expected one of {', '.join(LOG_LEVELS)}, or LOGGER=LEVEL: unknown level "
+                f"{level.strip()!r}{hint}"
+            )
+        return f"{logger}={word}" if sep else word
+
+    return Kind(allowed, parse)
+
+
+def json_object() -> Kind:
+    """A mapping: a JSON object on the command line and in the environment, a table in a
+    config file (a dict in a Python one)."""
+    allowed = "a JSON object (a table in a config file)"
+
+    def parse(text: str) -> dict[str, object]:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected {allowed}: not JSON ({exc})") from None
+        return from_toml(value)
+
+    def from_toml(value: object) -> dict[str, object]:
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            raise ValueError(f"expected {allowed}")
+        return value
+
+    return Kind(allowed, parse, (dict,), toml_parse=from_toml)

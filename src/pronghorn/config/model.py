@@ -7,7 +7,7 @@ environment and a config file, and builds a `Config` from them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 HOOK_NAMES = (
@@ -117,7 +117,10 @@ class Config:
     access_logfile: str | None = None
     access_logformat: str = "combined"
     error_logfile: str = "-"
-    log_level: str = "info"
+    log_level: tuple[str, ...] = ("info",)
+    """`level` for pronghorn's error log and `logger=level` items (config.kinds.log_level)."""
+    log_config: str | None = None
+    log_config_dict: Mapping[str, object] | None = None
     # Metrics and health (pronghorn.metrics)
     metrics_bind: str | None = None
     metrics_allow_from: tuple[str, ...] = ("127.0.0.1", "::1")

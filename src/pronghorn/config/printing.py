@@ -9,6 +9,7 @@ and read back to the same settings; a setting that is not set, or that a file ca
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from pronghorn.config.model import Config, StaticMount
 from pronghorn.config.registry import SECTIONS, SETTINGS, Setting
@@ -44,8 +45,10 @@ def _toml(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, Mapping):  # --log-config-dict: an inline table
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
     if isinstance(value, StaticMount):
         return _toml(f"{value.prefix or '/'}={value.directory}")
     # A JSON string is a TOML basic string: both escape ", \ and control characters alike.

@@ -433,9 +433,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Write the error log here; - means stderr. --log-file is gunicorn's other name for it.",
     ),
     Setting(
-        "log_level", kinds.choice("debug", "info", "warning", "error", "critical"),
-        ("--log-level",), "LEVEL", _LOGGING,
-        "The least severe error-log messages written.",
+        "log_level", kinds.log_level(), ("--log-level",), "LEVEL", _LOGGING,
+        "The least severe messages written. A bare LEVEL is pronghorn's error log "
+        "(pronghorn.error), as gunicorn's; LOGGER=LEVEL sets any logger by name "
+        "(pronghorn.access, myapp.db), after --log-config, so it wins over the file. "
+        "Repeatable and comma-separated: --log-level info,myapp.db=debug. A logger's records "
+        "go to its handlers or its parents' (the application's logging set-up, or "
+        "--log-config's).",
+        multiple=True, comma_list=True,
+    ),
+    Setting(
+        "log_config", kinds.text("a file path"), ("--log-config", "--log-config-json"),
+        "FILE", _LOGGING,
+        "A Python logging configuration applied after pronghorn's own logging set-up, at "
+        "start and on HUP: FILE.json or FILE.toml holds a logging.config.dictConfig "
+        "dictionary, any other file is logging.config.fileConfig's ini format. Loggers it "
+        "does not name keep pronghorn's handlers (disable_existing_loggers is false unless "
+        "the file says otherwise). --log-config-json is gunicorn's name for it. See "
+        "docs/observability.md.",
+    ),
+    Setting(
+        "log_config_dict", kinds.json_object(), ("--log-config-dict",), "JSON", _LOGGING,
+        "A logging.config.dictConfig dictionary, as --log-config's JSON file (a table in a "
+        "config file, JSON on the command line). When both are given, this one is used "
+        "and --log-config is not read, as in gunicorn.",
     ),
     Setting(
         "metrics_bind", kinds.tcp_address(), ("--metrics-bind",), "ADDRESS", _OBSERVE,

@@ -8,9 +8,9 @@ Owns: `Master.run()`, the loop of the process that binds the listeners once and 
   received (those still queued in the listen backlog too: the master tells them in the
   heartbeat that nobody else will) for up to --graceful-timeout, then exit; so does the
   master, with 0. INT, QUIT: quick stop.
-- HUP: re-read the config and the TLS certificates, start a new generation of workers
-  (they import the app afresh), and only when all of them serve, stop the old ones
-  gracefully: their open connections finish with the certificate they began with.
+- HUP: re-read the config and the TLS certificates, apply the log settings, start a new
+  generation of workers (they import the app afresh), and only when all of them serve, stop
+  the old ones gracefully: their open connections finish with the certificate they began with.
 - TTIN / TTOU: one worker more / fewer. USR1: reopen log files (here and in the workers).
 - USR2: start a new master (same command) that inherits the listening sockets; once its
   workers serve it takes over the pid file (and systemd's MAINPID) and stops this one
@@ -50,6 +50,7 @@ from pronghorn.io.listeners import (
 from pronghorn.io.tls import server_context
 from pronghorn.loader import apply_environment
 from pronghorn.logs import Logs
+from pronghorn.logs.setup import configure_again
 from pronghorn.supervisor import systemd
 from pronghorn.supervisor.heartbeat import Heartbeat
 from pronghorn.supervisor.hooks import ServerView, WorkerView, call_hook
@@ -477,6 +478,8 @@ class Master:
         self.target = config.workers if config.workers != self.config.workers else self.target
         apply_environment(config.raw_env)  # before the new workers are forked
         self._reload_tls(config)
+        self.logs = configure_again(config, self.config, self.logs)  # new workers inherit it
+        give_log_files(config, self.privileges)
         self.config = config
         call_hook(config, "on_reload", self.log, self._view())
         self.generation += 1

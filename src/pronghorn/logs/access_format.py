@@ -1,11 +1,11 @@
-"""Error and access logging.
+"""The access-log format language.
 
-Owns: the two stdlib loggers `pronghorn.error` and `pronghorn.access`, their handlers (stderr,
-stdout or a file that `reopen()` reopens after log rotation), standard output and error sent
-into the error log file (--capture-output), and the access-log line format.
-`configure(config)` is the only place handlers are installed. An access format is compiled
-once into a %-template plus one small function per atom, so `AccessLog.log()` costs one
-tuple of string conversions and returns at once when access logging is off.
+Owns: `AccessRecord` (one finished request, as the I/O layer reports it), the atoms of
+`--access-logformat` and their escaping, `compile_format()` and `AccessLog`, which writes one
+line per request to the `pronghorn.access` logger. Where the lines go (handlers, files,
+rotation) is `pronghorn.logs.setup`'s business. A format is compiled once into a %-template
+plus one small function per atom, so `AccessLog.log()` costs one tuple of string conversions
+and returns at once when access logging is off.
 
 Access format atoms follow gunicorn's `--access-logformat` (`%(NAME)s`):
 h client address (REMOTE_ADDR: the client a trusted proxy names, else the peer), l "-",
@@ -26,21 +26,15 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import TextIO
 
-from pronghorn.config.model import Config
 from pronghorn.errors import ConfigError
 
-ERROR_LOGGER = "pronghorn.error"
 ACCESS_LOGGER = "pronghorn.access"
-ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
-ERROR_DATE_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 
 PRESET_FORMATS = MappingProxyType(
     {
@@ -329,133 +323,3 @@ class AccessLog:
                 self._logger.name, logging.INFO, "", 0, self._format(record), None, None
             )
         )
-
-
-# --- handlers --------------------------------------------------------------------------------
-
-
-class ReopeningFileHandler(logging.StreamHandler[TextIO]):
-    """Appends to a file and can reopen it by name (after logrotate moved it away)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        super().__init__(self._open())
-
-    def _open(self) -> TextIO:
-        return open(self.path, "a", encoding="utf-8", errors="backslashreplace")
-
-    def reopen(self) -> None:
-        """Open the path again and switch to it; lines in flight go to one file or the other."""
-        old = self.setStream(self._open())
-        if old is not None:
-            old.close()
-
-    def close(self) -> None:
-        self.acquire()
-        try:
-            self.stream.close()
-        finally:
-            self.release()
-        super().close()
-
-
-def _handler(target: str, standard: TextIO, option: str, name: str) -> logging.Handler:
-    if target == "-":
-        handler: logging.Handler = logging.StreamHandler(standard)
-    else:
-        try:
-            handler = ReopeningFileHandler(target)
-        except OSError as exc:
-            raise ConfigError(f"option {option}: cannot open {target}: {exc.strerror}") from None
-    handler.set_name(name)
-    return handler
-
-
-def _install(logger: logging.Logger, handler: logging.Handler | None, level: int) -> None:
-    for old in list(logger.handlers):
-        if old.get_name() == logger.name:
-            logger.removeHandler(old)
-            old.close()
-    if handler is not None:
-        logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False
-
-
-@dataclass(frozen=True, slots=True)
-class Logs:
-    """The configured loggers. `reopen()` is what SIGUSR1 should call."""
-
-    error: logging.Logger
-    access: AccessLog
-    handlers: tuple[logging.Handler, ...]
-    capture: ReopeningFileHandler | None = None
-    """--capture-output: the error log file that standard output and error are sent to."""
-
-    def reopen(self) -> None:
-        """Reopen every log file by name (after rotation); stdout/stderr are left alone,
-        unless they are captured into the error log file: then they follow it."""
-        for handler in self.handlers:
-            if isinstance(handler, ReopeningFileHandler):
-                handler.reopen()
-        if self.capture is not None:
-            capture_into(self.capture)
-
-    def error_stream(self) -> TextIO | None:
-        """The stream the error log writes to now (`reopen()` replaces a file's)."""
-        for handler in self.error.handlers:
-            if isinstance(handler, logging.StreamHandler):
-                stream: TextIO = handler.stream
-                return stream
-        return None
-
-    def close(self) -> None:
-        """Detach and close the handlers `configure` installed."""
-        for logger in (self.error, logging.getLogger(ACCESS_LOGGER)):
-            _install(logger, None, logger.level)
-
-
-def configure(config: Config) -> Logs:
-    """Install handlers on `pronghorn.error` and `pronghorn.access` as `config` says.
-
-    Raises ConfigError for a bad access format or a log file that cannot be opened; nothing
-    is changed in that case. Calling it again replaces what the previous call installed.
-    """
-    access_logger = logging.getLogger(ACCESS_LOGGER)
-    enabled = config.access_logfile is not None
-    access = AccessLog(access_logger, config.access_logformat, enabled=enabled)
-    error_handler = _handler(config.error_logfile, sys.stderr, "--error-logfile", ERROR_LOGGER)
-    error_handler.setFormatter(logging.Formatter(ERROR_FORMAT, ERROR_DATE_FORMAT))
-    access_handler = None
-    if config.access_logfile is not None:
-        try:
-            access_handler = _handler(
-                config.access_logfile, sys.stdout, "--access-logfile", ACCESS_LOGGER
-            )
-        except ConfigError:
-            error_handler.close()
-            raise
-        access_handler.setFormatter(logging.Formatter("%(message)s"))
-    error_logger = logging.getLogger(ERROR_LOGGER)
-    level = logging.getLevelNamesMapping()[config.log_level.upper()]
-    _install(error_logger, error_handler, level)
-    _install(access_logger, access_handler, logging.INFO)
-    handlers = tuple(h for h in (error_handler, access_handler) if h is not None)
-    capture = None
-    if config.capture_output and isinstance(error_handler, ReopeningFileHandler):
-        capture = error_handler
-        capture_into(capture)
-    return Logs(error_logger, access, handlers, capture)
-
-
-def capture_into(handler: ReopeningFileHandler) -> None:
-    """Make descriptors 1 and 2 the error log's file, as gunicorn's --capture-output does:
-    what the application prints, warnings and a crash's traceback land in the error log
-    (so does an access log sent to - , which is standard output), in this process and in
-    the processes it forks."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    handler.flush()
-    fd = handler.stream.fileno()
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
