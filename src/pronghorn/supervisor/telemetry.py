@@ -40,6 +40,7 @@ from pronghorn.metrics.catalogue import BLOCK_SLOTS, GAUGE_SLOTS
 from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
 from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_families
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
+from pronghorn.metrics.slots import SlotSample, WorkerSlots, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient
 from pronghorn.supervisor.roster import WorkerRecord
 
@@ -78,6 +79,7 @@ class Telemetry:
         self.metrics_on = bool(config.metrics_bind)
         self.readiness = ReadinessFlag() if config.readiness_path else None
         self._blocks: dict[int, MetricsBlock] = {}
+        self._slots = WorkerSlots()
         self._retired = [0.0] * BLOCK_SLOTS
         self._restarts = dict.fromkeys(RESTART_CAUSES, 0)
         self._endpoint: MetricsEndpoint | None = None
@@ -177,6 +179,7 @@ class Telemetry:
     def spawned(self, pid: int, block: MetricsBlock | None) -> None:
         if block is not None:
             self._blocks[pid] = block
+            self._slots.take(pid)
 
     def worker_exited(
         self, record: WorkerRecord, code: int, generation: int, stopping: str
@@ -184,6 +187,7 @@ class Telemetry:
         """Keep what an exited worker counted (its gauges go with it), and why it went."""
         block = self._blocks.pop(record.pid, None)
         if block is not None:
+            self._slots.give_back(record.pid)
             published = block.read()
             block.close()
             if published is not None:
@@ -210,14 +214,21 @@ class Telemetry:
         """The Prometheus text of the whole server: every worker's counters added to those
         of the workers that exited, then the master's own families."""
         totals = list(self._retired)
-        for block in self._blocks.values():
+        by_pid: dict[int, tuple[float, ...]] = {}
+        for pid, block in self._blocks.items():
             published = block.read()
             if published is not None:
+                by_pid[pid] = published[1]
                 for slot, value in enumerate(published[1]):
                     totals[slot] += value
         out = Exposition()
         add_worker_families(out, totals)
         self._master_families(out, status)
+        slots = [
+            SlotSample(slot, pid, by_pid.get(pid), restarts)
+            for slot, pid, restarts in self._slots.occupied()
+        ]
+        add_slot_families(out, slots)
         return out.render()
 
     def _master_families(self, out: Exposition, status: ServerStatus) -> None:
