@@ -260,7 +260,7 @@ class Telemetry:
         out.sample("pronghorn_ready", (), 1 if ready else 0)
         out.family("pronghorn_start_time_seconds", "gauge", "When the master started (Unix time).")
         out.sample("pronghorn_start_time_seconds", (), round(self._started, 3))
-        _listen_queues(out, status.listeners)
+        _listen_queues(out, status.listeners, listener_scheme(self.config))
 
 
 def restart_cause(record: WorkerRecord, code: int, generation: int, stopping: str) -> str:
@@ -322,7 +322,21 @@ def _text(good: bool, line: str, code: int = 0) -> Answer:
     return code, _REASONS[code], _TEXT, (line + "\n").encode("utf-8")
 
 
-def _listen_queues(out: Exposition, listeners: Sequence[Listener]) -> None:
+def listener_scheme(config: Config) -> str:
+    """What a client speaks to the main listeners, as the scheme of their URL: https with
+    --certfile, uwsgi with --protocol uwsgi (nginx's `uwsgi_pass uwsgi://...`), and
+    http+proxy when each connection must begin with a PROXY protocol header (a plain HTTP
+    client is refused there)."""
+    if config.protocol == "uwsgi":
+        return "uwsgi"
+    if config.certfile:
+        return "https"
+    if config.proxy_protocol != "off":
+        return "http+proxy"
+    return "http"
+
+
+def _listen_queues(out: Exposition, listeners: Sequence[Listener], scheme: str) -> None:
     """Connections waiting in each TCP listener's accept queue, and its limit (--backlog),
     as the kernel reports them for a listening socket (tcp_info's unacked and sacked)."""
     queues = []
@@ -334,7 +348,7 @@ def _listen_queues(out: Exposition, listeners: Sequence[Listener]) -> None:
             fields = _TCP_INFO.unpack(raw)
         except (OSError, struct.error):
             continue
-        queues.append((listener.url(), fields[-2], fields[-1]))
+        queues.append((listener.url(scheme), fields[-2], fields[-1]))
     if not queues:
         return
     out.family(
