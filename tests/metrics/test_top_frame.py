@@ -29,6 +29,27 @@ def test_a_replacement_takes_the_slot_freed_last() -> None:
     assert len(slots.occupied()) == 2
 
 
+def test_a_slot_keeps_what_its_workers_counted() -> None:
+    slots = WorkerSlots()
+    slots.take(101)
+    first = WorkerMetrics()
+    first.request_done("GET", 200, 0, time.monotonic(), 0.0)
+    first.in_flight = 5  # a gauge: it leaves with its worker
+    slots.give_back(101, first.values())
+    assert slots.take(102) == 1
+    second = WorkerMetrics()
+    second.request_done("GET", 200, 0, time.monotonic(), 0.0)
+    out = Exposition()
+    sample = slots.sample(1, 102, 1, second.values())
+    add_slot_families(out, [sample, slots.sample(2, 103, 0, None)])
+    scrape = parse_text(out.render().decode())
+    assert scrape.get("pronghorn_slot_requests_total", slot="1") == 2
+    assert scrape.get("pronghorn_slot_request_duration_seconds_count", slot="1") == 2
+    assert scrape.get("pronghorn_slot_requests_in_flight", slot="1") == 0
+    assert scrape.get("pronghorn_slot_pid", slot="1") == 102
+    assert scrape.get("pronghorn_slot_requests_total", slot="2") == 0
+
+
 def test_quantiles_interpolate_within_a_bucket() -> None:
     buckets = [(0.001, 0.0), (0.01, 50.0), (0.1, 100.0), (math.inf, 100.0)]
     assert math.isclose(quantile(0.5, buckets) or 0.0, 0.01)
@@ -59,10 +80,10 @@ def _scrape(slots: list[tuple[int, int, list[tuple[float, int]]]]) -> Scrape:
     return parse_text(out.render().decode())
 
 
-def test_a_frame_counts_growth_and_a_replaced_worker_from_zero() -> None:
+def test_a_frame_counts_growth_and_a_counter_reset_from_zero() -> None:
     before = _scrape([(1, 101, [(0.0002, 10)]), (2, 102, [(0.0002, 10)])])
     after = _scrape(
-        [(1, 101, [(0.0002, 10), (0.003, 20)]), (2, 202, [(0.0002, 4)])]  # 102 was replaced
+        [(1, 101, [(0.0002, 10), (0.003, 20)]), (2, 202, [(0.0002, 4)])]  # 10 -> 4: reset
     )
     frame = compute_frame(before, after, 2.0)
     one, two = frame.rows

@@ -11,9 +11,11 @@ every restart, so each restart would start new series and a long-lived server wo
 Prometheus an ever-growing set. Slots are reused: there are never more than the most
 workers alive at once (--workers, twice that during a reload while old and new overlap,
 more only when TTIN asks), whatever the number of restarts. The pid is the value of
-`pronghorn_slot_pid`, not a label, for the same reason. A slot's counters are those of the
-worker in it now: they go back to zero when it is replaced (a counter reset, which
-Prometheus' `rate()` and `pronghorn top` handle); the whole-server families keep counting.
+`pronghorn_slot_pid`, not a label, for the same reason. A slot's counters are those of
+every worker that held it, as the whole-server ones are of every worker: what a worker
+counted stays with its slot when it exits, so they never go back (a scrape of the slot's
+histogram mixes old and new workers' requests; the rates between two scrapes are the new
+worker's).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pronghorn.metrics.catalogue import DURATION_BUCKETS, WORKER_FAMILIES
+from pronghorn.metrics.catalogue import BLOCK_SLOTS, DURATION_BUCKETS, GAUGE_SLOTS, WORKER_FAMILIES
 from pronghorn.metrics.exposition import Exposition
 
 _BY_NAME = {family.name: family for family in WORKER_FAMILIES}
@@ -30,12 +32,14 @@ _DURATION = _BY_NAME["pronghorn_request_duration_seconds"]
 _IN_FLIGHT = _BY_NAME["pronghorn_requests_in_flight"].start
 _OPEN = _BY_NAME["pronghorn_connections_open"].start
 _BUCKETS = len(DURATION_BUCKETS) + 1  # with +Inf
+_COUNTERS = [at for at in range(BLOCK_SLOTS) if at not in GAUGE_SLOTS]
 
 
 @dataclass(frozen=True, slots=True)
 class SlotSample:
-    """One occupied slot at a scrape: its worker's pid and published numbers (catalogue
-    order; None before its first publication), and how many workers held it before."""
+    """One occupied slot at a scrape: its worker's pid, the numbers of the slot (catalogue
+    order: its counters with those of the workers that held it before; None when nothing
+    was published yet), and how many workers held it before."""
 
     slot: int
     pid: int
@@ -44,14 +48,16 @@ class SlotSample:
 
 
 class WorkerSlots:
-    """Which slot each live worker holds, and how often each slot was refilled."""
+    """Which slot each live worker holds, how often each slot was refilled, and what the
+    workers that left each slot had counted."""
 
-    __slots__ = ("_by_pid", "_freed", "_restarts")
+    __slots__ = ("_by_pid", "_freed", "_restarts", "_retired")
 
     def __init__(self) -> None:
         self._by_pid: dict[int, int] = {}
         self._freed: list[int] = []  # a stack: the slot freed last is taken first
         self._restarts: dict[int, int] = {}
+        self._retired: dict[int, list[float]] = {}
 
     def take(self, pid: int) -> int:
         """A worker was forked: the slot it holds from now on."""
@@ -64,15 +70,31 @@ class WorkerSlots:
         self._by_pid[pid] = slot
         return slot
 
-    def give_back(self, pid: int) -> None:
-        """A worker was reaped: its slot waits for the next one."""
+    def give_back(self, pid: int, last: Sequence[float] | None = None) -> None:
+        """A worker was reaped, having published `last`: its counters stay with its slot,
+        which waits for the next worker."""
         slot = self._by_pid.pop(pid, None)
-        if slot is not None:
-            self._freed.append(slot)
+        if slot is None:
+            return
+        self._freed.append(slot)
+        if last is not None:
+            retired = self._retired.setdefault(slot, [0.0] * BLOCK_SLOTS)
+            for at in _COUNTERS:
+                retired[at] += last[at]
 
     def occupied(self) -> list[tuple[int, int, int]]:
         """(slot, pid, restarts) of every live worker, by slot."""
         return sorted((slot, pid, self._restarts[slot]) for pid, slot in self._by_pid.items())
+
+    def sample(self, slot: int, pid: int, restarts: int, now: Sequence[float] | None) -> SlotSample:
+        """The slot's numbers: what its worker published (`now`) added to what the workers
+        before it in the slot counted."""
+        retired = self._retired.get(slot)
+        if retired is None:
+            return SlotSample(slot, pid, now, restarts)
+        if now is None:
+            return SlotSample(slot, pid, retired, restarts)
+        return SlotSample(slot, pid, [a + b for a, b in zip(retired, now, strict=True)], restarts)
 
 
 def add_slot_families(out: Exposition, slots: Sequence[SlotSample]) -> None:
@@ -90,7 +112,7 @@ def add_slot_families(out: Exposition, slots: Sequence[SlotSample]) -> None:
         out.sample("pronghorn_slot_restarts_total", _slot(sample), sample.restarts)
     out.family(
         "pronghorn_slot_requests_total", "counter",
-        "Requests answered by the worker in each slot (from zero when it was replaced).",
+        "Requests answered by the workers that held each slot.",
     )  # fmt: skip
     for sample in ordered:
         values = sample.values

@@ -40,7 +40,7 @@ from pronghorn.metrics.catalogue import BLOCK_SLOTS, GAUGE_SLOTS
 from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
 from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_families
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
-from pronghorn.metrics.slots import SlotSample, WorkerSlots, add_slot_families
+from pronghorn.metrics.slots import WorkerSlots, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient
 from pronghorn.supervisor.roster import WorkerRecord
 
@@ -187,9 +187,9 @@ class Telemetry:
         """Keep what an exited worker counted (its gauges go with it), and why it went."""
         block = self._blocks.pop(record.pid, None)
         if block is not None:
-            self._slots.give_back(record.pid)
             published = block.read()
             block.close()
+            self._slots.give_back(record.pid, None if published is None else published[1])
             if published is not None:
                 retired, values = self._retired, published[1]
                 for slot in _COUNTER_SLOTS:
@@ -225,7 +225,7 @@ class Telemetry:
         add_worker_families(out, totals)
         self._master_families(out, status)
         slots = [
-            SlotSample(slot, pid, by_pid.get(pid), restarts)
+            self._slots.sample(slot, pid, restarts, by_pid.get(pid))
             for slot, pid, restarts in self._slots.occupied()
         ]
         add_slot_families(out, slots)

@@ -5,8 +5,8 @@ Owns `Frame` and `compute_frame(before, after, seconds)`: pure arithmetic on two
 of a counter divided by `seconds`; the 50th and 99th percentiles come from the growth of a
 duration histogram's buckets between the two scrapes (so they describe the requests of that
 interval, not of the server's whole life), placed within a bucket by linear interpolation,
-as Prometheus' `histogram_quantile` does. A counter that went down was reset (the worker in
-a slot was replaced, or the master restarted): its growth is then its new value.
+as Prometheus' `histogram_quantile` does. A counter that went down was reset (a new master,
+or a server older than this one): its growth is then its new value.
 """
 
 from __future__ import annotations
@@ -78,7 +78,6 @@ def compute_frame(before: Scrape, after: Scrape, seconds: float) -> Frame:
 
 
 def _rows(before: Scrape, after: Scrape, seconds: float) -> list[WorkerRow]:
-    pids_before = {labels["slot"]: value for labels, value in before.series("pronghorn_slot_pid")}
     uptimes = {
         labels.get("pid", ""): value
         for labels, value in after.series("pronghorn_worker_uptime_seconds")
@@ -86,11 +85,9 @@ def _rows(before: Scrape, after: Scrape, seconds: float) -> list[WorkerRow]:
     rows = []
     for labels, pid in after.series("pronghorn_slot_pid"):
         slot = labels["slot"]
-        # A new worker in the slot counted from zero: grow from nothing.
-        origin = before if pids_before.get(slot) == pid else Scrape({})
         requests = _value(after, "pronghorn_slot_requests_total", slot=slot)
-        grown = _growth(origin, after, "pronghorn_slot_requests_total", slot=slot)
-        buckets = _bucket_growth(origin, after, _SLOT_HISTOGRAM, slot=slot)
+        grown = _growth(before, after, "pronghorn_slot_requests_total", slot=slot)
+        buckets = _bucket_growth(before, after, _SLOT_HISTOGRAM, slot=slot)
         rows.append(
             WorkerRow(
                 slot=int(slot),
