@@ -25,6 +25,7 @@ RANK = {
     "metrics": 3,
     "io": 4,
     "supervisor": 5,
+    "top": 5,
     "cli": 6,
     "api": 7,
     "paste": 8,

@@ -7,6 +7,7 @@ Owns: the order of start-up and the exit codes. argv + environment + config file
 (`pronghorn.supervisor.Master`, the default, even with -w 1) or, with --single-process,
 `pronghorn.io.serve` in this process. Their return value is the exit status. `run`, the
 part after the Config is built, is shared with `pronghorn.serve()` (`pronghorn.api`).
+`pronghorn top ...` is another command altogether (`pronghorn.top`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run pronghorn with `argv` (default: sys.argv[1:]); return the process exit status."""
     arguments = tuple(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ("top",):
+        # A command of its own, not a server: a module named top is served as `top:app`.
+        from pronghorn.top import main as top
+
+        return top(arguments[1:])
     launch_cwd = os.getcwd()
     try:
         command_line = parse_command_line(arguments)

@@ -18,6 +18,7 @@ serving, not ready from the moment a stop begins.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_fa
 from pronghorn.metrics.probes import HealthProbes
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
 from pronghorn.metrics.recorder import StatsdMetrics, WorkerMetrics
+from pronghorn.metrics.slots import SlotSample, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient, WorkerStatsd
 
 if TYPE_CHECKING:
@@ -152,9 +154,11 @@ class WorkerObserver:
     def _answer(self, method: str, path: str) -> Answer:
         if path == "/metrics" and self.metrics is not None:
             out = Exposition()
-            add_worker_families(out, self.metrics.values())
+            values = self.metrics.values()
+            add_worker_families(out, values)
             out.family("pronghorn_ready", "gauge", "1 when the server should be sent traffic.")
             out.sample("pronghorn_ready", (), 1.0 if self.readiness.state() == READY else 0.0)
+            add_slot_families(out, [SlotSample(1, os.getpid(), values, 0)])  # the one worker
             return 200, "OK", CONTENT_TYPE, out.render()
         if path == "/livez":
             silent = time.monotonic() - self.last_tick

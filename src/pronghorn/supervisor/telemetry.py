@@ -40,6 +40,7 @@ from pronghorn.metrics.catalogue import BLOCK_SLOTS, GAUGE_SLOTS
 from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
 from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_families
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
+from pronghorn.metrics.slots import WorkerSlots, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient
 from pronghorn.supervisor.roster import WorkerRecord
 
@@ -78,6 +79,7 @@ class Telemetry:
         self.metrics_on = bool(config.metrics_bind)
         self.readiness = ReadinessFlag() if config.readiness_path else None
         self._blocks: dict[int, MetricsBlock] = {}
+        self._slots = WorkerSlots()
         self._retired = [0.0] * BLOCK_SLOTS
         self._restarts = dict.fromkeys(RESTART_CAUSES, 0)
         self._endpoint: MetricsEndpoint | None = None
@@ -177,6 +179,7 @@ class Telemetry:
     def spawned(self, pid: int, block: MetricsBlock | None) -> None:
         if block is not None:
             self._blocks[pid] = block
+            self._slots.take(pid)
 
     def worker_exited(
         self, record: WorkerRecord, code: int, generation: int, stopping: str
@@ -186,6 +189,7 @@ class Telemetry:
         if block is not None:
             published = block.read()
             block.close()
+            self._slots.give_back(record.pid, None if published is None else published[1])
             if published is not None:
                 retired, values = self._retired, published[1]
                 for slot in _COUNTER_SLOTS:
@@ -210,14 +214,21 @@ class Telemetry:
         """The Prometheus text of the whole server: every worker's counters added to those
         of the workers that exited, then the master's own families."""
         totals = list(self._retired)
-        for block in self._blocks.values():
+        by_pid: dict[int, tuple[float, ...]] = {}
+        for pid, block in self._blocks.items():
             published = block.read()
             if published is not None:
+                by_pid[pid] = published[1]
                 for slot, value in enumerate(published[1]):
                     totals[slot] += value
         out = Exposition()
         add_worker_families(out, totals)
         self._master_families(out, status)
+        slots = [
+            self._slots.sample(slot, pid, restarts, by_pid.get(pid))
+            for slot, pid, restarts in self._slots.occupied()
+        ]
+        add_slot_families(out, slots)
         return out.render()
 
     def _master_families(self, out: Exposition, status: ServerStatus) -> None:
@@ -249,7 +260,7 @@ class Telemetry:
         out.sample("pronghorn_ready", (), 1 if ready else 0)
         out.family("pronghorn_start_time_seconds", "gauge", "When the master started (Unix time).")
         out.sample("pronghorn_start_time_seconds", (), round(self._started, 3))
-        _listen_queues(out, status.listeners)
+        _listen_queues(out, status.listeners, listener_scheme(self.config))
 
 
 def restart_cause(record: WorkerRecord, code: int, generation: int, stopping: str) -> str:
@@ -311,7 +322,21 @@ def _text(good: bool, line: str, code: int = 0) -> Answer:
     return code, _REASONS[code], _TEXT, (line + "\n").encode("utf-8")
 
 
-def _listen_queues(out: Exposition, listeners: Sequence[Listener]) -> None:
+def listener_scheme(config: Config) -> str:
+    """What a client speaks to the main listeners, as the scheme of their URL: https with
+    --certfile, uwsgi with --protocol uwsgi (nginx's `uwsgi_pass uwsgi://...`), and
+    http+proxy when each connection must begin with a PROXY protocol header (a plain HTTP
+    client is refused there)."""
+    if config.protocol == "uwsgi":
+        return "uwsgi"
+    if config.certfile:
+        return "https"
+    if config.proxy_protocol != "off":
+        return "http+proxy"
+    return "http"
+
+
+def _listen_queues(out: Exposition, listeners: Sequence[Listener], scheme: str) -> None:
     """Connections waiting in each TCP listener's accept queue, and its limit (--backlog),
     as the kernel reports them for a listening socket (tcp_info's unacked and sacked)."""
     queues = []
@@ -323,7 +348,7 @@ def _listen_queues(out: Exposition, listeners: Sequence[Listener]) -> None:
             fields = _TCP_INFO.unpack(raw)
         except (OSError, struct.error):
             continue
-        queues.append((listener.url(), fields[-2], fields[-1]))
+        queues.append((listener.url(scheme), fields[-2], fields[-1]))
     if not queues:
         return
     out.family(
