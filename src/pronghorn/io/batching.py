@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pronghorn.io.channel import send_all
 from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
@@ -27,9 +26,8 @@ HandBack = Callable[["ClientConnection", bool], None]
 class HeldResponses:
     """Connections whose finished response sits in their `outbox`, oldest first."""
 
-    def __init__(self, max_wait: float, io_timeout: float, hand_back: HandBack) -> None:
+    def __init__(self, max_wait: float, hand_back: HandBack) -> None:
         self._max_wait = max_wait
-        self._io_timeout = io_timeout
         self._hand_back = hand_back
         self._lock = threading.Lock()
         self._held: list[tuple[ClientConnection, bool]] = []
@@ -52,10 +50,8 @@ class HeldResponses:
         with self._lock:
             held, self._held = self._held, []
         for conn, keep in held:
-            data = b"".join(conn.outbox)
-            conn.outbox.clear()
             try:
-                send_all(conn.sock, data, self._io_timeout)
+                conn.outbox.flush()
             except ClientDisconnected:
                 keep = False
             self._hand_back(conn, keep)

@@ -134,7 +134,7 @@ class Reactor:
         # The leader's current epoll batch and how far it has gone (see _rearm_rest_of_batch).
         self._batch: list[tuple[int, int]] = []
         self._batch_next = 0
-        self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
+        self._held = HeldResponses(_CORK_SECONDS, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
         self.stopping = False
@@ -264,7 +264,8 @@ class Reactor:
 
     def _run(self, conn: ClientConnection) -> None:
         """Act on what a claimed connection sent; its finished response may be held."""
-        conn.corked = True
+        outbox = conn.outbox
+        outbox.corked = True
         wait = conn.wait
         try:
             if wait is WAIT_WRITE:
@@ -274,8 +275,8 @@ class Reactor:
             else:
                 keep = conn.readable()
         finally:
-            conn.corked = False
-        if conn.outbox:
+            outbox.corked = False
+        if outbox.held:
             self._held.add(conn, keep)
         else:
             self._serve(conn, keep)
