@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pronghorn.wsgi.channel import ClientDisconnected
+from pronghorn.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection

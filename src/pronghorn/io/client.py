@@ -17,15 +17,15 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from pronghorn.channel import ClientDisconnected
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.outbox import Outbox
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
+from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor

@@ -29,9 +29,9 @@ import os
 import threading
 from collections import deque
 
+from pronghorn.channel import ClientDisconnected
 from pronghorn.io.sockets import send_some
 from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import ClientDisconnected
 
 PARK_LIMIT = 262144
 WORKER_PARK_LIMIT = 32 * 1024 * 1024

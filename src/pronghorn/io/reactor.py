@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
 from pronghorn.http.connection import ConnectionState
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import (
     WAIT_FRESH,
     WAIT_IDLE,
@@ -226,7 +226,7 @@ class Reactor:
     def run_request(
         self,
         head: RequestHead,
-        channel: SocketChannel,
+        channel: RequestChannel,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
     ) -> None:

@@ -22,9 +22,9 @@ from http.client import responses
 from types import SimpleNamespace
 from typing import Any
 
+from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
 from pronghorn.http.events import RequestHead
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener
 from pronghorn.io.observer import WorkerObserver
 from pronghorn.io.worker import WorkerState
@@ -105,7 +105,7 @@ class HookedWorkerState(WorkerState):
     def run_request(
         self,
         head: RequestHead,
-        channel: SocketChannel,
+        channel: RequestChannel,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
         thread_id: int,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import select
 
+from pronghorn.channel import ClientDisconnected
 from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import ClientDisconnected
 
 __all__ = ["send_all", "send_some", "wait_for"]
 

@@ -32,9 +32,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import WAIT_FRESH, WAIT_HEAD, WAIT_WRITE, ClientConnection, peer_text
 from pronghorn.io.parked import TLSParkedOutput, copy_file
+from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.tls import describe_error
 from pronghorn.wsgi.environ import EnvironBuilder
 from pronghorn.wsgi.tls_variables import tls_variables

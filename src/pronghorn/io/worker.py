@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
 from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
 from pronghorn.http.response import http_date
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
 from pronghorn.io.observer import WorkerObserver
 from pronghorn.io.observer import wanted as observer_wanted
@@ -170,7 +170,7 @@ class WorkerState:
     def run_request(
         self,
         head: RequestHead,
-        channel: SocketChannel,
+        channel: RequestChannel,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
         thread_id: int,

@@ -14,10 +14,10 @@ application never sees it:
 
 from __future__ import annotations
 
+from pronghorn.channel import ResponseSink
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import plan_response
 from pronghorn.metrics.readiness import STOPPING, ReadinessFlag
-from pronghorn.wsgi.channel import ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 TEXT_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]

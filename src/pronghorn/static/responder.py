@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote
 
+from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.config.model import StaticMount
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import (
@@ -39,7 +40,6 @@ from pronghorn.http.response import (
 from pronghorn.static import cache, codings, conditions, paths, ranges
 from pronghorn.static.cache import BoundedCache, Entry, Representation
 from pronghorn.static.content_types import content_type
-from pronghorn.wsgi.channel import ClientDisconnected, ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"

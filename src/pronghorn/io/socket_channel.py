@@ -1,6 +1,6 @@
 """The request a thread is running, read and written straight on its socket.
 
-Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.wsgi.channel`) of
+Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.channel`) of
 one request. The thread that runs a request owns its connection until its app call is
 done (the reactor does not watch the socket meanwhile), so reads and writes here are plain
 non-blocking socket calls. Output the socket cannot take at once is parked for the reactor
@@ -16,9 +16,9 @@ import select
 import socket
 from typing import TYPE_CHECKING, BinaryIO
 
+from pronghorn.channel import BodyError, ClientDisconnected
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
 from pronghorn.io.sockets import send_all, send_some, wait_for
-from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 
 if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection
