@@ -55,7 +55,7 @@ from pronghorn.wsgi.proxies import TrustedAddresses
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 if TYPE_CHECKING:
-    from pronghorn.io.worker import WorkerState
+    from pronghorn.dispatch.requests import Dispatcher
 
 # Makes the connection for an accepted socket: ClientConnection, or a TLS one.
 ConnectionFactory = Callable[
@@ -85,7 +85,7 @@ _PROXY_VERSIONS = {"off": (), "v1": (1,), "v2": (2,), "auto": (1, 2)}
 class Reactor:
     """The event-watching side of one worker, shared by its threads."""
 
-    def __init__(self, state: WorkerState, listeners: Sequence[Listener]) -> None:
+    def __init__(self, state: Dispatcher, listeners: Sequence[Listener]) -> None:
         self.state = state
         self.config: Config = state.config
         config = self.config

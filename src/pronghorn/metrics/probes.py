@@ -1,7 +1,7 @@
 """Health paths on the main listener: `--liveness-path` and `--readiness-path`.
 
 Owns `HealthProbes.answer`, which a worker asks before static mounts and the application
-(`pronghorn.io.worker.WorkerState.run_request`; nothing is asked when neither path is set).
+(`pronghorn.dispatch.requests.Dispatcher.run_request`; nothing is asked when neither path is set).
 A GET or HEAD of one of the paths (the query is ignored) gets a short text answer and the
 application never sees it:
 
