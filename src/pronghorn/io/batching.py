@@ -13,27 +13,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 from pronghorn.channel import ClientDisconnected
+from pronghorn.io.contracts import HeldConnection
 
-if TYPE_CHECKING:
-    from pronghorn.io.client import ClientConnection
-
-HandBack = Callable[["ClientConnection", bool], None]
+Conn = TypeVar("Conn", bound=HeldConnection)
 
 
-class HeldResponses:
+class HeldResponses(Generic[Conn]):
     """Connections whose finished response sits in their `outbox`, oldest first."""
 
-    def __init__(self, max_wait: float, hand_back: HandBack) -> None:
+    def __init__(self, max_wait: float, hand_back: Callable[[Conn, bool], None]) -> None:
         self._max_wait = max_wait
         self._hand_back = hand_back
         self._lock = threading.Lock()
-        self._held: list[tuple[ClientConnection, bool]] = []
+        self._held: list[tuple[Conn, bool]] = []
         self._since = 0.0
 
-    def add(self, conn: ClientConnection, keep: bool) -> None:
+    def add(self, conn: Conn, keep: bool) -> None:
         with self._lock:
             if not self._held:
                 self._since = time.monotonic()

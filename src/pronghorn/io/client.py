@@ -28,7 +28,7 @@ from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.stream import Stream
 
 if TYPE_CHECKING:
-    from pronghorn.io.reactor import Reactor
+    from pronghorn.io.contracts import ConnectionHost
     from pronghorn.metrics.recorder import WorkerMetrics
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
@@ -76,7 +76,7 @@ class ClientConnection:
 
     def __init__(
         self,
-        reactor: Reactor,
+        reactor: ConnectionHost,
         sock: Stream,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,

@@ -14,14 +14,12 @@ from __future__ import annotations
 import os
 import select
 import socket
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from pronghorn.channel import BodyError, ClientDisconnected
+from pronghorn.io.contracts import ChannelConnection
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
 from pronghorn.io.sockets import send_all, send_some, wait_for
-
-if TYPE_CHECKING:
-    from pronghorn.io.client import ClientConnection
 
 
 class SocketChannel:
@@ -29,7 +27,7 @@ class SocketChannel:
 
     __slots__ = ("_conn", "_outbox", "_sock", "_timeout", "aborted", "keep_alive", "started")
 
-    def __init__(self, conn: ClientConnection, io_timeout: float) -> None:
+    def __init__(self, conn: ChannelConnection, io_timeout: float) -> None:
         self._conn = conn
         self._sock = conn.sock
         self._outbox = conn.outbox

@@ -41,7 +41,7 @@ from pronghorn.wsgi.tls_variables import tls_variables
 
 if TYPE_CHECKING:
     from pronghorn.http.connection import ConnectionState
-    from pronghorn.io.reactor import Reactor
+    from pronghorn.io.contracts import ConnectionHost
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = ["TLSChannel", "TLSConnection", "TLSStream"]
@@ -273,7 +273,7 @@ class TLSConnection(ClientConnection):
 
     def __init__(
         self,
-        reactor: Reactor,
+        reactor: ConnectionHost,
         sock: socket.socket,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
