@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pronghorn.wsgi.channel import BodyError
+from pronghorn.channel import BodyError
 from pronghorn.wsgi.input import EmptyInput, InputStream
 
 BODY = b"first line\nsecond\n\nfourth line is longer\nno newline at end"

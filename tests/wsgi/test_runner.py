@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from pronghorn.channel import BodyError, ClientDisconnected
 from pronghorn.http.events import RequestHead
 from pronghorn.http.parser import RequestParser
-from pronghorn.wsgi.channel import BodyError, ClientDisconnected
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.input import InputStream

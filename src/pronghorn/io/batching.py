@@ -13,29 +13,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
-from pronghorn.io.channel import send_all
-from pronghorn.wsgi.channel import ClientDisconnected
+from pronghorn.channel import ClientDisconnected
+from pronghorn.io.contracts import HeldConnection
 
-if TYPE_CHECKING:
-    from pronghorn.io.client import ClientConnection
-
-HandBack = Callable[["ClientConnection", bool], None]
+Conn = TypeVar("Conn", bound=HeldConnection)
 
 
-class HeldResponses:
+class HeldResponses(Generic[Conn]):
     """Connections whose finished response sits in their `outbox`, oldest first."""
 
-    def __init__(self, max_wait: float, io_timeout: float, hand_back: HandBack) -> None:
+    def __init__(self, max_wait: float, hand_back: Callable[[Conn, bool], None]) -> None:
         self._max_wait = max_wait
-        self._io_timeout = io_timeout
         self._hand_back = hand_back
         self._lock = threading.Lock()
-        self._held: list[tuple[ClientConnection, bool]] = []
+        self._held: list[tuple[Conn, bool]] = []
         self._since = 0.0
 
-    def add(self, conn: ClientConnection, keep: bool) -> None:
+    def add(self, conn: Conn, keep: bool) -> None:
         with self._lock:
             if not self._held:
                 self._since = time.monotonic()
@@ -52,10 +48,8 @@ class HeldResponses:
         with self._lock:
             held, self._held = self._held, []
         for conn, keep in held:
-            data = b"".join(conn.outbox)
-            conn.outbox.clear()
             try:
-                send_all(conn.sock, data, self._io_timeout)
+                conn.outbox.flush()
             except ClientDisconnected:
                 keep = False
             self._hand_back(conn, keep)

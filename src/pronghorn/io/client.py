@@ -17,17 +17,18 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+from pronghorn.channel import ClientDisconnected
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
-from pronghorn.io.channel import SocketChannel, send_all
+from pronghorn.io.outbox import Outbox
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
+from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import ClientDisconnected
 
 if TYPE_CHECKING:
-    from pronghorn.io.reactor import Reactor
+    from pronghorn.io.contracts import ConnectionHost
     from pronghorn.metrics.recorder import WorkerMetrics
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
@@ -59,7 +60,6 @@ class ClientConnection:
         "busy",
         "close_after_write",
         "closed",
-        "corked",
         "deadline",
         "http",
         "outbox",
@@ -76,7 +76,7 @@ class ClientConnection:
 
     def __init__(
         self,
-        reactor: Reactor,
+        reactor: ConnectionHost,
         sock: Stream,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
@@ -90,8 +90,8 @@ class ClientConnection:
         self.busy = True  # the accepting thread owns it first
         self.closed = False
         self.registered = False  # in the reactor's epoll set
-        self.corked = False  # complete small responses may wait in `outbox` (see reactor)
-        self.outbox: list[bytes] = []
+        # Complete small responses held for the end of the reactor's batch.
+        self.outbox = Outbox(sock, reactor.config.io_timeout)
         self.parked = ParkedOutput(reactor.parking)  # what the socket did not take yet
         self.close_after_write = False
         self.wait = WAIT_FRESH
@@ -190,7 +190,7 @@ class ClientConnection:
                 self._refuse(item)
                 return False
             # A response held for the batch must not wait for this request's app.
-            if self.outbox and not self._send_held():
+            if self.outbox.held and not self._send_held():
                 return False
             if not self._run(item):  # type: ignore[arg-type]
                 return False
@@ -224,10 +224,8 @@ class ClientConnection:
         return self._serve_pending()
 
     def _send_held(self) -> bool:
-        data = b"".join(self.outbox)
-        self.outbox.clear()
         try:
-            send_all(self.sock, data, self._reactor.config.io_timeout)
+            self.outbox.flush()
         except ClientDisconnected:
             return False
         return True
@@ -240,10 +238,8 @@ class ClientConnection:
         if reactor.metrics is not None:
             reactor.metrics.bad_request(error.status)
         # Responses held back for the batch (see pronghorn.io.batching) go first.
-        data = b"".join(self.outbox) + self.http.refusal(error, reactor.state.date)
-        self.outbox.clear()
         with contextlib.suppress(ClientDisconnected):
-            send_all(self.sock, data, reactor.config.io_timeout)
+            self.outbox.flush(self.http.refusal(error, reactor.state.date))
         reactor.state.log_refusal(self.remote, error.status)
 
     def deadline_action(self) -> None:

@@ -35,8 +35,8 @@ from pronghorn.metrics.slots import SlotSample, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient, WorkerStatsd
 
 if TYPE_CHECKING:
+    from pronghorn.dispatch.requests import Dispatcher
     from pronghorn.io.reactor import Reactor
-    from pronghorn.io.worker import WorkerState
 
 _STANDALONE_POLL = 0.5
 _TEXT = "text/plain; charset=utf-8"
@@ -87,10 +87,10 @@ class WorkerObserver:
         self._endpoint: MetricsEndpoint | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._state: WorkerState | None = None
+        self._state: Dispatcher | None = None
         self._reactor: Reactor | None = None
 
-    def serving(self, state: WorkerState, reactor: Reactor) -> None:
+    def serving(self, state: Dispatcher, reactor: Reactor) -> None:
         """The worker serves: from now on `tick` samples `state` and `reactor`. Without a
         master, the server is ready, and the metrics listener opens."""
         self._state, self._reactor = state, reactor

@@ -29,8 +29,9 @@ import os
 import threading
 from collections import deque
 
+from pronghorn.channel import ClientDisconnected
+from pronghorn.io.sockets import send_some
 from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import ClientDisconnected
 
 PARK_LIMIT = 262144
 WORKER_PARK_LIMIT = 32 * 1024 * 1024
@@ -177,17 +178,6 @@ def copy_file(sock: Stream, fd: int, offset: int, count: int) -> int:
     segment = _FileSegment(fd, offset, count)
     TLSParkedOutput._send_file(sock, segment)
     return count - segment.count
-
-
-def send_some(sock: Stream, data: bytes | memoryview, then: bytes = b"", flags: int = 0) -> int:
-    """Send what a non-blocking socket takes now of `data` (and `then` after it, in one
-    `sendmsg`); 0 when it is full. ClientDisconnected when the client is gone."""
-    try:
-        return sock.sendmsg((data, then), (), flags) if then else sock.send(data, flags)
-    except BlockingIOError:
-        return 0
-    except OSError as exc:
-        raise ClientDisconnected(f"client went away: {exc}") from exc
 
 
 def _send_file_segment(sock: Stream, segment: _FileSegment) -> bool:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from pronghorn.http.proxy_protocol import MAX_HEADER, ProxyHeaderError, parse
 
 if TYPE_CHECKING:
-    from pronghorn.io.client import ClientConnection
+    from pronghorn.io.contracts import PreambleConnection
     from pronghorn.io.stream import Stream
 
 _PEEK = socket.MSG_PEEK
@@ -53,7 +53,7 @@ class PreambleStep(Protocol):
     what: str
     """What the step waits for, for a log line: "the PROXY header"."""
 
-    def advance(self, conn: ClientConnection) -> bool: ...
+    def advance(self, conn: PreambleConnection) -> bool: ...
 
 
 class ProxyHeaderStep:
@@ -71,7 +71,7 @@ class ProxyHeaderStep:
         self._taken = b""  # the start of the header, consumed while it was incomplete
         self._versions = versions  # what --proxy-protocol accepts (v1, v2 or auto)
 
-    def advance(self, conn: ClientConnection) -> bool:
+    def advance(self, conn: PreambleConnection) -> bool:
         sock = conn.sock
         taken = self._taken
         try:

@@ -29,13 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
 from pronghorn.http.connection import ConnectionState
 from pronghorn.http.events import RequestHead
 from pronghorn.io.batching import HeldResponses
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import (
     WAIT_FRESH,
     WAIT_IDLE,
@@ -44,6 +44,7 @@ from pronghorn.io.client import (
     ClientConnection,
     Wait,
 )
+from pronghorn.io.contracts import RequestRunner
 from pronghorn.io.listeners import Listener, stop_new_connections
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
@@ -53,9 +54,6 @@ from pronghorn.io.tls_connection import TLSConnection
 from pronghorn.metrics.recorder import REFUSED_ACCEPT_ERROR, REFUSED_STOPPING
 from pronghorn.wsgi.proxies import TrustedAddresses
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
-
-if TYPE_CHECKING:
-    from pronghorn.io.worker import WorkerState
 
 # Makes the connection for an accepted socket: ClientConnection, or a TLS one.
 ConnectionFactory = Callable[
@@ -85,7 +83,7 @@ _PROXY_VERSIONS = {"off": (), "v1": (1,), "v2": (2,), "auto": (1, 2)}
 class Reactor:
     """The event-watching side of one worker, shared by its threads."""
 
-    def __init__(self, state: WorkerState, listeners: Sequence[Listener]) -> None:
+    def __init__(self, state: RequestRunner, listeners: Sequence[Listener]) -> None:
         self.state = state
         self.config: Config = state.config
         config = self.config
@@ -134,7 +132,7 @@ class Reactor:
         # The leader's current epoll batch and how far it has gone (see _rearm_rest_of_batch).
         self._batch: list[tuple[int, int]] = []
         self._batch_next = 0
-        self._held = HeldResponses(_CORK_SECONDS, config.io_timeout, self._serve)
+        self._held: HeldResponses[ClientConnection] = HeldResponses(_CORK_SECONDS, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
         self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
         self.stopping = False
@@ -226,7 +224,7 @@ class Reactor:
     def run_request(
         self,
         head: RequestHead,
-        channel: SocketChannel,
+        channel: RequestChannel,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
     ) -> None:
@@ -264,7 +262,8 @@ class Reactor:
 
     def _run(self, conn: ClientConnection) -> None:
         """Act on what a claimed connection sent; its finished response may be held."""
-        conn.corked = True
+        outbox = conn.outbox
+        outbox.corked = True
         wait = conn.wait
         try:
             if wait is WAIT_WRITE:
@@ -274,8 +273,8 @@ class Reactor:
             else:
                 keep = conn.readable()
         finally:
-            conn.corked = False
-        if conn.outbox:
+            outbox.corked = False
+        if outbox.held:
             self._held.add(conn, keep)
         else:
             self._serve(conn, keep)

@@ -32,16 +32,16 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
-from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import WAIT_FRESH, WAIT_HEAD, WAIT_WRITE, ClientConnection, peer_text
 from pronghorn.io.parked import TLSParkedOutput, copy_file
+from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.tls import describe_error
 from pronghorn.wsgi.environ import EnvironBuilder
 from pronghorn.wsgi.tls_variables import tls_variables
 
 if TYPE_CHECKING:
     from pronghorn.http.connection import ConnectionState
-    from pronghorn.io.reactor import Reactor
+    from pronghorn.io.contracts import ConnectionHost
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = ["TLSChannel", "TLSConnection", "TLSStream"]
@@ -273,7 +273,7 @@ class TLSConnection(ClientConnection):
 
     def __init__(
         self,
-        reactor: Reactor,
+        reactor: ConnectionHost,
         sock: socket.socket,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,

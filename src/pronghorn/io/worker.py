@@ -1,8 +1,9 @@
 """One worker: its threads, the clock, and graceful stop.
 
 Owns `serve(config, app, logs)`, the single-process entry point (the supervisor runs the
-same function in each worker), and `WorkerState`, what every request of this worker
-shares: config, app, static mounts, the cached Date header and the requests in flight.
+same function in each worker), and the worker's wiring: its listeners, its request
+`Dispatcher` (`pronghorn.dispatch`: what its requests share and how each is answered),
+its reactor and threads, and its observer (metrics and health).
 The main thread is the worker's clock: once a second it refreshes the Date header, closes
 connections past their deadline and beats the supervisor's heartbeat; the `--threads`
 threads share the reactor (see `pronghorn.io.reactor`).
@@ -10,39 +11,25 @@ threads share the reactor (see `pronghorn.io.reactor`).
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
-import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from pronghorn.config.model import Config
-from pronghorn.http.events import BodyKind, RequestHead
-from pronghorn.http.parser import ParserLimits
-from pronghorn.http.response import http_date
-from pronghorn.io.channel import SocketChannel
+from pronghorn.dispatch.requests import Dispatcher
 from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
 from pronghorn.io.observer import WorkerObserver
 from pronghorn.io.observer import wanted as observer_wanted
 from pronghorn.io.reactor import Reactor
-from pronghorn.logs import AccessRecord, Logs
+from pronghorn.logs import Logs
 from pronghorn.metrics.block import MetricsBlock
 from pronghorn.metrics.readiness import ReadinessFlag
-from pronghorn.static import StaticFiles, StaticOptions
-from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts, client_address
-from pronghorn.wsgi.file_wrapper import FileWrapper
-from pronghorn.wsgi.head_memo import HeadMemo
-from pronghorn.wsgi.input import EmptyInput, InputStream
-from pronghorn.wsgi.proxies import TrustedProxies
-from pronghorn.wsgi.runner import Outcome, WSGIApp, run_app
-from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder, UwsgiEnvironBuilder
+from pronghorn.wsgi.runner import WSGIApp
 
-_NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
 _SWEEP_SECONDS = 1.0
 _STOP_POLL_SECONDS = 0.05
 
@@ -70,255 +57,6 @@ class WorkerControl(Protocol):
         one shares, and it must take its part of them before closing; False when it is only
         this worker that stops (a reload, --max-requests, one worker fewer)."""
         ...
-
-
-class WorkerState:
-    """Everything the requests of one worker share; `run_request` runs on any of its
-    threads and only reads shared fields (the clock thread replaces `date`)."""
-
-    def __init__(
-        self,
-        config: Config,
-        app: WSGIApp | None,
-        logs: Logs,
-        listeners: Sequence[Listener],
-        multiprocess: bool = False,
-        tls: ssl.SSLContext | None = None,
-        observer: WorkerObserver | None = None,
-    ) -> None:
-        self.config = config
-        self.tls = tls  # every listener speaks TLS with this context (--certfile), or none
-        self.app = app
-        self.logs = logs
-        self.error_log: logging.Logger = logs.error
-        self.listeners = listeners
-        self.parser_limits = ParserLimits(
-            max_request_line=config.limit_request_line,
-            max_fields=config.limit_request_fields,
-            max_field_size=config.limit_request_field_size,
-            max_body=config.limit_request_body,
-        )
-        self.stopping = False
-        self.date = http_date(time.time())
-        self.pid = os.getpid()
-        # Request threads add and remove their request here; the sweep only copies it.
-        self.in_flight: dict[int, tuple[float, RequestHead]] = {}
-        self.handled = 0
-        # `report` runs after each request only when it has something to do: without an
-        # access log (and request hooks, see pronghorn.io.request_hooks) it costs one test.
-        self.reporting = logs.access.enabled
-        self.request_limit = 0
-        self.on_request_limit: Callable[[], None] = lambda: None
-        uwsgi = config.protocol == "uwsgi"
-        # The response heads the app repeats. On uwsgi nothing is chunked (see there).
-        self.head_memo = HeadMemo(chunked=not uwsgi)
-        # Both None unless metrics or health paths are on (see pronghorn.io.observer).
-        self.metrics = observer.metrics if observer is not None else None
-        self.probes = observer.probes if observer is not None else None
-        self._no_body = EmptyInput()  # wsgi.input of every request without a body
-        self.static = (
-            StaticFiles(
-                config.static,
-                StaticOptions(
-                    fallthrough=config.static_fallthrough,
-                    cache_control=config.static_cache_control,
-                    immutable_fingerprinted=config.static_immutable,
-                    allow_dotfiles=config.static_dotfiles,
-                    follow_outside_symlinks=config.static_follow_symlinks,
-                    cache_entries=config.static_cache_entries,
-                    cache_bytes=config.static_cache_bytes,
-                ),
-                has_app=app is not None,
-                error_log=self.error_log,
-            )
-            if config.static or app is None
-            else None
-        )
-        proxies = TrustedProxies(config.forwarded_allow_ips, config.trusted_proxy_headers)
-        # Per listener, the environ its requests start from (a TLS connection adds its own
-        # variables to it once its handshake is done: pronghorn.io.tls_connection).
-        facts = [
-            ServerFacts(
-                server_name=lst.server_name,
-                server_port=lst.server_port,
-                url_scheme="http" if tls is None else "https",
-                root_path=config.root_path,
-                multithread=config.threads > 1,
-                multiprocess=multiprocess,
-                server_from_host=lst.sock.family == socket.AF_UNIX,
-                proxies=proxies,
-            )
-            for lst in listeners
-        ]
-        if config.proxy_protocol != "off":
-            # Then one more per listener, for the connections whose PROXY v2 header says
-            # the client reached the proxy over TLS (see `behind_tls`).
-            facts += [replace(fact, url_scheme="https", server_from_host=True) for fact in facts]
-        errors = _ErrorStream(self.error_log)
-        self.builders: list[AnyEnvironBuilder] = [
-            UwsgiEnvironBuilder(fact, errors) if uwsgi else EnvironBuilder(fact, errors)
-            for fact in facts
-        ]
-
-    def behind_tls(self, builder: AnyEnvironBuilder) -> AnyEnvironBuilder:
-        """The builder that a connection whose listener's builder is `builder` uses once
-        its PROXY header said the client spoke TLS to the proxy: its environ says https.
-        Only with --proxy-protocol (the second half of `builders`)."""
-        index = self.builders.index(builder)
-        return self.builders[index % len(self.listeners) + len(self.listeners)]
-
-    def run_request(
-        self,
-        head: RequestHead,
-        channel: SocketChannel,
-        remote: tuple[str, int] | None,
-        builder: AnyEnvironBuilder,
-        thread_id: int,
-        started: float,
-    ) -> None:
-        """Application thread: build environ, call the app, write the access log.
-
-        The request is listed in `in_flight` meanwhile (under the thread's id, from its
-        `started` time on the monotonic clock), so the supervisor's heartbeat can name a
-        request stuck past --timeout."""
-        self.in_flight[thread_id] = (started, head)
-        metrics = self.metrics
-        app_started = 0.0
-        try:
-            # Health paths, then static mounts answer first; None means the request is the
-            # app's (StaticFiles never returns None when there is no app).
-            probes = self.probes
-            outcome = None if probes is None else probes.answer(head, channel, self.date)
-            static = self.static
-            if outcome is None and static is not None:
-                outcome = static.serve(head, channel, self.date)
-                if metrics is not None and outcome is not None:
-                    metrics.static_served(outcome.status)
-            environ = None
-            if outcome is None:
-                body = self._no_body if head.body_kind is _NO_BODY else InputStream(channel)
-                environ = builder.build(head, remote, body, FileWrapper)
-                app = self.app
-                assert app is not None
-                if metrics is not None:
-                    app_started = time.monotonic()
-                outcome = run_app(
-                    app, environ, head, channel, self.date, self.error_log, self.head_memo
-                )
-            if metrics is not None:
-                metrics.request_done(
-                    head.method, outcome.status, outcome.body_bytes, started, app_started
-                )
-            if self.reporting:
-                self.report(head, remote, builder, environ, outcome, started, thread_id)
-        finally:
-            del self.in_flight[thread_id]
-            self.handled += 1
-            if self.request_limit and self.handled >= self.request_limit:
-                self.on_request_limit()
-
-    def report(
-        self,
-        head: RequestHead,
-        remote: tuple[str, int] | None,
-        builder: AnyEnvironBuilder,
-        environ: dict[str, Any] | None,
-        outcome: Outcome,
-        started: float,
-        thread_id: int,
-    ) -> None:
-        """After an answered request, when `reporting`: the access log line. `environ` is
-        None for a request the static files answered."""
-        # The client as trusted proxy headers name it, not the proxy.
-        client = builder.client(head, remote) if environ is None else client_address(environ)
-        self._log_access(
-            client,
-            head.method,
-            head.target.decode("latin-1"),
-            "HTTP/" + head.version,
-            outcome.status,
-            outcome.body_bytes,
-            time.monotonic() - started,
-            head.headers,
-            outcome.headers,
-        )
-
-    def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
-        """Access-log a request we refused before it reached the app."""
-        if self.logs.access.enabled:
-            self._log_access(remote, "-", "-", "HTTP/1.1", status, 0, 0.0, [], [])
-
-    def _log_access(
-        self,
-        remote: tuple[str, int] | None,
-        method: str,
-        target: str,
-        version: str,
-        status: int,
-        body_bytes: int,
-        duration: float,
-        request_headers: list[tuple[bytes, bytes]],
-        response_headers: list[tuple[str, str]],
-    ) -> None:
-        self.logs.access.log(
-            AccessRecord(
-                remote_addr=remote[0] if remote else "-",
-                remote_port=remote[1] if remote else 0,
-                request_time=time.time(),
-                method=method,
-                target=target,
-                version=version,
-                status=status,
-                response_bytes=body_bytes,
-                duration=duration,
-                request_headers=request_headers,
-                response_headers=response_headers,
-                pid=self.pid,
-            )
-        )
-
-    def running_requests(self) -> list[str]:
-        """Any thread: the requests in flight, oldest first, one line each. Threads are named
-        as `faulthandler` names them in a stack dump."""
-        now = time.monotonic()
-        running = sorted(self.in_flight.copy().items(), key=lambda item: item[1][0])
-        return [
-            f"thread 0x{thread:016x}: {head.method} {head.target.decode('latin-1')} "
-            f"for {now - started:.1f} s"
-            for thread, (started, head) in running
-        ]
-
-    def oldest_request(self) -> tuple[float, str] | None:
-        """Clock thread: when the longest-running request started, and its request line."""
-        running = self.in_flight.copy()  # one C call: safe while request threads change it
-        if not running:
-            return None
-        started, head = min(running.values(), key=lambda entry: entry[0])
-        return started, f"{head.method} {head.target.decode('latin-1')}"
-
-    def tick(self) -> None:
-        """Once a second, on the clock thread: refresh the cached Date header."""
-        self.date = http_date(time.time())
-
-
-class _ErrorStream:
-    """`wsgi.errors`: a text stream that writes into the error log."""
-
-    def __init__(self, log: logging.Logger) -> None:
-        self._log = log
-
-    def write(self, text: str) -> int:
-        stripped = text.rstrip("\n")
-        if stripped:
-            self._log.error("%s", stripped)
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        return None
 
 
 def serve(
@@ -351,14 +89,16 @@ def serve(
         if observer_wanted(config)
         else None
     )
+    metrics = observer.metrics if observer is not None else None
+    probes = observer.probes if observer is not None else None
     if config.extras.hook("pre_request") or config.extras.hook("post_request"):
-        from pronghorn.io.request_hooks import HookedWorkerState
+        from pronghorn.dispatch.request_hooks import HookedDispatcher
 
-        state: WorkerState = HookedWorkerState(
-            config, app, logs, listeners, multiprocess, hook_worker, tls, observer
+        state: Dispatcher = HookedDispatcher(
+            config, app, logs, listeners, multiprocess, hook_worker, tls, metrics, probes
         )
     else:
-        state = WorkerState(config, app, logs, listeners, multiprocess, tls, observer)
+        state = Dispatcher(config, app, logs, listeners, multiprocess, tls, metrics, probes)
     reactor = Reactor(state, listeners)
     stop = threading.Event()
     restore = _on_stop_signals(stop, reactor)
@@ -403,7 +143,7 @@ def _scheme(tls: ssl.SSLContext | None) -> str:
 
 
 def _keep_time(
-    state: WorkerState,
+    state: Dispatcher,
     reactor: Reactor,
     control: WorkerControl | None,
     stop: threading.Event,
@@ -421,7 +161,7 @@ def _keep_time(
             observer.tick()
 
 
-def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> None:
+def _limit_requests(state: Dispatcher, limit: int, stop: threading.Event) -> None:
     """--max-requests: ask for a graceful stop once `limit` requests are answered."""
     state.request_limit = limit
 
@@ -436,7 +176,7 @@ def _limit_requests(state: WorkerState, limit: int, stop: threading.Event) -> No
 
 
 def _graceful_stop(
-    state: WorkerState, reactor: Reactor, threads: list[threading.Thread], drain_shared: bool
+    state: Dispatcher, reactor: Reactor, threads: list[threading.Thread], drain_shared: bool
 ) -> None:
     """Answer every request that has arrived, for up to --graceful-timeout (see
     `Reactor.begin_stop` and docs/design.md, "Graceful stop"), then cut off the rest."""

@@ -1,7 +1,7 @@
 """Health paths on the main listener: `--liveness-path` and `--readiness-path`.
 
 Owns `HealthProbes.answer`, which a worker asks before static mounts and the application
-(`pronghorn.io.worker.WorkerState.run_request`; nothing is asked when neither path is set).
+(`pronghorn.dispatch.requests.Dispatcher.run_request`; nothing is asked when neither path is set).
 A GET or HEAD of one of the paths (the query is ignored) gets a short text answer and the
 application never sees it:
 
@@ -14,10 +14,10 @@ application never sees it:
 
 from __future__ import annotations
 
+from pronghorn.channel import ResponseSink
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import plan_response
 from pronghorn.metrics.readiness import STOPPING, ReadinessFlag
-from pronghorn.wsgi.channel import ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 TEXT_HEADERS = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]

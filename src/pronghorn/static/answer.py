@@ -31,7 +31,7 @@ from pronghorn.http.response import (
 )
 from pronghorn.static import cache, codings, conditions, paths, ranges
 from pronghorn.static.cache import Entry, Representation
-from pronghorn.wsgi.channel import ClientDisconnected, ResponseSink
+from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 INLINE_LIMIT = 65536

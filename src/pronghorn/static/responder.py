@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.config.model import StaticMount
 from pronghorn.http.events import RequestHead
 from pronghorn.static import cache, codings, paths
@@ -36,7 +37,6 @@ from pronghorn.static.answer import (
 )
 from pronghorn.static.cache import BoundedCache, Entry
 from pronghorn.static.lookup import EntryMaker, Opened, Route
-from pronghorn.wsgi.channel import ClientDisconnected, ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pronghorn.wsgi.channel import BodySource
+from pronghorn.channel import BodySource
 
 _READ_PIECE = 65536
 

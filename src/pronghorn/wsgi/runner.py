@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from pronghorn.channel import BodyError, ClientDisconnected, ResponseSink
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import (
     CRLF,
@@ -25,7 +26,6 @@ from pronghorn.http.response import (
     error_response,
     status_code,
 )
-from pronghorn.wsgi.channel import BodyError, ClientDisconnected, ResponseSink
 from pronghorn.wsgi.file_wrapper import FileWrapper
 from pronghorn.wsgi.head_memo import CheckedHead, HeadMemo
 from pronghorn.wsgi.headers import AppResponseError

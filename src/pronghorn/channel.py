@@ -1,7 +1,12 @@
-"""The contract between the WSGI adapter and the I/O layer that carries its bytes.
+"""The contract between the request path (wsgi, static, dispatch) and the I/O layer.
 
-The adapter runs on an application thread and talks to the connection only through these
-two Protocols; the I/O layer implements them with whatever locking its model needs.
+Owns the typed Protocols both sides import, and nothing else: `BodySource` (where
+`wsgi.input` reads the request body), `ResponseSink` (where the WSGI adapter, the static
+files and the health probes write a response) and `RequestChannel`, both together plus
+what the connection reads back once the request is done. The I/O layer implements them
+(`pronghorn.io.socket_channel`) with whatever locking its model needs; the request path
+runs on an application thread and talks to the connection only through them. It sits
+between `http` and `wsgi` in the layers (docs/design.md), so neither side owns it.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from typing import BinaryIO, Protocol
 
 from pronghorn.http.connection import BodyError
 
-__all__ = ["BodyError", "BodySource", "ClientDisconnected", "ResponseSink"]
+__all__ = ["BodyError", "BodySource", "ClientDisconnected", "RequestChannel", "ResponseSink"]
 
 
 class ClientDisconnected(OSError):
@@ -53,3 +58,13 @@ class ResponseSink(Protocol):
     def abort(self) -> None:
         """Drop the connection: the response cannot be completed (app error mid-body)."""
         ...
+
+
+class RequestChannel(BodySource, ResponseSink, Protocol):
+    """One request's body source and response sink, as the I/O layer hands it to the
+    request path; the connection reads these back when the request is done."""
+
+    aborted: bool
+    """The response was cut short (`abort`): the connection must be dropped."""
+    keep_alive: bool
+    """As `finish` said: the connection may take the next request."""

@@ -1,9 +1,9 @@
 """The `pre_request` and `post_request` hooks of a config file, around each request.
 
-Owns: `HookedWorkerState`, the `WorkerState` a worker runs with when its config file defines
+Owns: `HookedDispatcher`, the `Dispatcher` a worker runs with when its config file defines
 either hook, and the `req` and `resp` objects the hooks get in place of gunicorn's Request
 and Response, with the attributes hooks commonly read. A worker without these hooks runs
-the plain `WorkerState`, so their absence costs a request nothing.
+the plain `Dispatcher`, so their absence costs a request nothing.
 
 Calls, with gunicorn's signatures: `pre_request(worker, req)` on the request's thread just
 before the request is served (static files included), and `post_request(worker, req,
@@ -22,13 +22,14 @@ from http.client import responses
 from types import SimpleNamespace
 from typing import Any
 
+from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
+from pronghorn.dispatch.requests import Dispatcher
+from pronghorn.dispatch.settings import ListenerFacts
 from pronghorn.http.events import RequestHead
-from pronghorn.io.channel import SocketChannel
-from pronghorn.io.listeners import Listener
-from pronghorn.io.observer import WorkerObserver
-from pronghorn.io.worker import WorkerState
 from pronghorn.logs import Logs
+from pronghorn.metrics.probes import HealthProbes
+from pronghorn.metrics.recorder import WorkerMetrics
 from pronghorn.wsgi.runner import Outcome, WSGIApp
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
@@ -76,21 +77,22 @@ class ResponseView:
         return f"<response {self.status}>"
 
 
-class HookedWorkerState(WorkerState):
-    """A `WorkerState` that calls the config file's request hooks around each request."""
+class HookedDispatcher(Dispatcher):
+    """A `Dispatcher` that calls the config file's request hooks around each request."""
 
     def __init__(
         self,
         config: Config,
         app: WSGIApp | None,
         logs: Logs,
-        listeners: Sequence[Listener],
+        listeners: Sequence[ListenerFacts],
         multiprocess: bool = False,
         worker: object = None,
         tls: ssl.SSLContext | None = None,
-        observer: WorkerObserver | None = None,
+        metrics: WorkerMetrics | None = None,
+        probes: HealthProbes | None = None,
     ) -> None:
-        super().__init__(config, app, logs, listeners, multiprocess, tls, observer)
+        super().__init__(config, app, logs, listeners, multiprocess, tls, metrics, probes)
         # Without a supervisor (--single-process) the worker is this process.
         self._worker = worker or SimpleNamespace(
             pid=os.getpid(), ppid=os.getppid(), age=1, log=logs.error
@@ -105,7 +107,7 @@ class HookedWorkerState(WorkerState):
     def run_request(
         self,
         head: RequestHead,
-        channel: SocketChannel,
+        channel: RequestChannel,
         remote: tuple[str, int] | None,
         builder: AnyEnvironBuilder,
         thread_id: int,

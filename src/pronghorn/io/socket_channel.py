@@ -1,6 +1,6 @@
 """The request a thread is running, read and written straight on its socket.
 
-Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.wsgi.channel`) of
+Owns `SocketChannel`, the `BodySource` and `ResponseSink` (see `pronghorn.channel`) of
 one request. The thread that runs a request owns its connection until its app call is
 done (the reactor does not watch the socket meanwhile), so reads and writes here are plain
 non-blocking socket calls. Output the socket cannot take at once is parked for the reactor
@@ -14,46 +14,23 @@ from __future__ import annotations
 import os
 import select
 import socket
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE, send_some
-from pronghorn.io.stream import Stream
-from pronghorn.wsgi.channel import BodyError, ClientDisconnected
-
-if TYPE_CHECKING:
-    from pronghorn.io.client import ClientConnection
-
-# Complete responses up to this size may wait for the end of the reactor's batch.
-CORK_LIMIT = 65536
-
-
-def send_all(sock: Stream, data: bytes | memoryview, timeout: float) -> None:
-    """Send all of `data` on a non-blocking socket, waiting up to `timeout` per stall."""
-    sent = send_some(sock, data)
-    if sent == len(data):
-        return
-    view = memoryview(data)[sent:]
-    while view:
-        if not wait_for(sock, select.POLLOUT, timeout):
-            raise ClientDisconnected("client stopped reading the response")
-        view = view[send_some(sock, view) :]
-
-
-def wait_for(sock: Stream, events: int, timeout: float) -> bool:
-    """Block until `sock` is ready for `events` (select.POLLIN/POLLOUT) or `timeout` passes."""
-    poller = select.poll()
-    poller.register(sock, events)
-    return bool(poller.poll(timeout * 1000.0))
+from pronghorn.channel import BodyError, ClientDisconnected
+from pronghorn.io.contracts import ChannelConnection
+from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
+from pronghorn.io.sockets import send_all, send_some, wait_for
 
 
 class SocketChannel:
     """Body source and response sink of one request, used only by the thread running it."""
 
-    __slots__ = ("_conn", "_sock", "_timeout", "aborted", "keep_alive", "started")
+    __slots__ = ("_conn", "_outbox", "_sock", "_timeout", "aborted", "keep_alive", "started")
 
-    def __init__(self, conn: ClientConnection, io_timeout: float) -> None:
+    def __init__(self, conn: ChannelConnection, io_timeout: float) -> None:
         self._conn = conn
         self._sock = conn.sock
+        self._outbox = conn.outbox
         self._timeout = io_timeout
         self.started = False
         self.aborted = False
@@ -89,14 +66,11 @@ class SocketChannel:
         if body:
             self._flush_corked()
             self._send_or_park(data, body)
-        elif data:
-            if conn.corked and len(data) <= CORK_LIMIT and not conn.parked:
-                # The reactor sends it with the other responses of its batch: one wake-up
-                # of a waiting client instead of one per response (see pronghorn.io.batching).
-                conn.outbox.append(data)
-            else:
-                self._flush_corked()
-                self._send_or_park(data)
+        # A small complete response may wait for the end of the reactor's batch (see
+        # pronghorn.io.outbox), unless output parked for a full socket is ahead of it.
+        elif data and (conn.parked or not self._outbox.hold(data)):
+            self._flush_corked()
+            self._send_or_park(data)
         self.keep_alive = keep_alive
 
     def abort(self) -> None:
@@ -201,11 +175,9 @@ class SocketChannel:
         send_all(self._sock, data, self._timeout)
 
     def _flush_corked(self) -> None:
-        outbox = self._conn.outbox
-        if outbox:
-            data = b"".join(outbox)
-            outbox.clear()
-            self._send_all(data)
+        outbox = self._outbox
+        if outbox.held:
+            outbox.flush()
 
     def _wait_writable(self) -> None:
         if not wait_for(self._sock, select.POLLOUT, self._timeout):
