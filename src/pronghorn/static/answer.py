@@ -19,6 +19,7 @@ import os
 import secrets
 from urllib.parse import quote
 
+from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import (
     ResponsePlan,
@@ -31,7 +32,6 @@ from pronghorn.http.response import (
 )
 from pronghorn.static import cache, codings, conditions, paths, ranges
 from pronghorn.static.cache import Entry, Representation
-from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
 INLINE_LIMIT = 65536
