@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 COMMAND_ENV_VAR = "PRONGHORN_TEST_COMMAND"
-LISTENING_RE = re.compile(r"Listening at: (https?)://(\[[^\]]+\]|[^\s:]+):(\d+)")
+LISTENING_RE = re.compile(r"Listening at: (https?|uwsgi|http\+proxy)://(\[[^\]]+\]|[^\s:]+):(\d+)")
 DEFAULT_START_TIMEOUT = 20.0
 DEFAULT_STOP_TIMEOUT = 10.0
 
@@ -110,6 +110,7 @@ class ServerProcess:
         self.host = ""
         self.port = 0
         self.scheme = "http"
+        self.listener_scheme = "http"
         try:
             self.wait_listening(start_timeout)
         except BaseException:
@@ -138,11 +139,13 @@ class ServerProcess:
 
     def wait_listening(self, timeout: float) -> None:
         """Wait for the listening line and record host and port from it."""
-        self.wait_for_log("Listening at: http", timeout)  # http:// or https://
+        self.wait_for_log("Listening at: ", timeout)  # http, https, uwsgi, http+proxy
         match = LISTENING_RE.search(self.log_text())
         if match is None:
             raise ServerStartError(f"unparsable listening line:\n{self._describe()}")
-        self.scheme = match.group(1)
+        # What the log names the listener; `url()` wants the transport under it.
+        self.listener_scheme = match.group(1)
+        self.scheme = "https" if match.group(1) == "https" else "http"
         self.host = match.group(2).strip("[]")
         self.port = int(match.group(3))
 

@@ -53,6 +53,20 @@ Anyone who may write to the file may connect, and connections on a Unix socket a
 with proxy headers (see --forwarded-allow-ips): so not everyone, by default."""
 
 
+def listener_scheme(config: Config) -> str:
+    """What a client speaks to the main listeners, as the scheme of their URL: https with
+    --certfile, uwsgi with --protocol uwsgi (nginx's `uwsgi_pass uwsgi://...`), and
+    http+proxy when each connection must begin with a PROXY protocol header (a plain HTTP
+    client is refused there)."""
+    if config.protocol == "uwsgi":
+        return "uwsgi"
+    if config.certfile:
+        return "https"
+    if config.proxy_protocol != "off":
+        return "http+proxy"
+    return "http"
+
+
 def protocol_note(config: Config) -> str | None:
     """The line logged after where a server listens, when it speaks another protocol than
     HTTP (--protocol; the connections are served as `pronghorn.io.protocols` says)."""

@@ -21,7 +21,13 @@ from typing import Protocol
 
 from pronghorn.config.model import Config
 from pronghorn.dispatch.requests import Dispatcher
-from pronghorn.io.listeners import Listener, open_listener, protocol_note, unix_socket_mode
+from pronghorn.io.listeners import (
+    Listener,
+    listener_scheme,
+    open_listener,
+    protocol_note,
+    unix_socket_mode,
+)
 from pronghorn.io.observer import WorkerObserver
 from pronghorn.io.observer import wanted as observer_wanted
 from pronghorn.io.reactor import Reactor
@@ -114,7 +120,7 @@ def serve(
         # Under a supervisor the master says where it listens, once.
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
-            log("Listening at: %s (%d)", listener.url(_scheme(tls)), state.pid)
+            log("Listening at: %s (%d)", listener.url(listener_scheme(config)), state.pid)
         note = protocol_note(config)
         if note is not None:
             log("%s", note)
@@ -136,10 +142,6 @@ def serve(
             observer.close()  # the last counts, after the last request
         reactor.close()
     return 0
-
-
-def _scheme(tls: ssl.SSLContext | None) -> str:
-    return "http" if tls is None else "https"
 
 
 def _keep_time(

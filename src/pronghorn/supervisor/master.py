@@ -43,6 +43,7 @@ from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, EXIT_OK, ConfigError
 from pronghorn.io.listeners import (
     Listener,
     describe,
+    listener_scheme,
     open_listener,
     protocol_note,
     reserve_reuse_port,
@@ -155,8 +156,8 @@ class Master:
             write_pidfile(self.config.pid, self.pid)
         give_log_files(self.config, self.privileges)
         set_title(f"pronghorn: master [{title_name(self.config)}]")
+        scheme = listener_scheme(self.config)
         for listener in self.listeners:
-            scheme = "http" if self.tls is None else "https"
             self.log.info("Listening at: %s (%d)", listener.url(scheme), self.pid)
         note = protocol_note(self.config)
         if note is not None:

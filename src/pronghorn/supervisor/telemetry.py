@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD
-from pronghorn.io.listeners import Listener, open_listener
+from pronghorn.io.listeners import Listener, listener_scheme, open_listener
 from pronghorn.metrics.block import MetricsBlock
 from pronghorn.metrics.catalogue import BLOCK_SLOTS, GAUGE_SLOTS
 from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
@@ -320,20 +320,6 @@ def liveness(status: ServerStatus, now: float) -> tuple[bool, str]:
 def _text(good: bool, line: str, code: int = 0) -> Answer:
     code = code or (200 if good else 503)
     return code, _REASONS[code], _TEXT, (line + "\n").encode("utf-8")
-
-
-def listener_scheme(config: Config) -> str:
-    """What a client speaks to the main listeners, as the scheme of their URL: https with
-    --certfile, uwsgi with --protocol uwsgi (nginx's `uwsgi_pass uwsgi://...`), and
-    http+proxy when each connection must begin with a PROXY protocol header (a plain HTTP
-    client is refused there)."""
-    if config.protocol == "uwsgi":
-        return "uwsgi"
-    if config.certfile:
-        return "https"
-    if config.proxy_protocol != "off":
-        return "http+proxy"
-    return "http"
 
 
 def _listen_queues(out: Exposition, listeners: Sequence[Listener], scheme: str) -> None:
