@@ -47,6 +47,8 @@ def test_help_lists_every_option(tmp_path: Path) -> None:
     assert result.stdout.startswith("usage: pronghorn")
     for option in ("--bind", "--threads", "--access-logformat", "--static", "PRONGHORN_BIND"):
         assert option in result.stdout
+    # the other command is found from the main one's help
+    assert "pronghorn top" in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ DESCRIPTION = "Serve a WSGI application (and static files) over HTTP/1.1."
 EPILOG = (
     "Every option can also be set in the environment (PRONGHORN_<NAME>, as PRONGHORN_BIND) "
     "or in a TOML config file (-c FILE, default ./pronghorn.toml) under its long name. "
-    "The command line wins over the environment, which wins over the file."
+    "The command line wins over the environment, which wins over the file. "
+    "`pronghorn top` (see `pronghorn top --help`) shows a running server's metrics live."
 )
 
 
