@@ -1,9 +1,9 @@
 """Issue 12's list of metrics, each checked on a real server against what the test did:
 bytes in; bad requests by reason (400/408/413/431/501/505); connections timed out (head,
-idle, fresh) and open; requests waiting for a thread; the listen queue; worker uptime; worker
-restarts by cause (reload, timeout) and per slot. (Requests by method and status, both
-duration histograms, bytes out, static hits, 304s, sendfile bytes, accepted connections and
-the crash and max_requests causes are in test_prometheus.py.)"""
+idle, fresh), open, and refused when a stop begins; requests waiting for a thread; the listen
+queue; worker uptime; worker restarts by cause (reload, timeout) and per slot. (Requests by
+method and status, both duration histograms, bytes out, static hits, 304s, sendfile bytes,
+accepted connections and the crash and max_requests causes are in test_prometheus.py.)"""
 
 from __future__ import annotations
 
@@ -188,3 +188,29 @@ def test_uptime_and_restarts_by_cause(serve: Serve, app_dir: Path) -> None:
     samples = scrape(mport)
     assert value(samples, "pronghorn_worker_restarts_total", cause="crash") == 0
     assert value(samples, "pronghorn_slot_restarts_total") == 1
+
+
+def test_connections_refused_when_a_graceful_stop_begins(serve: Serve, app_dir: Path) -> None:
+    """A connection that has sent nothing when SIGTERM comes is closed and counted as refused
+    (reason stopping), visible on the metrics listener while a request still drains: the
+    worker keeps publishing during the drain."""
+    server = serve("-b", "127.0.0.1:0", "-w", "1", "--graceful-timeout", "20",
+                   "--metrics-bind", "127.0.0.1:0", "metricsapp:app", cwd=app_dir)  # fmt: skip
+    mport = metrics_port(server)
+    answers: list[bytes] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(_exchange(server.port, b"GET /sleep?8 HTTP/1.0\r\n\r\n"))
+    )
+    slow.start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as silent:
+        opened = {("pronghorn_connections_open", ()): 2, ("pronghorn_requests_in_flight", ()): 1}
+        assert wait_until(lambda: _counted(mport, opened), 5), _shown(mport, opened)
+        os.kill(server.pid, signal.SIGTERM)
+        assert silent.recv(1) == b"", "the silent connection is closed when the stop begins"
+        refused = {("pronghorn_connections_refused_total", (("reason", "stopping"),)): 1}
+        drained = {**refused, ("pronghorn_connections_open", ()): 1}
+        assert wait_until(lambda: _counted(mport, drained), 2.5), _shown(mport, drained)
+        assert slow.is_alive(), "counted while the slow request still drains"
+    slow.join(15)
+    assert answers and answers[0].startswith(b"HTTP/1.1 200 "), answers
+    assert wait_until(lambda: server.returncode() is not None, 15)

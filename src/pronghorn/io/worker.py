@@ -135,7 +135,7 @@ def serve(
             "Shutting down: graceful stop of %d connections", reactor.connection_count()
         )
         drain_shared = control is not None and control.server_stopping()
-        _graceful_stop(state, reactor, threads, drain_shared)
+        _graceful_stop(state, reactor, threads, drain_shared, observer)
     finally:
         restore()
         if observer is not None:
@@ -178,18 +178,32 @@ def _limit_requests(state: Dispatcher, limit: int, stop: threading.Event) -> Non
 
 
 def _graceful_stop(
-    state: Dispatcher, reactor: Reactor, threads: list[threading.Thread], drain_shared: bool
+    state: Dispatcher,
+    reactor: Reactor,
+    threads: list[threading.Thread],
+    drain_shared: bool,
+    observer: WorkerObserver | None,
 ) -> None:
     """Answer every request that has arrived, for up to --graceful-timeout (see
-    `Reactor.begin_stop` and docs/design.md, "Graceful stop"), then cut off the rest."""
+    `Reactor.begin_stop` and docs/design.md, "Graceful stop"), then cut off the rest.
+
+    The metrics are still published once a second meanwhile: a drain can last the whole
+    --graceful-timeout, and an operator watching it should see the connections and the
+    requests in flight fall, not the numbers of the moment the stop began."""
     reactor.begin_stop(drain_shared)
-    deadline = time.monotonic() + state.config.graceful_timeout
+    now = time.monotonic()
+    deadline = now + state.config.graceful_timeout
+    publish_at = now
     pause = threading.Event()
-    while not reactor.settled() and time.monotonic() < deadline:
+    while not reactor.settled() and now < deadline:
         pause.wait(_STOP_POLL_SECONDS)
         reactor.retire_listeners()
         reactor.close_idle()
         reactor.sweep()
+        now = time.monotonic()
+        if observer is not None and now >= publish_at:
+            observer.tick()
+            publish_at = now + _SWEEP_SECONDS
     reactor.finish()
     reactor.force_close_all()
     # Threads still inside the application are daemons: they cannot keep the process alive.
