@@ -84,7 +84,7 @@ class WorkerObserver:
         self._standalone = standalone
         self._endpoint: MetricsEndpoint | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._endpoint_thread: threading.Thread | None = None
         self._state: WorkerState | None = None
         self._reactor: Reactor | None = None
 
@@ -101,10 +101,10 @@ class WorkerObserver:
             self._endpoint = MetricsEndpoint(sock, allow, self._answer, self.log)
             host, port = self._endpoint.address
             self.log.info("Metrics at: http://%s:%d/metrics", host, port)
-            self._thread = threading.Thread(
+            self._endpoint_thread = threading.Thread(
                 target=self._serve_endpoint, name="pronghorn-metrics", daemon=True
             )
-            self._thread.start()
+            self._endpoint_thread.start()
 
     def tick(self) -> None:
         """Clock thread, once a second: sample the gauges, publish, send statsd."""
@@ -134,8 +134,8 @@ class WorkerObserver:
             self.tick()
         finally:
             self._stop.set()
-            if self._thread is not None:
-                self._thread.join(2.0)
+            if self._endpoint_thread is not None:
+                self._endpoint_thread.join(2.0)
             if self._endpoint is not None:
                 self._endpoint.close()
             if self._client is not None:

@@ -154,11 +154,12 @@ class Reactor:
                     self._standby = me
                     role = "standby"
                 else:
+                    # No `continue` in here: mypyc cannot compile one inside `with`.
                     self._idle.wait(1.0)
-                    continue
+                    role = "wait"
             if role == "lead":
                 self._lead(me)
-            else:
+            elif role == "standby":
                 self._stand_by(me)
 
     def _lead(self, me: int) -> None:
