@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Final, NamedTuple
 from urllib.parse import quote
 
 from pronghorn.config.model import StaticMount
@@ -42,16 +42,16 @@ from pronghorn.static.content_types import content_type
 from pronghorn.wsgi.channel import ClientDisconnected, ResponseSink
 from pronghorn.wsgi.runner import Outcome
 
-DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
-DEFAULT_CACHE_ENTRIES = 1024
-DEFAULT_CACHE_BYTES = 8 << 20
-INDEX_NAME = b"index.html"
-_FINGERPRINT = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.[A-Za-z0-9]+$")
-_INLINE_LIMIT = 65536
+DEFAULT_CACHE_CONTROL: Final = "public, max-age=0, must-revalidate"
+IMMUTABLE_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+DEFAULT_CACHE_ENTRIES: Final = 1024
+DEFAULT_CACHE_BYTES: Final = 8 << 20
+INDEX_NAME: Final = b"index.html"
+_FINGERPRINT: Final = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.[A-Za-z0-9]+$")
+_INLINE_LIMIT: Final = 65536
 """Bodies up to this size are sent with their head in one piece, and are the ones kept."""
-_READ_METHODS = ("GET", "HEAD")
-_WANTED = frozenset(
+_READ_METHODS: Final = ("GET", "HEAD")
+_WANTED: Final = frozenset(
     (
         b"range",
         b"if-range",
@@ -62,9 +62,9 @@ _WANTED = frozenset(
         b"accept-encoding",
     )
 )
-_NOT_MODIFIED_FIELDS = frozenset(("ETag", "Last-Modified", "Cache-Control", "Vary"))
-_ACCEPT_RANGES = ("Accept-Ranges", "bytes")
-_REASONS = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 304: "Not Modified"}
+_NOT_MODIFIED_FIELDS: Final = frozenset(("ETag", "Last-Modified", "Cache-Control", "Vary"))
+_ACCEPT_RANGES: Final = ("Accept-Ranges", "bytes")
+_REASONS: Final = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 304: "Not Modified"}
 
 
 @dataclass(frozen=True, slots=True)
