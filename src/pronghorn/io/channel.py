@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import select
 import socket
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE, send_some
 from pronghorn.io.stream import Stream
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pronghorn.io.client import ClientConnection
 
 # Complete responses up to this size may wait for the end of the reactor's batch.
-CORK_LIMIT = 65536
+CORK_LIMIT: Final = 65536
 
 
 def send_all(sock: Stream, data: bytes | memoryview, timeout: float) -> None:

@@ -17,6 +17,7 @@ import socket
 import stat
 import struct
 from dataclasses import dataclass, replace
+from typing import Final
 
 from pronghorn.config.address import FdAddress, UnixAddress, parse_bind
 from pronghorn.config.model import Config
@@ -47,7 +48,7 @@ class Listener:
         return f"{scheme}://{host}:{self.server_port}"
 
 
-UNIX_SOCKET_MODE = 0o660
+UNIX_SOCKET_MODE: Final = 0o660
 """A Unix socket file's mode when no --umask is given: its owner and group may connect.
 Anyone who may write to the file may connect, and connections on a Unix socket are trusted
 with proxy headers (see --forwarded-allow-ips): so not everyone, by default."""
@@ -176,13 +177,13 @@ def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
 # A classic BPF program, which the kernel runs on each TCP segment that reaches a listening
 # socket, with the TCP header at offset 0: drop a segment with SYN set (a new connection),
 # pass anything else (the last ACK of a handshake already under way). (code, jt, jf, k).
-_DROP_SYN = (
+_DROP_SYN: Final = (
     (0x30, 0, 0, 13),  # ldb [13]: the flags byte
     (0x45, 1, 0, 0x02),  # jset #SYN: to the drop
     (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: pass the whole segment
     (0x06, 0, 0, 0),  # ret #0: drop it
 )
-_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_SO_ATTACH_FILTER: Final = getattr(socket, "SO_ATTACH_FILTER", 26)
 
 
 def stop_new_connections(sock: socket.socket) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pronghorn.config.model import Config
 from pronghorn.io.listeners import open_listener
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from pronghorn.io.reactor import Reactor
     from pronghorn.io.worker import WorkerState
 
-_STANDALONE_POLL = 0.5
-_TEXT = "text/plain; charset=utf-8"
+_STANDALONE_POLL: Final = 0.5
+_TEXT: Final = "text/plain; charset=utf-8"
 
 
 def wanted(config: Config) -> bool:

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import re
 import ssl
+from typing import Final
 
 from pronghorn.config.model import Config
 from pronghorn.errors import ConfigError
 
 __all__ = ["describe_error", "server_context"]
 
-ALPN_PROTOCOLS = ["http/1.1"]
-_VERIFY = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-_SOURCE_NOTE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
+ALPN_PROTOCOLS: Final = ["http/1.1"]
+_VERIFY: Final = {
+    "none": ssl.CERT_NONE,
+    "optional": ssl.CERT_OPTIONAL,
+    "required": ssl.CERT_REQUIRED,
+}
+_VERSIONS: Final = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_SOURCE_NOTE: Final = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 
 class _NoPassword(Exception):

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pronghorn.config.model import Config
 from pronghorn.http.events import BodyKind, RequestHead
@@ -42,9 +42,9 @@ from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome, WSGIApp, run_app
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder, UwsgiEnvironBuilder
 
-_NO_BODY = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
-_SWEEP_SECONDS = 1.0
-_STOP_POLL_SECONDS = 0.05
+_NO_BODY: Final = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11 (see client)
+_SWEEP_SECONDS: Final = 1.0
+_STOP_POLL_SECONDS: Final = 0.05
 
 
 class WorkerControl(Protocol):
