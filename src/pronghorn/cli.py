@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pronghorn import __version__
+from pronghorn.build import running_build
 from pronghorn.config import CommandLine, build_config, help_text, parse_command_line
 from pronghorn.config.model import Config
 from pronghorn.config.printing import config_as_toml
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(help_text())
             return EXIT_OK
         if command_line.show_version:
-            sys.stdout.write(f"pronghorn {__version__}\n")
+            sys.stdout.write(f"pronghorn {__version__} ({running_build()} build)\n")
             return EXIT_OK
         config = build_config(command_line, os.environ)
         if command_line.check_config or command_line.print_config:
@@ -67,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_sources(config: Config, logs: Logs) -> None:
-    """Say where settings came from besides the command line: one line for the config file
-    (which may have been found in the working directory), one for GUNICORN_CMD_ARGS."""
+    """Say which build runs (compiled or pure), then where settings came from besides the
+    command line: one line for the config file (which may have been found in the working
+    directory), one for GUNICORN_CMD_ARGS."""
+    logs.error.info("pronghorn %s, %s build", __version__, running_build())
     if config.config:
         logs.error.info("Config file: %s", os.path.abspath(config.config))
     gunicorn_arguments = os.environ.get(GUNICORN_ARGS_VAR, "").strip()
