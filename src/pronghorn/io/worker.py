@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
+from pronghorn.build import running_build
 from pronghorn.config.model import Config
 from pronghorn.http.events import BodyKind, RequestHead
 from pronghorn.http.parser import ParserLimits
@@ -375,6 +376,7 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url(_scheme(tls)), state.pid)
+        log("Running the %s build", running_build())  # compiled or pure (pronghorn.build)
         note = protocol_note(config)
         if note is not None:
             log("%s", note)
