@@ -108,10 +108,12 @@ fuzz: $(STAMP_TEST)
 soak: $(STAMP_TEST)
 	$(PY) tests/soak/soakload.py --seconds $(SOAK_SECONDS)
 
-bench: $(STAMP_RUN)
+# pronghorn's two builds side by side: the pure .venv (row pronghorn) and the compiled wheel
+# (row pronghorn-compiled).
+bench: $(STAMP_RUN) $(STAMP_COMPILED)
 	$(PY) bench/run.py
 
-bench-quick: $(STAMP_RUN)
+bench-quick: $(STAMP_RUN) $(STAMP_COMPILED)
 	$(PY) bench/run.py --quick
 
 clean:

@@ -48,7 +48,7 @@ def compiled_modules() -> list[str]:
 
 def missing_toolchain() -> str | None:
     """Why a C extension cannot be built here, or None."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler})"
     include = sysconfig.get_paths()["include"]

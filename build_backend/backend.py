@@ -28,7 +28,7 @@ def _may_compile() -> bool:
         return True
     if mode != "auto":
         return False
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
     return shutil.which(compiler) is not None and headers.exists()
 

@@ -68,10 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_sources(config: Config, logs: Logs) -> None:
-    """Say which build runs (compiled or pure), then where settings came from besides the
-    command line: one line for the config file (which may have been found in the working
-    directory), one for GUNICORN_CMD_ARGS."""
-    logs.error.info("pronghorn %s, %s build", __version__, running_build())
+    """Say where settings came from besides the command line: one line for the config file
+    (which may have been found in the working directory), one for GUNICORN_CMD_ARGS."""
     if config.config:
         logs.error.info("Config file: %s", os.path.abspath(config.config))
     gunicorn_arguments = os.environ.get(GUNICORN_ARGS_VAR, "").strip()
