@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.http.parser import RequestParser
+from pronghorn.io.request_hooks import request_view, response_view
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
+from pronghorn.wsgi.runner import Outcome
 
 
 def test_an_error_set_by_a_call_inside_feed_is_reported() -> None:
@@ -35,3 +37,15 @@ def test_an_environ_builder_extends_without_copy_copy() -> None:
     environ = extended.build(head, ("127.0.0.1", 1), object(), object())
     assert environ["SSL_PROTOCOL"] == "TLSv1.3"
     assert "SSL_PROTOCOL" not in builder.build(head, ("127.0.0.1", 1), object(), object())
+
+
+def test_hooks_may_add_attributes_to_the_request_and_response_they_get() -> None:
+    # Instances of a compiled class take no new attributes: the views must not be one.
+    head = RequestParser().feed(b"GET /a?b HTTP/1.1\r\nHost: a\r\n\r\n")[0]
+    assert isinstance(head, RequestHead)
+    request = request_view(head, ("127.0.0.1", 1))
+    request.started = 1.5
+    assert (request.path, request.query, request.started) == ("/a", "b", 1.5)
+    response = response_view(Outcome(200, 2, True, [("Content-Length", "2")]))
+    response.noted = True
+    assert (response.status, response.sent, response.noted) == ("200 OK", 2, True)
