@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 from pronghorn.io.channel import SocketChannel
 from pronghorn.io.client import WAIT_FRESH, WAIT_HEAD, WAIT_WRITE, ClientConnection, peer_text
 from pronghorn.io.parked import TLSParkedOutput, copy_file
-from pronghorn.io.tls import describe_error
+from pronghorn.io.tls import describe_error, error_reason
 from pronghorn.wsgi.environ import EnvironBuilder
 from pronghorn.wsgi.tls_variables import tls_variables
 
@@ -336,7 +336,7 @@ class TLSConnection(ClientConnection):
     def _failed(self, exc: OSError | ValueError) -> None:
         log = self._reactor.state.error_log
         peer = peer_text(self.remote)
-        if isinstance(exc, ssl.SSLError) and exc.reason == "HTTP_REQUEST":
+        if isinstance(exc, ssl.SSLError) and error_reason(exc) == "HTTP_REQUEST":
             self._stream.answer_plain(_PLAIN_HTTP_ANSWER)
             log.info("400 plain HTTP request on a TLS port from %s", peer)
         elif isinstance(exc, _EOF):
