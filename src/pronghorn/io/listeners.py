@@ -201,11 +201,17 @@ def stop_new_connections(sock: socket.socket) -> bool:
         return False
     code = b"".join(struct.pack("=HBBI", *op) for op in _DROP_SYN)
     program = ctypes.create_string_buffer(code, len(code))
-    # struct sock_fprog: the number of instructions and a pointer to them (native layout).
-    # The kernel copies the program during the call, so `program` need not outlive it.
-    fprog = struct.pack("@HP", len(_DROP_SYN), ctypes.addressof(program))
     try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+        _attach_filter(sock, program, len(_DROP_SYN))
     except OSError:
         return False
     return True
+
+
+def _attach_filter(sock: socket.socket, program: ctypes.Array[ctypes.c_char], count: int) -> None:
+    # `program` is an argument so that the caller holds it through setsockopt, which is given
+    # only its address: compiled code frees a local right after its last use (here
+    # `addressof`), not at the function's end. The kernel copies the program during the call.
+    # struct sock_fprog: the number of instructions and a pointer to them (native layout).
+    fprog = struct.pack("@HP", count, ctypes.addressof(program))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
