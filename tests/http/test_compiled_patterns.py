@@ -8,6 +8,7 @@ from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.http.parser import RequestParser
 from pronghorn.io.request_hooks import request_view, response_view
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
+from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome
 
 
@@ -49,3 +50,13 @@ def test_hooks_may_add_attributes_to_the_request_and_response_they_get() -> None
     response = response_view(Outcome(200, 2, True, [("Content-Length", "2")]))
     response.noted = True
     assert (response.status, response.sent, response.noted) == ("200 OK", 2, True)
+
+
+def test_a_forwarded_header_with_no_element_leaves_the_environ_alone() -> None:
+    # `Forwarded: ,` has no element: the walk over them must not find one at index -1.
+    proxies = TrustedProxies(["*"], ["forwarded"])
+    builder = EnvironBuilder(ServerFacts("127.0.0.1", "8000", proxies=proxies))
+    head = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: a\r\nForwarded: ,\r\n\r\n")[0]
+    assert isinstance(head, RequestHead)
+    environ = builder.build(head, ("127.0.0.1", 1), object(), object())
+    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("127.0.0.1", "http")

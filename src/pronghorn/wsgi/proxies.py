@@ -204,8 +204,11 @@ class TrustedProxies:
         trusted = self.addresses
         client: Node | None = None
         index: int | None = None
-        for index in range(len(items) - 1, max(-1, len(items) - 1 - MAX_HOPS), -1):
-            node = read(items[index])
+        # Not `for index in ...`: compiled, a loop over an empty range still sets its variable
+        # (to the start, -1 here), and `index` is read after the loop.
+        for position in range(len(items) - 1, max(-1, len(items) - 1 - MAX_HOPS), -1):
+            index = position
+            node = read(items[position])
             if node is None:
                 break
             client = node
