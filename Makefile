@@ -6,6 +6,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+# The compiled build (mypyc; setup.py, docs/design.md): a wheel built with
+# PRONGHORN_BUILD=compiled, installed (not editable) in its own venv, where `make test` runs
+# the whole suite a second time.
+VENV_COMPILED := .venv-compiled
+PY_COMPILED := $(VENV_COMPILED)/bin/python
+STAMP_COMPILED := $(VENV_COMPILED)/.installed-compiled
+COMPILED_WHEELS := dist/compiled
+SOURCES := $(shell find src -name '*.py') setup.py build_backend/backend.py
 # What the tests run for real: curl as a client, headless Chromium for the browser tests,
 # nginx and haproxy in front of pronghorn for the differential tests (tests/interop/), and
 # openssl for the certificate of the nginx recipe's TLS test; systemd for systemd-socket-activate,
@@ -21,7 +29,7 @@ PORT ?= 8000
 FUZZ_SECONDS ?= 300
 SOAK_SECONDS ?= 300
 
-.PHONY: demo test stress apt-test-deps lint typecheck bench bench-quick fuzz soak clean
+.PHONY: compiled compiler-deps demo test stress apt-test-deps lint typecheck bench bench-quick fuzz soak clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -45,10 +53,36 @@ apt-test-deps:
 	  else echo "missing apt packages:$$missing (install them as root)"; fi; \
 	fi
 
-test: $(STAMP_TEST) apt-test-deps
+# A C compiler and Python's headers, for the compiled build (from apt when missing).
+compiler-deps:
+	@headers="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h"; \
+	if ! command -v gcc >/dev/null || [ ! -e "$$headers" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev; \
+	  else echo "missing gcc or $$headers (install gcc python3-dev as root)"; fi; \
+	fi
+
+$(VENV_COMPILED)/bin/python:
+	$(PYTHON) -m venv $(VENV_COMPILED)
+	$(PY_COMPILED) -m pip install -q --upgrade pip
+
+# PRONGHORN_BUILD=compiled fails rather than falling back to pure: this venv must be compiled.
+$(STAMP_COMPILED): pyproject.toml $(SOURCES) | $(VENV_COMPILED)/bin/python $(STAMP_TEST) compiler-deps
+	rm -rf $(COMPILED_WHEELS) build
+	PRONGHORN_BUILD=compiled $(PIP) wheel -q --no-deps -w $(COMPILED_WHEELS) .
+	wheel="$$(ls $(COMPILED_WHEELS)/pronghorn-*.whl)" && \
+	  $(PY_COMPILED) -m pip install -q "$$wheel[reload,test]" && \
+	  $(PY_COMPILED) -m pip install -q --no-deps --force-reinstall "$$wheel"
+	touch $@
+
+compiled: $(STAMP_COMPILED)
+
+# The whole suite twice: on the editable pure tree, then on the installed compiled wheel
+# (tests/test_build.py checks each run imports the build it claims).
+test: $(STAMP_TEST) apt-test-deps $(STAMP_COMPILED)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src
-	$(PY) -m pytest -n 2 -q
+	PRONGHORN_EXPECT_BUILD=pure $(PY) -m pytest -n 2 -q
+	PRONGHORN_EXPECT_BUILD=compiled $(PY_COMPILED) -m pytest -n 2 -q -p no:cacheprovider
 
 # Many rounds of SIGTERM, SIGHUP and SIGUSR2 under load (ROUNDS of each, a few minutes):
 # one line a round and a total; fails on any lost request.
@@ -75,11 +109,13 @@ fuzz: $(STAMP_TEST)
 soak: $(STAMP_TEST)
 	$(PY) tests/soak/soakload.py --seconds $(SOAK_SECONDS)
 
-bench: $(STAMP_RUN)
+# pronghorn's two builds side by side: the pure .venv (row pronghorn) and the compiled wheel
+# (row pronghorn-compiled).
+bench: $(STAMP_RUN) $(STAMP_COMPILED)
 	$(PY) bench/run.py
 
-bench-quick: $(STAMP_RUN)
+bench-quick: $(STAMP_RUN) $(STAMP_COMPILED)
 	$(PY) bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .fuzz
+	rm -rf $(VENV) $(VENV_COMPILED) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache .fuzz

@@ -1,7 +1,7 @@
 """Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
 
     python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
-                                 [--src DIR] [--metrics]
+                                 [--src DIR | --python PY] [--metrics]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -11,7 +11,9 @@ server's threads per request: the difference between a run of 2,400 and one of 8
 requests, divided by 1,600, so start-up and import costs cancel out. Kernel time is not
 counted. The figure repeats to about 2 % whatever else the machine is doing, which
 wall-clock benchmarks on a shared 2-core VM cannot; compare trees with `--src`
-(e.g. a `git worktree` of the previous commit).
+(e.g. a `git worktree` of the previous commit), or measure an installed pronghorn with
+`--python` (e.g. `--python .venv-compiled/bin/python` for the compiled build; the figure says
+which build ran).
 
 APP is a module:callable from bench/apps (default hello:app). `--header` (repeatable) adds a
 request header, e.g. `--header 'X-Forwarded-For: 203.0.113.9'` for what a request from nginx
@@ -46,10 +48,15 @@ def main() -> int:
     parser.add_argument(
         "--header", action="append", default=[], help="add this request header (repeatable)"
     )
-    parser.add_argument("--src", default=str(REPO / "src"), help="pronghorn sources to measure")
+    parser.add_argument("--src", help="pronghorn sources to measure (default: this tree's src/)")
+    parser.add_argument(
+        "--python", help="measure the pronghorn installed for this interpreter (not src/)"
+    )
     parser.add_argument("--metrics", action="store_true", help="with --metrics-bind (counters on)")
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
+    if args.src is None and args.python is None:
+        args.src = str(REPO / "src")
     if args.drive is not None:
         return _drive(args.app, args.drive, args.post, args.close, args.header, args.metrics)
     small = _count(args, SMALL)
@@ -59,7 +66,8 @@ def main() -> int:
     body = f", POST {args.post} B" if args.post else ""
     body += "".join(f", {header!r}" for header in args.header)
     body += ", metrics on" if args.metrics else ""
-    print(f"{args.app} ({mode}{body}, {args.src}): {per_request:,.0f} instructions/request")
+    where = args.src or f"{args.python}, {_build_of(args.python)} build"
+    print(f"{args.app} ({mode}{body}, {where}): {per_request:,.0f} instructions/request")
     return 0
 
 
@@ -71,7 +79,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             "--tool=callgrind",
             "--separate-threads=yes",
             f"--callgrind-out-file={work}/cg.out",
-            sys.executable,
+            args.python or sys.executable,
             __file__,
             args.app,
             "--drive",
@@ -82,7 +90,10 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             *(["--metrics"] if args.metrics else []),
             *(arg for header in args.header for arg in ("--header", header)),
         ]
-        env = dict(os.environ, PYTHONPATH=args.src)
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        if args.src:
+            env["PYTHONPATH"] = args.src
         subprocess.run(command, env=env, check=True, capture_output=True)
         total = 0
         for out in Path(work).glob("cg.out-*"):
@@ -90,6 +101,13 @@ def _count(args: argparse.Namespace, requests: int) -> int:
                 continue  # the main thread: imports and the client
             total += _summary(out)
         return total
+
+
+def _build_of(python: str) -> str:
+    probe = "from pronghorn.build import running_build; print(running_build())"
+    return subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def _summary(out: Path) -> int:

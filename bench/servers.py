@@ -1,7 +1,8 @@
 """The servers under test: one command line per (server, scenario), and whether it can run here.
 
 Every server runs ONE worker process (the harness pins it to CPU 0). Peers come from
-bench/.venv-peers; pronghorn from the project venv (.venv/bin/pronghorn); nginx from the system.
+bench/.venv-peers; pronghorn from the project venv (.venv/bin/pronghorn, the pure build) and
+pronghorn-compiled from .venv-compiled (`make compiled`); nginx from the system.
 Rows whose `peer` is False (pronghorn) are left out when the "best peer" is chosen.
 """
 
@@ -19,6 +20,8 @@ REPO_DIR = BENCH_DIR.parent
 PEERS_VENV = BENCH_DIR / ".venv-peers"
 PEERS_BIN = PEERS_VENV / "bin"
 PRONGHORN = REPO_DIR / ".venv" / "bin" / "pronghorn"
+# The compiled build, installed from a wheel by `make compiled` (Makefile, docs/design.md).
+PRONGHORN_COMPILED = REPO_DIR / ".venv-compiled" / "bin" / "pronghorn"
 RUNNERS_DIR = BENCH_DIR / "runners"
 
 
@@ -117,9 +120,9 @@ def _uwsgi(ctx: Context, scenario: Scenario, port: int) -> list[str]:
     ]
 
 
-def _pronghorn(extra: list[str]) -> ArgvFn:
+def _pronghorn(extra: list[str], command: Path = PRONGHORN) -> ArgvFn:
     def argv(ctx: Context, scenario: Scenario, port: int) -> list[str]:
-        base = [str(PRONGHORN), "--bind", _bind(ctx, port), *extra]
+        base = [str(command), "--bind", _bind(ctx, port), *extra]
         if scenario.tls:
             base += ["--certfile", str(ctx.cert), "--keyfile", str(ctx.key)]
         if scenario.kind == "static":
@@ -176,6 +179,14 @@ def _nginx_path() -> Path:
 
 SERVERS: tuple[ServerSpec, ...] = (
     ServerSpec("pronghorn", WSGI | STATIC, False, (PRONGHORN,), _pronghorn([]), tls=True),
+    ServerSpec(
+        "pronghorn-compiled",
+        WSGI | STATIC,
+        False,
+        (PRONGHORN_COMPILED,),
+        _pronghorn([], PRONGHORN_COMPILED),
+        tls=True,
+    ),
     ServerSpec("pronghorn-t1", WSGI, False, (PRONGHORN,), _pronghorn(["--threads", "1"]), tls=True),
     ServerSpec("gunicorn-sync", WSGI, True, (PEERS_BIN / "gunicorn",), _gunicorn([]), tls=True),
     ServerSpec(

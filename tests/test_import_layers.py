@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "pronghorn"
 
 RANK = {
     "errors": 0,
+    "build": 0,
     "config": 1,
     "http": 1,
     "channel": 2,

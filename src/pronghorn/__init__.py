@@ -6,10 +6,17 @@ first use, so `import pronghorn.http` and the command's `--help` load nothing mo
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pronghorn.api import serve
+
+if os.environ.get("PRONGHORN_PURE") == "1":
+    # Before any compiled module can import: their Python sources load instead (pronghorn.build).
+    from pronghorn.build import prefer_pure_sources
+
+    prefer_pure_sources()
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "serve"]

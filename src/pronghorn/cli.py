@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pronghorn import __version__
+from pronghorn.build import running_build
 from pronghorn.config import CommandLine, build_config, help_text, parse_command_line
 from pronghorn.config.model import Config
 from pronghorn.config.printing import config_as_toml
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(help_text())
             return EXIT_OK
         if command_line.show_version:
-            sys.stdout.write(f"pronghorn {__version__}\n")
+            sys.stdout.write(f"pronghorn {__version__} ({running_build()} build)\n")
             return EXIT_OK
         config = build_config(command_line, os.environ)
         if command_line.check_config or command_line.print_config:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import pronghorn
+from pronghorn.build import running_build
 from pronghorn.config import load_config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_USAGE
 
@@ -36,7 +37,7 @@ def test_version(tmp_path: Path) -> None:
     result = run(["--version"], tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (
         EXIT_OK,
-        f"pronghorn {pronghorn.__version__}\n",
+        f"pronghorn {pronghorn.__version__} ({running_build()} build)\n",
         "",
     )
 

@@ -339,7 +339,9 @@ def refusing_site(tmp_path_factory: pytest.TempPathFactory, static_dir: Path) ->
 def test_nginx_not_allowed_is_a_502(refusing_site: Site) -> None:
     reply = refusing_site.https("GET", "/hello")
     assert reply.status == 502
-    log = refusing_site.upstream.log_text()
+    # The line is written before the close nginx answers 502 for, but it reaches the capture
+    # of the server's stderr through a pipe and a thread: wait for it.
+    log = refusing_site.upstream.wait_for_log("refused: not in --uwsgi-allow-from")
     assert "uwsgi connection from 127.0.0.1:" in log
     assert "refused: not in --uwsgi-allow-from" in log
 

@@ -140,7 +140,8 @@ def test_env_reaches_the_app_and_a_reload_sets_the_new_value(serve: Serve, env_a
 
 def test_env_is_set_before_a_preloaded_import(serve: Serve, env_app: Path) -> None:
     server = serve(*BIND, "--preload", "-e", "GREETING=hi", "envapp:app", cwd=env_app, env=ENV)
-    assert "imported, GREETING=hi" in server.stdout_text()
+    # Printed before the start, but read through a pipe and a thread: wait for it.
+    assert "imported, GREETING=hi" in server.wait_for_stdout("imported, GREETING=")
     assert get(server.host, server.port)[1] == "hi"
 
 

@@ -11,6 +11,9 @@ import pytest
 from tlspki import KEY_PASSWORD
 from tlstools import Site, https, tls_args
 
+from pronghorn.config import load_config
+from pronghorn.errors import ConfigError
+from pronghorn.io.tls import server_context
 from serverproc import Serve
 
 
@@ -140,3 +143,20 @@ def test_single_process_serves_https(site: Site, serve: Serve) -> None:
     conn.request("GET", "/environ")
     assert b'"HTTPS": "on"' in conn.getresponse().read()
     conn.close()
+
+
+def test_a_wrong_password_is_reported_in_process(site: Site) -> None:
+    # OpenSSL's error has no reason code here (`exc.reason` is None though typed str): the
+    # compiled build raised TypeError reading it (docs/design.md, "Writing code that
+    # compiles correctly").
+    argv = [
+        "--certfile",
+        str(site.pki.server_cert),
+        "--keyfile",
+        str(site.pki.encrypted_key),
+        "--keyfile-password",
+        "wrong",
+        "m:app",
+    ]
+    with pytest.raises(ConfigError, match="cannot decrypt it with the --keyfile-password"):
+        server_context(load_config(argv, {}))

@@ -36,45 +36,42 @@ from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 _Hook = Callable[..., object]
 
 
-class RequestView:
+# The views are namespaces, not classes: a compiled class's instances take no new
+# attributes, and hooks set their own on `req` (a start time) as gunicorn lets them.
+def request_view(head: RequestHead, remote: tuple[str, int] | None) -> SimpleNamespace:
     """What a hook sees of a request, as gunicorn's Request names it: `method`, `uri` (the
     request target as sent), `path`, `query`, `fragment` (always ''), `version` ((1, 1)),
     `headers` ([(NAME, value)], names in capitals, as received otherwise), `remote_addr` and
     `peer_addr` (the peer's (host, port); '' on a Unix socket). Hooks may add attributes."""
-
-    def __init__(self, head: RequestHead, remote: tuple[str, int] | None) -> None:
-        self.method = head.method
-        self.uri = head.target.decode("latin-1")
-        self.path = head.path.decode("latin-1")
-        self.query = head.query.decode("latin-1")
-        self.fragment = ""
-        major, _, minor = head.version.partition(".")
-        self.version = (int(major), int(minor or 0))
-        self.headers = [
+    major, _, minor = head.version.partition(".")
+    remote_addr: tuple[str, int] | str = remote if remote is not None else ""
+    return SimpleNamespace(
+        method=head.method,
+        uri=head.target.decode("latin-1"),
+        path=head.path.decode("latin-1"),
+        query=head.query.decode("latin-1"),
+        fragment="",
+        version=(int(major), int(minor or 0)),
+        headers=[
             (name.decode("latin-1").upper(), value.decode("latin-1"))
             for name, value in head.headers
-        ]
-        self.remote_addr: tuple[str, int] | str = remote if remote is not None else ""
-        self.peer_addr = self.remote_addr
-
-    def __repr__(self) -> str:
-        return f"<request {self.method} {self.uri}>"
+        ],
+        remote_addr=remote_addr,
+        peer_addr=remote_addr,
+    )
 
 
-class ResponseView:
+def response_view(outcome: Outcome) -> SimpleNamespace:
     """What post_request sees of the response: `status` ('200 OK'; the reason phrase is the
     standard one), `status_code`, `headers` (as the application or the static files gave
-    them) and `sent` (body bytes sent)."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.status_code = outcome.status
+    them) and `sent` (body bytes sent). Hooks may add attributes."""
+    return SimpleNamespace(
+        status_code=outcome.status,
         # A plain dict: building an HTTPStatus member costs several times more.
-        self.status = f"{outcome.status} {responses.get(outcome.status, '')}".rstrip()
-        self.headers = list(outcome.headers)
-        self.sent = outcome.body_bytes
-
-    def __repr__(self) -> str:
-        return f"<response {self.status}>"
+        status=f"{outcome.status} {responses.get(outcome.status, '')}".rstrip(),
+        headers=list(outcome.headers),
+        sent=outcome.body_bytes,
+    )
 
 
 class HookedDispatcher(Dispatcher):
@@ -102,7 +99,7 @@ class HookedDispatcher(Dispatcher):
         self._access_log = self.reporting
         self.reporting = self.reporting or self._post is not None
         # The request each thread is serving, for its post_request (threads own their key).
-        self._requests: dict[int, RequestView] = {}
+        self._requests: dict[int, SimpleNamespace] = {}
 
     def run_request(
         self,
@@ -113,7 +110,7 @@ class HookedDispatcher(Dispatcher):
         thread_id: int,
         started: float,
     ) -> None:
-        request = RequestView(head, remote)
+        request = request_view(head, remote)
         if self._pre is not None:
             _call(self.error_log, "pre_request", self._pre, self._worker, request)
         self._requests[thread_id] = request
@@ -136,7 +133,7 @@ class HookedDispatcher(Dispatcher):
             super().report(head, remote, builder, environ, outcome, started, thread_id)
         if self._post is not None:
             request = self._requests[thread_id]
-            response = ResponseView(outcome)
+            response = response_view(outcome)
             arguments = (self._worker, request, {} if environ is None else environ, response)
             _call(self.error_log, "post_request", self._post, *arguments)
 

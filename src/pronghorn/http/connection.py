@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import IntEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 from pronghorn.http.events import (
     BodyData,
@@ -31,7 +31,7 @@ from pronghorn.http.events import (
 from pronghorn.http.parser import ParserLimits, RequestParser
 from pronghorn.http.response import CONTINUE_100, error_response
 
-DEFAULT_BODY_BUFFER = 256 * 1024
+DEFAULT_BODY_BUFFER: Final = 256 * 1024
 
 
 class Phase(IntEnum):

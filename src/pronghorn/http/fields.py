@@ -6,9 +6,10 @@ Holds the Host value syntax and the comma-separated list rule.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # uri-host [ ":" port ] (RFC 9110 section 7.2, RFC 3986 section 3.2.2); empty is allowed.
-HOST_VALUE = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+HOST_VALUE: Final = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
 
 
 def comma_tokens(value: bytes) -> list[bytes]:

@@ -7,10 +7,11 @@ a request head or trailer section that arrive in pieces (`pronghorn.http.section
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 # Bytes a field line may carry beyond name and value (":", OWS, CRLF) before the guard on
 # an unterminated line calls it too large.
-_LINE_SLACK = 64
+_LINE_SLACK: Final = 64
 
 
 @dataclass(frozen=True, slots=True)

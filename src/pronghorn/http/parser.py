@@ -26,6 +26,8 @@ The contract is split-invariant: any split of the same byte stream yields the sa
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = ["MAX_CHUNK_LINE", "ParserLimits", "RequestParser"]
 
 import re
@@ -45,24 +47,24 @@ from pronghorn.http.limits import ParserLimits
 from pronghorn.http.sections import OWS, TOKEN, PartialHead, parse_trailers
 from pronghorn.http.target import TargetError, split_target
 
-_SUPPORTED_VERSIONS = frozenset({"1.0", "1.1"})
+_SUPPORTED_VERSIONS: Final = frozenset({"1.0", "1.1"})
 # len() of host, expect, connection, content-type, content-length, transfer-encoding
-_FRAMING_NAME_LENGTHS = frozenset({4, 6, 10, 12, 14, 17})
+_FRAMING_NAME_LENGTHS: Final = frozenset({4, 6, 10, 12, 14, 17})
 # Methods given to llhttp as they are; any other token is handed to it as GET (llhttp
 # knows a fixed list) and reported as sent. The method never changes request framing.
-_PLAIN_METHODS = {
+_PLAIN_METHODS: Final = {
     name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 }
-_STAND_IN_METHOD = b"GET"
+_STAND_IN_METHOD: Final = b"GET"
 # A chunk-size line: the size, then extensions with optional whitespace (BWS) around ";"
 # and "=" (RFC 9112 section 7.1.1). A size of more than 16 hex digits overflows 64 bits.
-_CHUNK_LINE = re.compile(
+_CHUNK_LINE: Final = re.compile(
     rb"([0-9A-Fa-f]{1,16})"
     rb"(?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
     rb"(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|\"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]"
     rb"|\\[\t \x21-\x7e\x80-\xff])*\"))?)*"
 )
-MAX_CHUNK_LINE = 4096
+MAX_CHUNK_LINE: Final = 4096
 """The longest chunk-size line, extensions included (h11 CVE-2025-43859's class)."""
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
@@ -141,7 +143,10 @@ class RequestParser:
 
     def feed(self, data: bytes) -> list[Event]:
         """Parse `data` (any split of the stream) and return the events it completes."""
-        if self._error is not None or self._closed:
+        # Not `self._error is not None` here: mypy (and so mypyc) would take `_error` for
+        # None from then on, though the calls below set it (docs/design.md, "Writing code
+        # that compiles correctly").
+        if self.failed or self._closed:
             return []
         events = self._events = []
         pos = 0

@@ -31,24 +31,25 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Final
 
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-V1_PREFIX = b"PROXY "
-V1_MAX = 107
+V2_SIGNATURE: Final = b"\r\n\r\n\x00\r\nQUIT\n"
+V1_PREFIX: Final = b"PROXY "
+V1_MAX: Final = 107
 """Bytes of the longest version 1 line, CRLF included (the spec's worst case)."""
-V2_MAX = 4096
+V2_MAX: Final = 4096
 """Bytes of the longest version 2 header accepted: the 16 fixed ones, addresses and TLVs."""
-MAX_HEADER = max(V1_MAX, V2_MAX)
+MAX_HEADER: Final = max(V1_MAX, V2_MAX)
 """What a caller must be able to look at to get an answer."""
 
-_V2_FIXED = 16
+_V2_FIXED: Final = 16
 _LOCAL, _PROXY = 0x0, 0x1
 _AF_UNSPEC, _AF_INET, _AF_INET6, _AF_UNIX = 0x0, 0x1, 0x2, 0x3
-_ADDRESS_BYTES = {_AF_INET: 12, _AF_INET6: 36, _AF_UNIX: 216}
-_PP2_TYPE_SSL = 0x20
-_PP2_CLIENT_SSL = 0x01
-_PP2_SSL_FIXED = 5  # the client bit field and the 32-bit verify result
-_MAX_PORT_DIGITS = 5
+_ADDRESS_BYTES: Final = {_AF_INET: 12, _AF_INET6: 36, _AF_UNIX: 216}
+_PP2_TYPE_SSL: Final = 0x20
+_PP2_CLIENT_SSL: Final = 0x01
+_PP2_SSL_FIXED: Final = 5  # the client bit field and the 32-bit verify result
+_MAX_PORT_DIGITS: Final = 5
 
 
 class ProxyHeaderError(ValueError):

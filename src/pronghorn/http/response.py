@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from http import HTTPStatus
+from typing import Final
 
-CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
-LAST_CHUNK = b"0\r\n\r\n"
-CRLF = b"\r\n"
-SERVER_NAME = "pronghorn"
+CONTINUE_100: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"
+CRLF: Final = b"\r\n"
+SERVER_NAME: Final = "pronghorn"
 # len("date"), len("server"), len("connection"), len("content-length")
-_SPECIAL_NAME_LENGTHS = frozenset({4, 6, 10, 14})
+_SPECIAL_NAME_LENGTHS: Final = frozenset({4, 6, 10, 14})
 
 
 class Framing(Enum):
@@ -53,8 +54,21 @@ class ResponsePlan:
     content_length: int | None
 
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 
 def http_date(timestamp: float) -> str:
@@ -159,7 +173,7 @@ def fixed_head_start(status: str, headers: list[tuple[str, str]]) -> bytes:
     return f"HTTP/1.1 {status}\r\n{lines}Date: ".encode("latin-1")
 
 
-_FIXED_ENDS = {
+_FIXED_ENDS: Final = {
     (True, True): f"\r\nServer: {SERVER_NAME}\r\n\r\n".encode("latin-1"),
     (True, False): f"\r\nServer: {SERVER_NAME}\r\nConnection: close\r\n\r\n".encode("latin-1"),
     (False, True): f"\r\nServer: {SERVER_NAME}\r\nConnection: keep-alive\r\n\r\n".encode("latin-1"),

@@ -10,17 +10,18 @@ with the grammar of a header section, counted against the header limits).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 import httptools
 
 from pronghorn.http.events import ProtocolError
 from pronghorn.http.limits import ParserLimits
 
-TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 """A token (RFC 9110 section 5.6.2): a method, a field name."""
-OWS = b" \t"
-_TRAILER_HEAD = b"POST / HTTP/1.1\r\n"
-_FRAMING_FIELDS = frozenset({b"content-length", b"transfer-encoding"})
+OWS: Final = b" \t"
+_TRAILER_HEAD: Final = b"POST / HTTP/1.1\r\n"
+_FRAMING_FIELDS: Final = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class _Refused(Exception):

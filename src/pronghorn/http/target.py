@@ -7,9 +7,11 @@ authority-form belongs to CONNECT, which the parser refuses before it gets here.
 
 from __future__ import annotations
 
+from typing import Final
+
 from pronghorn.http.fields import HOST_VALUE
 
-_SCHEMES = (b"http", b"https")
+_SCHEMES: Final = (b"http", b"https")
 
 
 class TargetError(ValueError):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote
 
 from pronghorn.http.connection import (
@@ -61,23 +62,23 @@ from pronghorn.http.limits import ParserLimits
 from pronghorn.http.response import error_response
 from pronghorn.http.sections import TOKEN
 
-HEADER_SIZE = 4
-MODIFIERS = frozenset({0, 30})
+HEADER_SIZE: Final = 4
+MODIFIERS: Final = frozenset({0, 30})
 """modifier1 values served: 0 (a WSGI request) and 30 (the same, PATH_INFO without
 SCRIPT_NAME: uWSGI's UWSGI_MODIFIER_MANAGE_PATH_INFO, still in old nginx recipes)."""
-MAX_OTHER_VARIABLES = 64
+MAX_OTHER_VARIABLES: Final = 64
 """Variables that are not `HTTP_*` (CGI variables: nginx's stock uwsgi_params has 15)."""
-MAX_DISCARD = 16 * 1024 * 1024
+MAX_DISCARD: Final = 16 * 1024 * 1024
 """The most body bytes read and dropped so that a refusal arrives whole (a few ms on a local
 socket); a refused packet that declares more is answered at once."""
 
 # Printable ASCII names, joined by single spaces: one match checks every name at once
 # (with a count of the spaces, so that a name cannot hold one).
-_NAMES = re.compile(r"[!-~]+(?: [!-~]+)*")
+_NAMES: Final = re.compile(r"[!-~]+(?: [!-~]+)*")
 # Characters that would end or split a value downstream (C strings, header lines).
-_BREAKING = re.compile(r"[\x00\r\n]")
-_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
-_MAX_LENGTH_DIGITS = 18
+_BREAKING: Final = re.compile(r"[\x00\r\n]")
+_VERSION: Final = re.compile(r"HTTP/([0-9])\.([0-9])")
+_MAX_LENGTH_DIGITS: Final = 18
 _NO_BODY, _LENGTH = BodyKind.NONE, BodyKind.LENGTH
 
 

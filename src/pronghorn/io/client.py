@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pronghorn.channel import ClientDisconnected
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
@@ -43,10 +43,10 @@ __all__ = [
     "peer_text",
 ]
 
-_RECV_SIZE = 65536
+_RECV_SIZE: Final = 65536
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
 WAIT_FRESH, WAIT_IDLE, WAIT_HEAD, WAIT_WRITE = FRESH, IDLE, HEAD, Wait.WRITE
-WAIT_PREAMBLE = Wait.PREAMBLE
+WAIT_PREAMBLE: Final = Wait.PREAMBLE
 _WAIT_BODY, _WAIT_DISCARD, _CLOSED = Wait.BODY, Wait.DISCARD, Wait.CLOSED
 
 

@@ -17,6 +17,7 @@ import socket
 import stat
 import struct
 from dataclasses import dataclass, replace
+from typing import Final
 
 from pronghorn.config.address import FdAddress, UnixAddress, parse_bind
 from pronghorn.config.model import Config
@@ -47,7 +48,7 @@ class Listener:
         return f"{scheme}://{host}:{self.server_port}"
 
 
-UNIX_SOCKET_MODE = 0o660
+UNIX_SOCKET_MODE: Final = 0o660
 """A Unix socket file's mode when no --umask is given: its owner and group may connect.
 Anyone who may write to the file may connect, and connections on a Unix socket are trusted
 with proxy headers (see --forwarded-allow-ips): so not everyone, by default."""
@@ -190,13 +191,13 @@ def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
 # A classic BPF program, which the kernel runs on each TCP segment that reaches a listening
 # socket, with the TCP header at offset 0: drop a segment with SYN set (a new connection),
 # pass anything else (the last ACK of a handshake already under way). (code, jt, jf, k).
-_DROP_SYN = (
+_DROP_SYN: Final = (
     (0x30, 0, 0, 13),  # ldb [13]: the flags byte
     (0x45, 1, 0, 0x02),  # jset #SYN: to the drop
     (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: pass the whole segment
     (0x06, 0, 0, 0),  # ret #0: drop it
 )
-_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
+_SO_ATTACH_FILTER: Final = getattr(socket, "SO_ATTACH_FILTER", 26)
 
 
 def stop_new_connections(sock: socket.socket) -> bool:
@@ -214,11 +215,17 @@ def stop_new_connections(sock: socket.socket) -> bool:
         return False
     code = b"".join(struct.pack("=HBBI", *op) for op in _DROP_SYN)
     program = ctypes.create_string_buffer(code, len(code))
-    # struct sock_fprog: the number of instructions and a pointer to them (native layout).
-    # The kernel copies the program during the call, so `program` need not outlive it.
-    fprog = struct.pack("@HP", len(_DROP_SYN), ctypes.addressof(program))
     try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+        _attach_filter(sock, program, len(_DROP_SYN))
     except OSError:
         return False
     return True
+
+
+def _attach_filter(sock: socket.socket, program: ctypes.Array[ctypes.c_char], count: int) -> None:
+    # `program` is an argument so that the caller holds it through setsockopt, which is given
+    # only its address: compiled code frees a local right after its last use (here
+    # `addressof`), not at the function's end. The kernel copies the program during the call.
+    # struct sock_fprog: the number of instructions and a pointer to them (native layout).
+    fprog = struct.pack("@HP", count, ctypes.addressof(program))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pronghorn.config.model import Config
 from pronghorn.io.listeners import open_listener
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from pronghorn.dispatch.requests import Dispatcher
     from pronghorn.io.reactor import Reactor
 
-_STANDALONE_POLL = 0.5
-_TEXT = "text/plain; charset=utf-8"
+_STANDALONE_POLL: Final = 0.5
+_TEXT: Final = "text/plain; charset=utf-8"
 
 
 def wanted(config: Config) -> bool:
@@ -86,7 +86,7 @@ class WorkerObserver:
         self._standalone = standalone
         self._endpoint: MetricsEndpoint | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._endpoint_thread: threading.Thread | None = None
         self._state: Dispatcher | None = None
         self._reactor: Reactor | None = None
 
@@ -103,10 +103,10 @@ class WorkerObserver:
             self._endpoint = MetricsEndpoint(sock, allow, self._answer, self.log)
             host, port = self._endpoint.address
             self.log.info("Metrics at: http://%s:%d/metrics", host, port)
-            self._thread = threading.Thread(
+            self._endpoint_thread = threading.Thread(
                 target=self._serve_endpoint, name="pronghorn-metrics", daemon=True
             )
-            self._thread.start()
+            self._endpoint_thread.start()
 
     def tick(self) -> None:
         """Clock thread, once a second: sample the gauges, publish, send statsd."""
@@ -136,8 +136,8 @@ class WorkerObserver:
             self.tick()
         finally:
             self._stop.set()
-            if self._thread is not None:
-                self._thread.join(2.0)
+            if self._endpoint_thread is not None:
+                self._endpoint_thread.join(2.0)
             if self._endpoint is not None:
                 self._endpoint.close()
             if self._client is not None:

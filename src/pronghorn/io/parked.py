@@ -28,17 +28,18 @@ import errno
 import os
 import threading
 from collections import deque
+from typing import Final
 
 from pronghorn.channel import ClientDisconnected
 from pronghorn.io.sockets import send_some
 from pronghorn.io.stream import Stream
 
-PARK_LIMIT = 262144
-WORKER_PARK_LIMIT = 32 * 1024 * 1024
-SENDFILE_PIECE = 1 << 30  # bytes asked of one sendfile call
-COPY_PIECE = 262144  # bytes read at a time where sendfile cannot be used
+PARK_LIMIT: Final = 262144
+WORKER_PARK_LIMIT: Final = 32 * 1024 * 1024
+SENDFILE_PIECE: Final = 1 << 30  # bytes asked of one sendfile call
+COPY_PIECE: Final = 262144  # bytes read at a time where sendfile cannot be used
 # sendfile cannot do this pair of descriptors: read and send instead.
-NO_SENDFILE = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
+NO_SENDFILE: Final = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSOCK})
 
 
 class _FileSegment:

@@ -25,7 +25,7 @@ the `wait` it reads anyway.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from pronghorn.http.proxy_protocol import MAX_HEADER, ProxyHeaderError, parse
 
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from pronghorn.io.contracts import PreambleConnection
     from pronghorn.io.stream import Stream
 
-_PEEK = socket.MSG_PEEK
-_CUT_SHORT = "truncated PROXY header"
+_PEEK: Final = socket.MSG_PEEK
+_CUT_SHORT: Final = "truncated PROXY header"
 
 
 class PreambleFailed(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Final
 
 from pronghorn.config.model import Config
 from pronghorn.http.connection import ConnectionState, ServerConnection
@@ -20,7 +21,7 @@ from pronghorn.http.limits import ParserLimits
 from pronghorn.http.uwsgi import UwsgiConnection
 from pronghorn.wsgi.proxies import TrustedAddresses
 
-UWSGI = "uwsgi"
+UWSGI: Final = "uwsgi"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
@@ -61,23 +61,23 @@ ConnectionFactory = Callable[
     ClientConnection,
 ]
 
-TAKEOVER_AFTER = 0.004
-_STANDBY_TICK = 0.002
-_QUIET_TICKS = 25
-_CORK_SECONDS = 0.002
-_ACCEPT_BATCH = 64
+TAKEOVER_AFTER: Final = 0.004
+_STANDBY_TICK: Final = 0.002
+_QUIET_TICKS: Final = 25
+_CORK_SECONDS: Final = 0.002
+_ACCEPT_BATCH: Final = 64
 # accept() errors that say "not now" (out of descriptors or memory), not "broken".
-_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_DRAIN_BATCH = 4096  # a stop accepts at most this many queued connections at a time
-_FRESH_GRACE = 1.0  # while stopping: how long a new connection may take to send anything
-_PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
-_POLL_EVENTS = 64
-_CONN_EVENTS = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLONESHOT
+_OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_DRAIN_BATCH: Final = 4096  # a stop accepts at most this many queued connections at a time
+_FRESH_GRACE: Final = 1.0  # while stopping: how long a new connection may take to send anything
+_PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
+_POLL_EVENTS: Final = 64
+_CONN_EVENTS: Final = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+_WRITE_EVENTS: Final = select.EPOLLOUT | select.EPOLLONESHOT
 
 
 # --proxy-protocol: the header versions each value accepts.
-_PROXY_VERSIONS = {"off": (), "v1": (1,), "v2": (2,), "auto": (1, 2)}
+_PROXY_VERSIONS: Final = {"off": (), "v1": (1,), "v2": (2,), "auto": (1, 2)}
 
 
 class Reactor:
@@ -152,11 +152,12 @@ class Reactor:
                     self._standby = me
                     role = "standby"
                 else:
+                    # No `continue` in here: mypyc cannot compile one inside `with`.
                     self._idle.wait(1.0)
-                    continue
+                    role = "wait"
             if role == "lead":
                 self._lead(me)
-            else:
+            elif role == "standby":
                 self._stand_by(me)
 
     def _lead(self, me: int) -> None:

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import re
 import ssl
+from typing import Final
 
 from pronghorn.config.model import Config
 from pronghorn.errors import ConfigError
 
-__all__ = ["describe_error", "server_context"]
+__all__ = ["describe_error", "error_reason", "server_context"]
 
-ALPN_PROTOCOLS = ["http/1.1"]
-_VERIFY = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-_SOURCE_NOTE = re.compile(r"\s*\(_ssl\.c:\d+\)$")
+ALPN_PROTOCOLS: Final = ["http/1.1"]
+_VERIFY: Final = {
+    "none": ssl.CERT_NONE,
+    "optional": ssl.CERT_OPTIONAL,
+    "required": ssl.CERT_REQUIRED,
+}
+_VERSIONS: Final = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_SOURCE_NOTE: Final = re.compile(r"\s*\(_ssl\.c:\d+\)$")
 
 
 class _NoPassword(Exception):
@@ -82,7 +87,7 @@ def _load_certificate(
             "--keyfile-password (or PRONGHORN_KEYFILE_PASSWORD)"
         ) from None
     except ssl.SSLError as exc:
-        if exc.reason == "KEY_VALUES_MISMATCH":
+        if error_reason(exc) == "KEY_VALUES_MISMATCH":
             raise ConfigError(
                 f"{key_option} {key_path} is not the key of the certificate in "
                 f"--certfile {certfile}"
@@ -115,6 +120,14 @@ def _read(option: str, path: str) -> str:
             return file.read().decode("ascii", "replace")
     except OSError as exc:
         raise ConfigError(f"{option} {path}: cannot read it: {exc.strerror or exc}") from None
+
+
+def error_reason(exc: ssl.SSLError) -> str | None:
+    """OpenSSL's reason code for a failure (`KEY_VALUES_MISMATCH`), None when it has none (a
+    wrong key password's `PEM lib`). Not `exc.reason`: typeshed declares it `str`, and the
+    compiled build checks that and raises TypeError on the None."""
+    reason: object = getattr(exc, "reason", None)
+    return reason if isinstance(reason, str) else None
 
 
 def describe_error(exc: OSError) -> str:

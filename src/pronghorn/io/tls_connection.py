@@ -30,12 +30,12 @@ import socket
 import ssl
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from pronghorn.io.client import WAIT_FRESH, WAIT_HEAD, WAIT_WRITE, ClientConnection, peer_text
 from pronghorn.io.parked import TLSParkedOutput, copy_file
 from pronghorn.io.socket_channel import SocketChannel
-from pronghorn.io.tls import describe_error
+from pronghorn.io.tls import describe_error, error_reason
 from pronghorn.wsgi.environ import EnvironBuilder
 from pronghorn.wsgi.tls_variables import tls_variables
 
@@ -46,15 +46,15 @@ if TYPE_CHECKING:
 
 __all__ = ["TLSChannel", "TLSConnection", "TLSStream"]
 
-_RECORD = 16384  # the most plaintext one TLS record carries
-_WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_RECORD: Final = 16384  # the most plaintext one TLS record carries
+_WANT: Final = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 # The socket's own methods, for what must bypass OpenSSL (a peek, a plain-text answer).
 _raw_recv = socket.socket.recv
 _raw_send = socket.socket.send
 _raw_shutdown = socket.socket.shutdown
-_EOF = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)
-_PLAIN_HTTP_BODY = b"This port speaks HTTPS: use an https:// URL.\n"
-_PLAIN_HTTP_ANSWER = (
+_EOF: Final = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)
+_PLAIN_HTTP_BODY: Final = b"This port speaks HTTPS: use an https:// URL.\n"
+_PLAIN_HTTP_ANSWER: Final = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
     b"Content-Length: %d\r\n\r\n%s" % (len(_PLAIN_HTTP_BODY), _PLAIN_HTTP_BODY)
 )
@@ -336,7 +336,7 @@ class TLSConnection(ClientConnection):
     def _failed(self, exc: OSError | ValueError) -> None:
         log = self._reactor.state.error_log
         peer = peer_text(self.remote)
-        if isinstance(exc, ssl.SSLError) and exc.reason == "HTTP_REQUEST":
+        if isinstance(exc, ssl.SSLError) and error_reason(exc) == "HTTP_REQUEST":
             self._stream.answer_plain(_PLAIN_HTTP_ANSWER)
             log.info("400 plain HTTP request on a TLS port from %s", peer)
         elif isinstance(exc, _EOF):

@@ -17,8 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Final, Protocol
 
+from pronghorn.build import running_build
 from pronghorn.config.model import Config
 from pronghorn.dispatch.requests import Dispatcher
 from pronghorn.io.listeners import (
@@ -36,8 +37,8 @@ from pronghorn.metrics.block import MetricsBlock
 from pronghorn.metrics.readiness import ReadinessFlag
 from pronghorn.wsgi.runner import WSGIApp
 
-_SWEEP_SECONDS = 1.0
-_STOP_POLL_SECONDS = 0.05
+_SWEEP_SECONDS: Final = 1.0
+_STOP_POLL_SECONDS: Final = 0.05
 
 
 class WorkerControl(Protocol):
@@ -121,6 +122,7 @@ def serve(
         log = state.error_log.info if control is None else state.error_log.debug
         for listener in listeners:
             log("Listening at: %s (%d)", listener.url(listener_scheme(config)), state.pid)
+        log("Running the %s build", running_build())  # compiled or pure (pronghorn.build)
         note = protocol_note(config)
         if note is not None:
             log("%s", note)

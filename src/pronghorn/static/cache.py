@@ -49,18 +49,18 @@ import os
 import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from pronghorn.static.conditions import Validators
 
-SETTLE_NS = 2_000_000_000
+SETTLE_NS: Final = 2_000_000_000
 """An entry is stored only if its files' ctime is this much older than the moment before
 their stat: the coarsest timestamp granularity we allow for (FAT's two seconds)."""
 
 Identity = tuple[int, int, int, int, int]
 """(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) of a file, following symlinks."""
 
-_CTIME = 4
+_CTIME: Final = 4
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")

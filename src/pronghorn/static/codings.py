@@ -8,8 +8,9 @@ that did not ask for a coding never receives one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-SIBLINGS = (("br", ".br"), ("gzip", ".gz"))
+SIBLINGS: Final = (("br", ".br"), ("gzip", ".gz"))
 """Codings we look for on disk, in order of preference when q-values tie."""
 
 

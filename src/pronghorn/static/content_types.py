@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Final
 
-DEFAULT_TYPE = "application/octet-stream"
+DEFAULT_TYPE: Final = "application/octet-stream"
 
-_TEXT = {
+_TEXT: Final = {
     "css": "text/css",
     "csv": "text/csv",
     "htm": "text/html",
@@ -38,7 +39,7 @@ _TEXT = {
     "toml": "application/toml",
 }
 
-_BINARY = {
+_BINARY: Final = {
     "avif": "image/avif",
     "bmp": "image/bmp",
     "gif": "image/gif",
@@ -104,7 +105,7 @@ def _build() -> Mapping[str, str]:
     return MappingProxyType(table)
 
 
-_TABLE = _build()
+_TABLE: Final = _build()
 
 
 def content_type(name: str) -> str:

@@ -15,16 +15,19 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
-MAX_SEGMENT = 255
-MAX_PATH = 4096
-_DEVICE_NAME = re.compile(
+MAX_SEGMENT: Final = 255
+MAX_PATH: Final = 4096
+_DEVICE_NAME: Final = re.compile(
     rb"^(con|prn|aux|nul|com[0-9\xb9\xb2\xb3]|lpt[0-9\xb9\xb2\xb3]|conin\$|conout\$)$", re.I
 )
 # Also how `answer.Body` reopens a file the cache already approved (see static/cache.py).
-OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
-_PROC_FD = "/proc/self/fd/"
+OPEN_FLAGS: Final = (
+    os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+)
+_PROC_FD: Final = "/proc/self/fd/"
 
 
 @dataclass(frozen=True, slots=True)

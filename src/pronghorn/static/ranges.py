@@ -9,12 +9,13 @@ request cannot make us send the same bytes many times or in thousands of tiny pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-MAX_RANGES = 16
+MAX_RANGES: Final = 16
 """More ranges than this (after coalescing) and the Range header is ignored."""
-COALESCE_GAP = 80
+COALESCE_GAP: Final = 80
 """Ranges closer than this many bytes are merged (a part header costs about as much)."""
-_MAX_SPEC_CHARS = 4096
+_MAX_SPEC_CHARS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class Unsatisfiable:
     """The Range header is valid but no range overlaps the file: answer 416."""
 
 
-UNSATISFIABLE = Unsatisfiable()
+UNSATISFIABLE: Final = Unsatisfiable()
 
 
 def parse_range(value: str, size: int) -> list[ByteRange] | Unsatisfiable | None:

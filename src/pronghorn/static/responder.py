@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from pronghorn.channel import ClientDisconnected, ResponseSink
 from pronghorn.config.model import StaticMount
@@ -39,11 +40,11 @@ from pronghorn.static.cache import BoundedCache, Entry
 from pronghorn.static.lookup import EntryMaker, Opened, Route
 from pronghorn.wsgi.runner import Outcome
 
-DEFAULT_CACHE_CONTROL = "public, max-age=0, must-revalidate"
-DEFAULT_CACHE_ENTRIES = 1024
-DEFAULT_CACHE_BYTES = 8 << 20
-INDEX_NAME = b"index.html"
-_READ_METHODS = ("GET", "HEAD")
+DEFAULT_CACHE_CONTROL: Final = "public, max-age=0, must-revalidate"
+DEFAULT_CACHE_ENTRIES: Final = 1024
+DEFAULT_CACHE_BYTES: Final = 8 << 20
+INDEX_NAME: Final = b"index.html"
+_READ_METHODS: Final = ("GET", "HEAD")
 
 
 @dataclass(frozen=True, slots=True)

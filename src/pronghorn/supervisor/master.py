@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from pronghorn.build import running_build
 from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, EXIT_OK, ConfigError
 from pronghorn.io.listeners import (
@@ -162,7 +163,9 @@ class Master:
         note = protocol_note(self.config)
         if note is not None:
             self.log.info("%s", note)
-        self.log.info("Master %d starting %d worker(s)", self.pid, self.target)
+        # Which build runs (compiled or pure, pronghorn.build): said once a start has worked.
+        build = running_build()
+        self.log.info("Master %d starting %d worker(s), %s build", self.pid, self.target, build)
         if self.privileges.switches:
             self.log.info("Workers run as %s", self.privileges.describe())
         self._install_signals()

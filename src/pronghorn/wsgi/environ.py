@@ -9,17 +9,16 @@ on a Unix socket SERVER_NAME/SERVER_PORT come from the Host header, as gunicorn 
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import unquote_to_bytes
 
 from pronghorn.http.events import RequestHead
 from pronghorn.wsgi.proxies import TrustedProxies, server_from_host
 
-_KEY_CACHE_LIMIT = 512
+_KEY_CACHE_LIMIT: Final = 512
 
 
 class ErrorStream(Protocol):
@@ -52,6 +51,8 @@ class EnvironBuilder:
     """Makes environ dicts for one listener; keeps the per-server part precomputed."""
 
     def __init__(self, facts: ServerFacts, errors: ErrorStream | None = None) -> None:
+        self._facts = facts
+        self._errors = errors
         self._root = facts.root_path
         self._base: dict[str, Any] = {
             "SERVER_NAME": facts.server_name,
@@ -79,7 +80,8 @@ class EnvironBuilder:
     def extended(self, variables: Mapping[str, str]) -> EnvironBuilder:
         """A builder whose environs also hold `variables` (a TLS connection's own, such
         as its client certificate): copied once per connection, free per request."""
-        clone = copy.copy(self)
+        # Built anew, not copy.copy(): a compiled (mypyc) class cannot be copied that way.
+        clone = EnvironBuilder(self._facts, self._errors)
         clone._base = {**self._base, **variables}
         return clone
 

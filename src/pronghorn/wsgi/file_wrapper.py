@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
-_DEFAULT_BLOCK = 65536
+_DEFAULT_BLOCK: Final = 65536
 
 
 class FileWrapper:

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import NamedTuple
+from typing import Final, NamedTuple
 from urllib.parse import unquote_to_bytes
 
-_OWS = " \t"
-_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_OWS: Final = " \t"
+_TOKEN: Final = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 # RFC 9110 quoted-string: qdtext or a quoted-pair; obs-text (0x80-0xFF) allowed in both.
-_QUOTED = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_PAIR = re.compile(rf"({_TOKEN})=({_TOKEN}|{_QUOTED})")
-_QUOTED_PAIR = re.compile(r"\\(.)")
+_QUOTED: Final = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_PAIR: Final = re.compile(rf"({_TOKEN})=({_TOKEN}|{_QUOTED})")
+_QUOTED_PAIR: Final = re.compile(r"\\(.)")
 # What we accept as a forwarded host: uri-host [":" port] with a reg-name of unreserved
 # characters only (no percent-encoding, no sub-delims: no real host name needs them).
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::([0-9]{1,5}))?")
-_PREFIX_CHARS = re.compile(r"/[!$&'()*+,;=:@%/A-Za-z0-9._~-]*")
-_V4_MAPPED = bytes(10) + b"\xff\xff"
+_HOST: Final = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)(?::([0-9]{1,5}))?")
+_PREFIX_CHARS: Final = re.compile(r"/[!$&'()*+,;=:@%/A-Za-z0-9._~-]*")
+_V4_MAPPED: Final = bytes(10) + b"\xff\xff"
 
 
 # NamedTuples rather than frozen dataclasses: these are made per request behind a proxy,
@@ -53,7 +53,7 @@ class Hop(NamedTuple):
     host: str | None = None
 
 
-UNREADABLE = Hop()
+UNREADABLE: Final = Hop()
 
 
 def list_items(value: str) -> list[str]:

@@ -17,6 +17,8 @@ makes atomic, and a race can at worst compute the same plan twice.
 
 from __future__ import annotations
 
+from typing import Final
+
 from pronghorn.http.events import RequestHead
 from pronghorn.http.response import ResponsePlan, plan_response
 from pronghorn.wsgi.headers import check_headers, check_status
@@ -24,12 +26,12 @@ from pronghorn.wsgi.headers import check_headers, check_status
 HeadersKey = tuple[str, tuple[tuple[str, str], ...]]
 PlanKey = tuple[str, bool, str, bool, int | None]
 
-MAX_ENTRIES = 256
+MAX_ENTRIES: Final = 256
 # Header text (names and values) the table may hold before it starts over.
-MAX_TEXT = 256 * 1024
+MAX_TEXT: Final = 256 * 1024
 # Plans kept for one (status, headers): one per Date, version, keep-alive and HEAD-ness
 # in use; the Date moves on every second, so older ones are dropped when this is reached.
-MAX_PLANS = 8
+MAX_PLANS: Final = 8
 
 
 class CheckedHead:

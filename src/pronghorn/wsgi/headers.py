@@ -8,10 +8,11 @@ hop-by-hop fields are the application's error (we answer 500), never bytes on th
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # PEP 3333 / RFC 9110 section 7.6.1: the app must not set hop-by-hop fields; Connection is
 # tolerated because "Connection: close" is a common, harmless way to ask for a close.
-_HOP_BY_HOP = frozenset(
+_HOP_BY_HOP: Final = frozenset(
     {
         "keep-alive",
         "proxy-authenticate",
@@ -23,10 +24,10 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_STATUS = re.compile(r"[1-9][0-9]{2} [^\r\n\x00]*")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-_DIGITS = re.compile(r"[0-9]+")
+_FIELD_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_STATUS: Final = re.compile(r"[1-9][0-9]{2} [^\r\n\x00]*")
+_BAD_VALUE: Final = re.compile(r"[\r\n\x00]")
+_DIGITS: Final = re.compile(r"[0-9]+")
 
 
 class AppResponseError(Exception):
@@ -44,7 +45,7 @@ def check_status(status: object) -> str:
 # Names apps send on nearly every response, already known to be valid tokens that are
 # neither hop-by-hop nor Content-Length: they skip the name checks (a measured 1 µs a
 # response on hello-world).
-_COMMON_NAMES = frozenset(
+_COMMON_NAMES: Final = frozenset(
     {
         "Content-Type",
         "Cache-Control",

@@ -8,10 +8,11 @@ than the caller asked for plus one received piece.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 
 from pronghorn.channel import BodySource
 
-_READ_PIECE = 65536
+_READ_PIECE: Final = 65536
 
 
 class InputStream:

@@ -21,19 +21,19 @@ from __future__ import annotations
 import ipaddress
 import operator
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from pronghorn.wsgi import forwarded
 from pronghorn.wsgi.forwarded import Node
 
-MAX_HOPS = 64
+MAX_HOPS: Final = 64
 """Entries of a chain examined from the right; bounds the work a long header costs."""
 
-_MEMO_LIMIT = 1024
-_MEMO_VALUE_LIMIT = 256  # characters of header values a remembered answer may be keyed by
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_MEMO_LIMIT: Final = 1024
+_MEMO_VALUE_LIMIT: Final = 256  # characters of header values a remembered answer may be keyed by
+_DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
 
-ENVIRON_KEYS = {
+ENVIRON_KEYS: Final = {
     "forwarded": "HTTP_FORWARDED",
     "x-forwarded-for": "HTTP_X_FORWARDED_FOR",
     "x-forwarded-proto": "HTTP_X_FORWARDED_PROTO",
@@ -204,8 +204,11 @@ class TrustedProxies:
         trusted = self.addresses
         client: Node | None = None
         index: int | None = None
-        for index in range(len(items) - 1, max(-1, len(items) - 1 - MAX_HOPS), -1):
-            node = read(items[index])
+        # Not `for index in ...`: compiled, a loop over an empty range still sets its variable
+        # (to the start, -1 here), and `index` is read after the loop.
+        for position in range(len(items) - 1, max(-1, len(items) - 1 - MAX_HOPS), -1):
+            index = position
+            node = read(items[position])
             if node is None:
                 break
             client = node

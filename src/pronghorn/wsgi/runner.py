@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from pronghorn.channel import BodyError, ClientDisconnected, ResponseSink
 from pronghorn.http.events import RequestHead
@@ -32,7 +32,7 @@ from pronghorn.wsgi.headers import AppResponseError
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
-_COPY_LIMIT = 65536
+_COPY_LIMIT: Final = 65536
 _IN_MEMORY_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
@@ -278,6 +278,8 @@ def _answer_error(exchange: _Exchange, status: int, keep_alive: bool) -> Outcome
 
 
 def _close_result(result: object, head: RequestHead, error_log: logging.Logger) -> None:
+    if type(result) is list:
+        return  # most apps answer with a list, which has no close(): skip the lookup
     close = getattr(result, "close", None)
     if close is None:
         return

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 # OpenSSL's long attribute names (what `getpeercert()` gives) to the short ones RFC 2253
 # and OpenSSL's own printing use; others are written as Python names them.
-_SHORT_NAMES = {
+_SHORT_NAMES: Final = {
     "commonName": "CN",
     "countryName": "C",
     "localityName": "L",
@@ -34,7 +34,7 @@ _SHORT_NAMES = {
     "surname": "SN",
     "givenName": "GN",
 }
-_SPECIAL = frozenset(',+"\\<>;')
+_SPECIAL: Final = frozenset(',+"\\<>;')
 
 
 def tls_variables(

@@ -28,7 +28,7 @@ client's address.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from pronghorn.http.events import RequestHead
@@ -36,8 +36,8 @@ from pronghorn.http.uwsgi import UwsgiHead
 from pronghorn.wsgi.environ import EnvironBuilder, ErrorStream, ServerFacts
 from pronghorn.wsgi.proxies import server_from_host
 
-_SCHEMES = frozenset({"http", "https"})
-_DROPPED = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")
+_SCHEMES: Final = frozenset({"http", "https"})
+_DROPPED: Final = ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH")
 
 
 class UwsgiEnvironBuilder:
@@ -45,7 +45,7 @@ class UwsgiEnvironBuilder:
 
     def __init__(self, facts: ServerFacts, errors: ErrorStream) -> None:
         self._root = facts.root_path
-        self._unix = facts.server_from_host
+        self._server_from_host = facts.server_from_host
         self._defaults: dict[str, Any] = {
             "SERVER_NAME": facts.server_name,
             "SERVER_PORT": facts.server_port,
@@ -87,7 +87,7 @@ class UwsgiEnvironBuilder:
             if remote is not None:
                 environ["REMOTE_PORT"] = str(remote[1])
         environ["wsgi.url_scheme"] = _scheme(variables)
-        if self._unix and "SERVER_NAME" not in variables:
+        if self._server_from_host and "SERVER_NAME" not in variables:
             server_from_host(environ)  # not the socket's path
         environ["wsgi.input"] = wsgi_input
         environ["wsgi.file_wrapper"] = file_wrapper
