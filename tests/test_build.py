@@ -70,3 +70,12 @@ def test_pronghorn_pure_runs_the_python_sources(tmp_path: Path) -> None:
     parser_file, reactor_file, build = result.stdout.split(maxsplit=2)
     assert parser_file.endswith("parser.py") and reactor_file.endswith("reactor.py")
     assert build.strip() == "pure (PRONGHORN_PURE=1)"
+
+
+def test_every_compiled_module_has_its_source() -> None:
+    """A module renamed or moved must be renamed in the compiled set too: a stale name would
+    leave the new module uncompiled (and fail the compiled wheel's build)."""
+    missing = [
+        name for name in COMPILED_MODULES if not (SRC / (name.replace(".", "/") + ".py")).is_file()
+    ]
+    assert not missing
