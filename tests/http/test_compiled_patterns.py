@@ -4,8 +4,7 @@ compiled one if the pattern comes back; `make test` runs both."""
 
 from __future__ import annotations
 
-from pronghorn.io.request_hooks import request_view, response_view
-
+from pronghorn.dispatch.request_hooks import request_view, response_view
 from pronghorn.http.events import ProtocolError, RequestHead
 from pronghorn.http.parser import RequestParser
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
