@@ -312,7 +312,15 @@ def _json_formatter() -> Callable[[AccessRecord], str]:
 class AccessLog:
     """Writes one line per finished request to the `pronghorn.access` logger."""
 
-    __slots__ = ("_format", "_logger", "_pattern", "_pattern_pid", "_since_start", "enabled")
+    __slots__ = (
+        "_format",
+        "_logger",
+        "_pattern",
+        "_pattern_pid",
+        "_since_start",
+        "_thread_names",
+        "enabled",
+    )
 
     def __init__(self, logger: logging.Logger, spec: str, *, enabled: bool) -> None:
         self._logger = logger
@@ -321,6 +329,7 @@ class AccessLog:
         self._pattern: dict[str, object] = {}  # see _log_record
         self._pattern_pid = 0
         self._since_start = 0.0
+        self._thread_names: dict[int, str] = {}
 
     def format(self, record: AccessRecord) -> str:
         """The line `log(record)` would write, without writing it."""
@@ -356,9 +365,14 @@ class AccessLog:
         fields["msecs"] = int((now - int(now)) * 1000) + 0.0
         fields["relativeCreated"] = now * 1000 + self._since_start
         if pattern["thread"] is not None:  # None when logging.logThreads is off
-            thread = threading.current_thread()
-            fields["thread"] = thread.ident
-            fields["threadName"] = thread.name
+            ident = threading.get_ident()
+            fields["thread"] = ident
+            name = self._thread_names.get(ident)
+            if name is None:
+                # threading.current_thread() is a Python call: ask once a thread. (A
+                # worker's request threads live as long as it does.)
+                name = self._thread_names[ident] = threading.current_thread().name
+            fields["threadName"] = name
         return line
 
 
