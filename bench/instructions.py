@@ -1,7 +1,7 @@
 """Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
 
     python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
-                                 [--src DIR | --python PY] [--metrics]
+                                 [--src DIR | --python PY] [--metrics] [--access-log]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -18,8 +18,9 @@ which build ran).
 APP is a module:callable from bench/apps (default hello:app). `--header` (repeatable) adds a
 request header, e.g. `--header 'X-Forwarded-For: 203.0.113.9'` for what a request from nginx
 costs. `--metrics` runs the server with `--metrics-bind 127.0.0.1:0` (its counters on, and the
-metrics listener's thread counted with the others), for what metrics cost a request. Needs
-valgrind (apt).
+metrics listener's thread counted with the others), for what metrics cost a request.
+`--access-log` writes the access log (the default format, to /dev/null through a file
+handler), for what a line costs a request. Needs valgrind (apt).
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def main() -> int:
         "--python", help="measure the pronghorn installed for this interpreter (not src/)"
     )
     parser.add_argument("--metrics", action="store_true", help="with --metrics-bind (counters on)")
+    parser.add_argument("--access-log", action="store_true", help="write the access log")
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
     if args.src is None and args.python is None:
         args.src = str(REPO / "src")
     if args.drive is not None:
-        return _drive(args.app, args.drive, args.post, args.close, args.header, args.metrics)
+        return _drive(args)
     small = _count(args, SMALL)
     large = _count(args, LARGE)
     per_request = (large - small) / (LARGE - SMALL)
@@ -66,6 +68,7 @@ def main() -> int:
     body = f", POST {args.post} B" if args.post else ""
     body += "".join(f", {header!r}" for header in args.header)
     body += ", metrics on" if args.metrics else ""
+    body += ", access log on" if args.access_log else ""
     where = args.src or f"{args.python}, {_build_of(args.python)} build"
     print(f"{args.app} ({mode}{body}, {where}): {per_request:,.0f} instructions/request")
     return 0
@@ -88,6 +91,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             str(args.post),
             *(["--close"] if args.close else []),
             *(["--metrics"] if args.metrics else []),
+            *(["--access-log"] if args.access_log else []),
             *(arg for header in args.header for arg in ("--header", header)),
         ]
         env = dict(os.environ)
@@ -117,17 +121,18 @@ def _summary(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
-def _drive(
-    app: str, requests: int, post: int, close: bool, headers: list[str], metrics: bool
-) -> int:
-    """Inside valgrind: start the server on a thread, send `requests` requests, exit."""
+def _drive(args: argparse.Namespace) -> int:
+    """Inside valgrind: start the server on a thread, send `args.drive` requests, exit."""
     from pronghorn import cli
+
+    app, requests, post, close, headers = args.app, args.drive, args.post, args.close, args.header
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     argv = ["--single-process", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    argv += ["--metrics-bind", "127.0.0.1:0"] if metrics else []
+    argv += ["--metrics-bind", "127.0.0.1:0"] if args.metrics else []
+    argv += ["--access-logfile", os.devnull] if args.access_log else []
     argv += ["--chdir", str(APPS), app]
     threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
     request = _request(post, close, headers)

@@ -11,11 +11,23 @@ between `http` and `wsgi` in the layers (docs/design.md), so neither side owns i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 from pronghorn.http.connection import BodyError
 
-__all__ = ["BodyError", "BodySource", "ClientDisconnected", "RequestChannel", "ResponseSink"]
+__all__ = [
+    "BodyError",
+    "BodySource",
+    "ClientDisconnected",
+    "RequestChannel",
+    "ResponseSink",
+    "SentReport",
+]
+
+SentReport = Callable[[int], None]
+"""Called once a response's last byte went to the kernel, with 0; or once the connection
+was dropped before it did, with the number of the response's bytes that never went out."""
 
 
 class ClientDisconnected(OSError):
@@ -68,3 +80,9 @@ class RequestChannel(BodySource, ResponseSink, Protocol):
     """The response was cut short (`abort`): the connection must be dropped."""
     keep_alive: bool
     """As `finish` said: the connection may take the next request."""
+
+    def when_sent(self, report: SentReport) -> None:
+        """After the response is written: call `report` when its last byte has gone to
+        the kernel (at once, when it already has; later, from the thread that sends what
+        a slow client's socket did not take), or when the connection is dropped first."""
+        ...

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,7 +17,14 @@ import pytest
 
 from pronghorn.config.model import Config
 from pronghorn.errors import ConfigError
-from pronghorn.logs import PRESET_FORMATS, AccessRecord, Logs, compile_format, configure
+from pronghorn.logs import (
+    PRESET_FORMATS,
+    AccessLog,
+    AccessRecord,
+    Logs,
+    compile_format,
+    configure,
+)
 
 # 2023-11-14 22:13:20 UTC
 WHEN = 1_700_000_000.25
@@ -88,6 +96,7 @@ def render(spec: str, rec: AccessRecord | None = None) -> str:
         ("D", "1234567"),
         ("L", "1.234568"),
         ("p", "<4242>"),
+        ("X", "+"),
         ("{host}i", "example.com"),
         ("{HOST}i", "example.com"),
         ("{accept}i", "text/html, */*"),
@@ -119,6 +128,9 @@ def test_each_atom(utc: None, atom: str, expected: str) -> None:
         ({"duration": 0.0004}, "D", "400"),
         ({"environ": {"REMOTE_USER": "carol"}}, "{REMOTE_USER}e", "carol"),
         ({"environ": {}}, "{REMOTE_USER}e", "-"),
+        ({"keep_alive": False}, "X", "-"),
+        ({"completed": False}, "X", "X"),
+        ({"completed": False, "keep_alive": False}, "X", "X"),
     ],
 )
 def test_atom_edge_cases(changes: dict[str, object], atom: str, expected: str) -> None:
@@ -226,6 +238,48 @@ def test_json_is_one_escaped_object_per_line(utc: None) -> None:
 def test_json_without_optional_headers() -> None:
     data = json.loads(render("json", record(request_headers=[])))
     assert data["referer"] is None and data["user_agent"] is None
+
+
+def test_json_says_whether_the_response_was_completed() -> None:
+    assert json.loads(render("json"))["completed"] is True
+    assert json.loads(render("json", record(completed=False)))["completed"] is False
+
+
+def test_access_lines_are_log_records_with_every_field() -> None:
+    """AccessLog builds its LogRecords from a pattern (the cost of a line): each must have
+    the fields, and values, that logging.LogRecord gives, its own time and thread."""
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger("pronghorn.test-access-fields")
+    logger.propagate = False
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        access = AccessLog(logger, "%(s)s", enabled=True)
+        before = time.time()
+        access.log(record())
+        after = time.time()
+        other = threading.Thread(target=access.log, args=(record(status=404),), name="other")
+        other.start()
+        other.join(10)
+    finally:
+        logger.removeHandler(keep)
+    real = logging.LogRecord(logger.name, logging.INFO, "", 0, "200", None, None)
+    first, second = seen
+    assert vars(first).keys() == vars(real).keys()
+    timed = {"created", "msecs", "relativeCreated"}
+    assert {k: v for k, v in vars(first).items() if k not in timed} == {
+        k: v for k, v in vars(real).items() if k not in timed
+    }
+    assert before <= first.created <= after
+    assert first.msecs == int((first.created % 1) * 1000)
+    assert 0 <= real.relativeCreated - first.relativeCreated < 1000 * (time.time() - before) + 1
+    assert (first.getMessage(), second.getMessage()) == ("200", "404")
+    assert (second.threadName, second.thread) == ("other", other.ident)
 
 
 # --- configure ---------------------------------------------------------------------------------

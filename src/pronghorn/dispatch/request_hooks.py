@@ -128,9 +128,10 @@ class HookedDispatcher(Dispatcher):
         outcome: Outcome,
         started: float,
         thread_id: int,
+        channel: RequestChannel,
     ) -> None:
         if self._access_log:
-            super().report(head, remote, builder, environ, outcome, started, thread_id)
+            super().report(head, remote, builder, environ, outcome, started, thread_id, channel)
         if self._post is not None:
             request = self._requests[thread_id]
             response = response_view(outcome)

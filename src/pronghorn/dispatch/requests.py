@@ -4,8 +4,11 @@ Owns `Dispatcher`, what every request of one worker shares (config, app, static 
 the cached Date header, the requests in flight), and its `run_request`, which the I/O layer
 calls on the thread that runs a request: the health probes, then the static mounts, then
 the application answer it (`pronghorn.metrics.probes`, `pronghorn.static`,
-`pronghorn.wsgi.runner`); the metrics are counted and the access log written. Nothing
-here touches a socket: the request's bytes come and go through its `RequestChannel`.
+`pronghorn.wsgi.runner`); the metrics are counted and the access-log line prepared. The
+line is written when the channel says the response's last byte went to the kernel
+(`RequestChannel.when_sent`), which for a slow client is long after the app returned, with
+the bytes that actually went out. Nothing here touches a socket: the request's bytes come
+and go through its `RequestChannel`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, Final
 
 from pronghorn.channel import RequestChannel
@@ -72,7 +76,7 @@ class Dispatcher:
         self.handled = 0
         # `report` runs after each request only when it has something to do: without an
         # access log (and request hooks, see pronghorn.dispatch.request_hooks) it costs one test.
-        self.reporting = logs.access.enabled
+        self.reporting = self.access_logging = logs.access.enabled
         self.request_limit = 0
         self.on_request_limit: Callable[[], None] = lambda: None
         uwsgi = config.protocol == "uwsgi"
@@ -137,7 +141,7 @@ class Dispatcher:
                     head.method, outcome.status, outcome.body_bytes, started, app_started
                 )
             if self.reporting:
-                self.report(head, remote, builder, environ, outcome, started, thread_id)
+                self.report(head, remote, builder, environ, outcome, started, thread_id, channel)
         finally:
             del self.in_flight[thread_id]
             self.handled += 1
@@ -153,22 +157,42 @@ class Dispatcher:
         outcome: Outcome,
         started: float,
         thread_id: int,
+        channel: RequestChannel,
     ) -> None:
-        """After an answered request, when `reporting`: the access log line. `environ` is
-        None for a request the static files answered."""
+        """After an answered request, when `reporting`: the access log line, written once
+        the channel says the response went out. `environ` is None for a request the static
+        files answered."""
         # The client as trusted proxy headers name it, not the proxy.
         client = builder.client(head, remote) if environ is None else client_address(environ)
-        self._log_access(
-            client,
-            head.method,
-            head.target.decode("latin-1"),
-            "HTTP/" + head.version,
-            outcome.status,
-            outcome.body_bytes,
-            time.monotonic() - started,
-            head.headers,
-            outcome.headers,
+        record = AccessRecord(
+            remote_addr=client[0] if client else "-",
+            remote_port=client[1] if client else 0,
+            request_time=0.0,  # both set when the line is written
+            method=head.method,
+            target=head.target.decode("latin-1"),
+            version="HTTP/" + head.version,
+            status=outcome.status,
+            response_bytes=outcome.body_bytes,
+            duration=0.0,
+            request_headers=head.headers,
+            response_headers=outcome.headers,
+            pid=self.pid,
+            keep_alive=outcome.keep_alive,
+            completed=not channel.aborted,
         )
+        channel.when_sent(partial(self._log_sent, record, started))
+
+    def _log_sent(self, record: AccessRecord, started: float, unsent: int) -> None:
+        """The response went out (`unsent` 0), or its connection was dropped with `unsent`
+        of its bytes never sent: the line, with the body bytes that went out."""
+        if unsent:
+            # The unsent bytes are the response's tail: its body, unless even the head
+            # did not all go (chunk framing counts as body here).
+            record.response_bytes = max(0, record.response_bytes - unsent)
+            record.completed = False
+        record.duration = time.monotonic() - started
+        record.request_time = time.time()
+        self.logs.access.log(record)
 
     def log_refusal(self, remote: tuple[str, int] | None, status: int) -> None:
         """Access-log a request we refused before it reached the app."""

@@ -21,7 +21,6 @@ from pronghorn.channel import ClientDisconnected
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
-from pronghorn.io.outbox import Outbox
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
 from pronghorn.io.socket_channel import SocketChannel
@@ -91,7 +90,7 @@ class ClientConnection:
         self.closed = False
         self.registered = False  # in the reactor's epoll set
         # Complete small responses held for the end of the reactor's batch.
-        self.outbox = Outbox(sock, reactor.config.io_timeout)
+        self.outbox = reactor.outbox_type(sock, reactor.config.io_timeout)
         self.parked = ParkedOutput(reactor.parking)  # what the socket did not take yet
         self.close_after_write = False
         self.wait = WAIT_FRESH

@@ -81,6 +81,11 @@ class RequestRunner(WorkerServices, Protocol):
     @property
     def metrics(self) -> WorkerMetrics | None: ...
 
+    @property
+    def access_logging(self) -> bool:
+        """The worker writes an access log: its requests report when they were sent."""
+        ...
+
     def run_request(
         self,
         head: RequestHead,
@@ -106,6 +111,11 @@ class ConnectionHost(Protocol):
 
     @property
     def parking(self) -> ParkingBudget: ...
+
+    @property
+    def outbox_type(self) -> type[Outbox]:
+        """`ReportingOutbox` on a worker that writes an access log, else `Outbox`."""
+        ...
 
     @property
     def stopping(self) -> bool: ...

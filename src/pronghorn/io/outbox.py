@@ -6,16 +6,22 @@ the outbox (`corked`); a small complete response then waits here, to go out with
 other responses of the batch (one wake-up of a waiting client instead of one per response:
 see `pronghorn.io.batching`). Anything else that must go out first (a streamed body, a
 100 Continue, a refusal, the next request's answer) flushes what is held, in order.
+
+On a worker that writes an access log, connections get a `ReportingOutbox`: a held
+response's line waits with it and is written once it went out (or was lost with the
+connection), so the line tells when the last byte was sent. A worker without an access log
+uses the plain `Outbox` and pays nothing for this.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from pronghorn.channel import ClientDisconnected, SentReport
 from pronghorn.io.sockets import send_all
 from pronghorn.io.stream import Stream
 
-__all__ = ["CORK_LIMIT", "Outbox"]
+__all__ = ["CORK_LIMIT", "Outbox", "ReportingOutbox"]
 
 CORK_LIMIT: Final = 65536
 """Complete responses up to this size may wait for the end of the reactor's batch."""
@@ -51,3 +57,33 @@ class Outbox:
         data = b"".join(held) + then if then else b"".join(held)
         held.clear()
         send_all(self._sock, data, self._timeout)
+
+
+class ReportingOutbox(Outbox):
+    """An `Outbox` whose held response may carry its access-log report (`sent_report`),
+    called once the response went out (0) or could not (its size: nothing of it is
+    counted as sent, though the kernel may have taken a first part)."""
+
+    __slots__ = ("sent_report",)
+
+    def __init__(self, sock: Stream, timeout: float) -> None:
+        super().__init__(sock, timeout)
+        self.sent_report: SentReport | None = None
+
+    def flush(self, then: bytes = b"") -> None:
+        report = self.sent_report
+        held = self.held
+        if report is None or not held:
+            Outbox.flush(self, then)
+            return
+        self.sent_report = None
+        data = b"".join(held)
+        held.clear()
+        try:
+            send_all(self._sock, data, self._timeout)
+        except ClientDisconnected:
+            report(len(data))
+            raise
+        report(0)
+        if then:
+            send_all(self._sock, then, self._timeout)

@@ -19,6 +19,10 @@ only while its total stays under `PARK_LIMIT`; and per worker, all connections t
 park at most `WORKER_PARK_LIMIT` bytes (a `ParkingBudget`). Past either bound the writer
 drains what is parked, waiting for the client as it always did, so an app that streams a
 large body, or many clients that read slowly, are still held back by the clients' pace.
+
+The tail of a response parked here may carry the response's access-log report
+(`sent_report`, see `pronghorn.channel.SentReport`): called with 0 when the last byte went
+to the kernel, or, when the connection is dropped first, with what never went out.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import threading
 from collections import deque
 from typing import Final
 
-from pronghorn.channel import ClientDisconnected
+from pronghorn.channel import ClientDisconnected, SentReport
 from pronghorn.io.sockets import send_some
 from pronghorn.io.stream import Stream
 
@@ -79,12 +83,17 @@ class ParkingBudget:
 class ParkedOutput:
     """The unsent output of one connection, in wire order."""
 
-    __slots__ = ("_budget", "_items", "size")
+    __slots__ = ("_budget", "_items", "dropped", "sent_report", "size")
 
     def __init__(self, budget: ParkingBudget) -> None:
         self._budget = budget
         self._items: deque[memoryview | _FileSegment] = deque()
         self.size = 0  # parked bytes (files not counted: they cost no memory)
+        # Set only on a worker with an access log, for the response whose tail is here.
+        self.sent_report: SentReport | None = None
+        # Bytes a writer waiting past the parking bound could not send before the client
+        # went away: the connection is dropped, and the report counts them as unsent.
+        self.dropped = 0
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -127,6 +136,10 @@ class ParkedOutput:
                     items[0] = item[sent:]
                     return False
             items.popleft()
+        report = self.sent_report
+        if report is not None:
+            self.sent_report = None
+            report(0)
         return True
 
     @staticmethod
@@ -134,16 +147,24 @@ class ParkedOutput:
         return _send_file_segment(sock, segment)
 
     def release(self) -> None:
-        """Drop everything parked (the connection is closing): close our descriptors."""
+        """Drop everything parked (the connection is closing): close our descriptors, and
+        report what of the response never went out."""
         if not self._items:
             return
+        files = 0
         for item in self._items:
             if isinstance(item, _FileSegment):
+                files += item.count
                 with contextlib.suppress(OSError):
                     os.close(item.fd)
         self._items.clear()
         self._budget.give_back(self.size)
+        unsent = self.size + files
         self.size = 0
+        report = self.sent_report
+        if report is not None:
+            self.sent_report = None
+            report(unsent)
 
 
 class TLSParkedOutput(ParkedOutput):

@@ -46,6 +46,7 @@ from pronghorn.io.client import (
 )
 from pronghorn.io.contracts import RequestRunner
 from pronghorn.io.listeners import Listener, stop_new_connections
+from pronghorn.io.outbox import Outbox, ReportingOutbox
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
 from pronghorn.io.protocols import ListenerProtocol, listener_protocol
@@ -134,6 +135,8 @@ class Reactor:
         self._batch_next = 0
         self._held: HeldResponses[ClientConnection] = HeldResponses(_CORK_SECONDS, self._serve)
         self.parking = ParkingBudget()  # bytes parked for full sockets, all connections
+        # Chosen once: a worker without an access log never looks for a held line.
+        self.outbox_type: type[Outbox] = ReportingOutbox if state.access_logging else Outbox
         self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
         self.stopping = False
         self._accept_paused = False  # some listener is not watched: out of descriptors

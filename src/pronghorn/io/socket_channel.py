@@ -7,6 +7,10 @@ non-blocking socket calls. Output the socket cannot take at once is parked for t
 to send on writability (`pronghorn.io.parked`), so the thread does not wait for the client;
 past the parking bound, and for the request body, it waits with `poll` up to
 `--io-timeout`: a slow client stalls only its own request, and never grows memory.
+
+`when_sent` tells the access log when the response's last byte went to the kernel: at
+once when nothing of it waits, else once the batch's held responses (`ReportingOutbox`)
+or the reactor's parked output have sent it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import select
 import socket
 from typing import BinaryIO
 
-from pronghorn.channel import BodyError, ClientDisconnected
+from pronghorn.channel import BodyError, ClientDisconnected, SentReport
 from pronghorn.io.contracts import ChannelConnection
+from pronghorn.io.outbox import ReportingOutbox
 from pronghorn.io.parked import COPY_PIECE, NO_SENDFILE, SENDFILE_PIECE
 from pronghorn.io.sockets import send_all, send_some, wait_for
 
@@ -75,6 +80,19 @@ class SocketChannel:
 
     def abort(self) -> None:
         self.aborted = True
+
+    def when_sent(self, report: SentReport) -> None:
+        outbox = self._outbox
+        if outbox.held:
+            # Only a worker with an access log calls this, and its outboxes report.
+            assert isinstance(outbox, ReportingOutbox)
+            outbox.sent_report = report
+            return
+        parked = self._conn.parked
+        if parked:
+            parked.sent_report = report  # the reactor sends the rest (client.writable)
+        else:
+            report(parked.dropped)  # not 0 when the client went away as we waited for it
 
     def sendfile(self, file: BinaryIO, offset: int, count: int, head: bytes = b"") -> None:
         self.started = True
@@ -164,7 +182,12 @@ class SocketChannel:
             sent = 0
             if not parked.try_add_bytes(rest):
                 self._drain_parked()
-                send_all(self._sock, rest, self._timeout)
+                try:
+                    send_all(self._sock, rest, self._timeout)
+                except ClientDisconnected:
+                    # Counted as never sent, though the kernel may have taken a part.
+                    parked.dropped += len(rest) + (len(body) if piece is data else 0)
+                    raise
 
     def _drain_parked(self) -> None:
         parked = self._conn.parked

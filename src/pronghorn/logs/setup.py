@@ -63,6 +63,15 @@ class ReopeningFileHandler(logging.StreamHandler[TextIO]):
         super().close()
 
 
+class LineFormatter(logging.Formatter):
+    """The access log's own handlers' formatter: the line as `AccessLog` made it, which is
+    `logging.Formatter("%(message)s")` without its general work (a time test, a mapping
+    format, exception and stack checks) for every line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return record.getMessage()
+
+
 def reopen_file_handler(handler: logging.FileHandler) -> None:
     """Reopen a stdlib FileHandler (or WatchedFileHandler, RotatingFileHandler...) by name.
 
@@ -317,7 +326,7 @@ def _own_handlers(
             if error_handler is not None:
                 error_handler.close()
             raise
-        access_handler.setFormatter(logging.Formatter("%(message)s"))
+        access_handler.setFormatter(LineFormatter())
     return error_handler, access_handler
 
 
