@@ -1,6 +1,6 @@
 """The counters of one worker, incremented on the request path.
 
-Owns `WorkerMetrics`: plain Python ints, floats and lists that the request threads add to,
+Owns `WorkerMetrics`: plain Python numbers and lists that the request threads add to,
 and `values()`, the snapshot the worker's clock thread publishes once a second
 (`pronghorn.metrics.block`) in the order of `pronghorn.metrics.catalogue.WORKER_FAMILIES`.
 
@@ -10,7 +10,11 @@ request counter (by method and status class) and the histogram of the total time
 table, `table[method][status class][duration bucket]`, so that one increment counts both;
 `values()` adds up its rows and columns once a second. A duration within the first four
 buckets (up to 5 ms: most requests of most applications) is placed by two comparisons
-instead of `bisect`, whose call costs as much as the rest of the increment together.
+instead of `bisect`, whose call costs as much as the rest of the increment together, and the
+app call's time, part of the request's, needs none when the request's is in the first
+bucket. The table's cell comes from one tuple per method, indexed by status (two subscripts,
+no arithmetic), and the counts are floats: an int past 256 is a new object at each `+= 1`,
+a float comes from CPython's free list (the exposition prints whole floats as integers).
 
 Why no lock: under CPython's global interpreter lock a thread switch happens only at a call
 or a backward jump, never inside `x += 1` on an attribute or a list item of ints and floats
