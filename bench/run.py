@@ -88,7 +88,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def select(args: argparse.Namespace) -> tuple[list[ServerSpec], list[Scenario]]:
-    server_names = args.servers.split(",") if args.servers else [s.name for s in servers.SERVERS]
+    server_names = (
+        args.servers.split(",") if args.servers else [s.name for s in servers.SERVERS if s.default]
+    )
     if args.scenarios and args.scenarios != "all":
         scenario_names = args.scenarios.split(",")
     elif args.quick and not args.scenarios:

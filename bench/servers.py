@@ -56,6 +56,7 @@ class ServerSpec:
     package: str = ""  # distribution that must be installed in bench/.venv-peers
     stop_signal: signal.Signals = signal.SIGTERM  # first signal sent to stop it
     tls: bool = False  # its argv serves TLS scenarios (with the harness's certificate)
+    default: bool = True  # run when --servers is not given
 
     def serves(self, scenario: Scenario) -> bool:
         return scenario.kind in self.kinds and (self.tls or not scenario.tls)
@@ -188,6 +189,17 @@ SERVERS: tuple[ServerSpec, ...] = (
         tls=True,
     ),
     ServerSpec("pronghorn-t1", WSGI, False, (PRONGHORN,), _pronghorn(["--threads", "1"]), tls=True),
+    # Metrics on (their listener on a loopback port of its own): what they cost, beside
+    # "pronghorn". Only when named (--servers pronghorn,pronghorn-metrics).
+    ServerSpec(
+        "pronghorn-metrics",
+        WSGI | STATIC,
+        False,
+        (PRONGHORN,),
+        _pronghorn(["--metrics-bind", "127.0.0.1:0"]),
+        tls=True,
+        default=False,
+    ),
     ServerSpec("gunicorn-sync", WSGI, True, (PEERS_BIN / "gunicorn",), _gunicorn([]), tls=True),
     ServerSpec(
         "gunicorn-gthread",

@@ -1,6 +1,6 @@
 """The counters of one worker, incremented on the request path.
 
-Owns `WorkerMetrics`: plain Python ints, floats and lists that the request threads add to,
+Owns `WorkerMetrics`: plain Python numbers and lists that the request threads add to,
 and `values()`, the snapshot the worker's clock thread publishes once a second
 (`pronghorn.metrics.block`) in the order of `pronghorn.metrics.catalogue.WORKER_FAMILIES`.
 
@@ -10,7 +10,11 @@ request counter (by method and status class) and the histogram of the total time
 table, `table[method][status class][duration bucket]`, so that one increment counts both;
 `values()` adds up its rows and columns once a second. A duration within the first four
 buckets (up to 5 ms: most requests of most applications) is placed by two comparisons
-instead of `bisect`, whose call costs as much as the rest of the increment together.
+instead of `bisect`, whose call costs as much as the rest of the increment together, and the
+app call's time, part of the request's, needs none when the request's is in the first
+bucket. The table's cell comes from one tuple per method, indexed by status (two subscripts,
+no arithmetic), and the counts are floats: an int past 256 is a new object at each `+= 1`,
+a float comes from CPython's free list (the exposition prints whole floats as integers).
 
 Why no lock: under CPython's global interpreter lock a thread switch happens only at a call
 or a backward jump, never inside `x += 1` on an attribute or a list item of ints and floats
@@ -41,10 +45,16 @@ from pronghorn.metrics.catalogue import (
 _BUCKETS = len(DURATION_BUCKETS) + 1  # with +Inf
 assert DURATION_BUCKETS[:4] == (0.0005, 0.001, 0.0025, 0.005)  # spelt out in request_done
 _ROW = _BUCKETS * 10  # one row a method: status classes 0-9 (a status has three digits)
-_METHOD_ROW = {method: index * _ROW for method, index in METHOD_INDEX.items()}
-_OTHER_ROW = (len(METHODS) - 1) * _ROW
-# A status's offset in its method's row: a tuple index is cheaper than `// 100 * _BUCKETS`.
-_STATUS_OFFSET = tuple(status // 100 * _BUCKETS for status in range(1000))
+
+
+def _slots(row: int) -> tuple[int, ...]:
+    """Where each status's first bucket sits in the table, in the method row at `row`."""
+    return tuple(row + status // 100 * _BUCKETS for status in range(1000))
+
+
+# Per method, by status: the offset of its first bucket. Two subscripts, no arithmetic.
+_SLOTS = {method: _slots(index * _ROW) for method, index in METHOD_INDEX.items()}
+_OTHER_SLOTS = _slots((len(METHODS) - 1) * _ROW)
 _TABLE = len(METHODS) * _ROW
 _BAD_INDEX = {int(status): i for i, status in enumerate(BAD_REQUEST_STATUSES[:-1])}
 _BAD_OTHER = len(BAD_REQUEST_STATUSES) - 1
@@ -80,9 +90,9 @@ class WorkerMetrics:
     )
 
     def __init__(self) -> None:
-        self.table = [0] * _TABLE
+        self.table = [0.0] * _TABLE
         self.total_sum = 0.0
-        self.app_buckets = [0] * _BUCKETS
+        self.app_buckets = [0.0] * _BUCKETS
         self.app_sum = 0.0
         self.received_bytes = 0
         self.body_bytes = 0
@@ -112,9 +122,9 @@ class WorkerMetrics:
         now = _monotonic()
         seconds = now - started
         try:
-            row = _METHOD_ROW[method]
+            slot = _SLOTS[method][status]
         except KeyError:
-            row = _OTHER_ROW
+            slot = _OTHER_SLOTS[status]
         # The bucket: two comparisons up to 5 ms, where most requests are; bisect beyond.
         if seconds <= 0.001:
             bucket = 0 if seconds <= 0.0005 else 1
@@ -122,18 +132,22 @@ class WorkerMetrics:
             bucket = 2 if seconds <= 0.0025 else 3
         else:
             bucket = bisect_left(DURATION_BUCKETS, seconds, 4)
-        self.table[row + _STATUS_OFFSET[status] + bucket] += 1
+        self.table[slot + bucket] += 1.0
         self.total_sum += seconds
         self.body_bytes += body_bytes
         if app_started:
             seconds = now - app_started
-            if seconds <= 0.001:
+            # The app's time is part of the request's (app_started >= started, same clock):
+            # when the request is in the first bucket, so is the app call, uncompared.
+            if not bucket:
+                pass
+            elif seconds <= 0.001:
                 bucket = 0 if seconds <= 0.0005 else 1
             elif seconds <= 0.005:
                 bucket = 2 if seconds <= 0.0025 else 3
             else:
                 bucket = bisect_left(DURATION_BUCKETS, seconds, 4)
-            self.app_buckets[bucket] += 1
+            self.app_buckets[bucket] += 1.0
             self.app_sum += seconds
 
     def static_served(self, status: int) -> None:
