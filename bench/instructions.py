@@ -188,7 +188,10 @@ def _keep_alive_loop(port: int, request: bytes, size: int, requests: int) -> Non
         for conn in conns:
             got = 0
             while got < size:
-                got += len(conn.recv(1 << 20))
+                piece = conn.recv(1 << 20)
+                if not piece:  # the server closed it: fail, rather than spin forever
+                    raise ConnectionError(f"connection closed after {done} requests")
+                got += len(piece)
         done += len(conns)
 
 
