@@ -2,6 +2,7 @@
 
     python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
                                  [--src DIR | --python PY] [--metrics] [--access-log]
+                                 [--static BYTES]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -21,6 +22,10 @@ costs. `--metrics` runs the server with `--metrics-bind 127.0.0.1:0` (its counte
 metrics listener's thread counted with the others), for what metrics cost a request.
 `--access-log` writes the access log (the default format, to /dev/null through a file
 handler), for what a line costs a request. Needs valgrind (apt).
+`--static BYTES` measures the `static-1k` scenario's path instead of an app: a file of that
+many bytes, written to a temporary directory and left to settle (the open-file cache keeps
+a file only once its ctime is two seconds old), served with `--static /static=DIR` and no
+app, and GET `/static/file.bin` (`--static 1024` is `static-1k`). Needs valgrind (apt).
 """
 
 from __future__ import annotations
@@ -55,14 +60,21 @@ def main() -> int:
     )
     parser.add_argument("--metrics", action="store_true", help="with --metrics-bind (counters on)")
     parser.add_argument("--access-log", action="store_true", help="write the access log")
+    parser.add_argument("--static", type=int, default=0, help="GET a static file of this size")
+    parser.add_argument("--static-dir", help=argparse.SUPPRESS)  # inside valgrind
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
     if args.src is None and args.python is None:
         args.src = str(REPO / "src")
     if args.drive is not None:
         return _drive(args)
-    small = _count(args, SMALL)
-    large = _count(args, LARGE)
+    with tempfile.TemporaryDirectory() as static_dir:
+        if args.static:
+            _write_settled(Path(static_dir) / "file.bin", args.static)
+            args.static_dir = static_dir
+            args.app = f"static {args.static} B"
+        small = _count(args, SMALL)
+        large = _count(args, LARGE)
     per_request = (large - small) / (LARGE - SMALL)
     mode = "close" if args.close else "keep-alive"
     body = f", POST {args.post} B" if args.post else ""
@@ -93,6 +105,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             *(["--metrics"] if args.metrics else []),
             *(["--access-log"] if args.access_log else []),
             *(arg for header in args.header for arg in ("--header", header)),
+            *(["--static-dir", args.static_dir] if args.static_dir else []),
         ]
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
@@ -121,11 +134,19 @@ def _summary(out: Path) -> int:
     raise RuntimeError(f"no totals in {out}")
 
 
+def _write_settled(path: Path, size: int) -> None:
+    """Write the static file, then wait out the open-file cache's settling time, so that
+    every measured request is answered from the cache, as in a wrk run."""
+    path.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+    settle = 2.1  # seconds: pronghorn.static.cache.SETTLE_NS, and a margin
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        time.sleep(0.05)  # a fixed wait of the file's age, not readiness polling
+
+
 def _drive(args: argparse.Namespace) -> int:
     """Inside valgrind: start the server on a thread, send `args.drive` requests, exit."""
     from pronghorn import cli
-
-    app, requests, post, close, headers = args.app, args.drive, args.post, args.close, args.header
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -133,20 +154,22 @@ def _drive(args: argparse.Namespace) -> int:
     argv = ["--single-process", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     argv += ["--metrics-bind", "127.0.0.1:0"] if args.metrics else []
     argv += ["--access-logfile", os.devnull] if args.access_log else []
-    argv += ["--chdir", str(APPS), app]
+    argv += ["--chdir", str(APPS)]
+    argv += ["--static", f"/static={args.static_dir}"] if args.static_dir else [args.app]
     threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
-    request = _request(post, close, headers)
-    size = _response_size(port, _request(post, False, headers))
-    if close:
-        _close_loop(port, request, requests)
+    target = "/static/file.bin" if args.static_dir else "/"
+    request = _request(target, args.post, args.close, args.header)
+    size = _response_size(port, _request(target, args.post, False, args.header))
+    if args.close:
+        _close_loop(port, request, args.drive)
     else:
-        _keep_alive_loop(port, request, size, requests)
+        _keep_alive_loop(port, request, size, args.drive)
     os._exit(0)  # the server thread is a daemon: no graceful stop to count
 
 
-def _request(post: int, close: bool, headers: list[str]) -> bytes:
+def _request(target: str, post: int, close: bool, headers: list[str]) -> bytes:
     method = "POST" if post else "GET"
-    head = f"{method} / HTTP/1.1\r\nHost: localhost\r\n"
+    head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\n"
     head += "".join(f"{header}\r\n" for header in headers)
     if post:
         head += f"Content-Type: application/octet-stream\r\nContent-Length: {post}\r\n"
@@ -190,7 +213,10 @@ def _keep_alive_loop(port: int, request: bytes, size: int, requests: int) -> Non
         for conn in conns:
             got = 0
             while got < size:
-                got += len(conn.recv(1 << 20))
+                piece = conn.recv(1 << 20)
+                if not piece:  # the server closed it: fail, rather than spin forever
+                    raise ConnectionError(f"connection closed after {done} requests")
+                got += len(piece)
         done += len(conns)
 
 

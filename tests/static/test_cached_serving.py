@@ -22,7 +22,7 @@ from statictree import past_its_tick
 
 from pronghorn.config.model import StaticMount
 from pronghorn.http.events import BodyKind, RequestHead
-from pronghorn.static import StaticFiles, StaticOptions, cache
+from pronghorn.static import StaticFiles, StaticOptions, answer, cache
 from pronghorn.wsgi.runner import Outcome
 
 DATE = "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -329,6 +329,27 @@ def test_cached_answers_are_the_uncached_answers(site: Site) -> None:
             got = _normalised(ask(cached, target, method, version, keep_alive, **headers))
             assert got == expected, (target, method, version, keep_alive, headers)
     assert len(cached._entries) >= 6
+
+
+def test_remembered_heads_follow_the_date_and_stay_bounded(site: Site) -> None:
+    """A plain GET from the entry reuses its whole head per Date, version and keep-alive;
+    a new Date (every second) gets a head of its own, and few are kept."""
+    files = make(site)
+    head = RequestHead(
+        "GET", b"/one-k.txt", b"/one-k.txt", b"", "1.1", [], True, False, BodyKind.NONE, None
+    )
+    dates = [f"Sun, 06 Nov 1994 08:49:{second:02d} GMT" for second in range(10)]
+    for date in dates + dates[:1]:
+        for _ in range(2):  # the first through the full path, then from the entry
+            sink = Sink()
+            outcome = files.serve(head, sink, date)
+            assert outcome is not None and outcome.status == 200
+            assert f"\r\nDate: {date}\r\n".encode() in sink.data
+            assert bytes(sink.data).endswith(b"\r\n\r\n" + ONE_K)
+    entry = next(iter(files._entries._items.values()))
+    heads = entry.representations[""].whole_heads
+    assert 1 <= len(heads) <= answer.WHOLE_HEADS
+    assert all(key[0] in dates for key in heads)
 
 
 # --- changes on disk are seen --------------------------------------------------------------

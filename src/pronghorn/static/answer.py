@@ -36,6 +36,10 @@ from pronghorn.wsgi.runner import Outcome
 
 INLINE_LIMIT = 65536
 """Bodies up to this size are sent with their head in one piece, and are the ones kept."""
+WHOLE_HEADS = 4
+"""Complete 200 heads a representation remembers (`Representation.whole_heads`): one per
+Date, request version and keep-alive in use; the Date moves on every second."""
+_PLAIN_FIELDS = frozenset((b"accept-encoding",))
 _WANTED = frozenset(
     (
         b"range",
@@ -170,6 +174,36 @@ def request_fields(head: RequestHead) -> dict[bytes, str]:
             text = value.decode("latin-1")
             fields[key] = fields[key] + ", " + text if key in fields else text
     return fields
+
+
+def plain_answer(
+    head: RequestHead, sink: ResponseSink, date: str, fields: dict[bytes, str], rep: Representation
+) -> Outcome | None:
+    """The whole of a kept, in-memory representation, when the request has no precondition
+    and no Range (`fields` holds at most Accept-Encoding): the common static GET. Its head
+    is made once per Date, version and keep-alive; None when `answer` must decide."""
+    data = rep.body
+    start = rep.ok_head
+    if data is None or start is None or not fields.keys() <= _PLAIN_FIELDS:
+        return None
+    keep_alive = head.keep_alive
+    key = (date, head.version, keep_alive)
+    heads = rep.whole_heads
+    whole = heads.get(key)
+    if whole is None:
+        whole = start + date.encode("latin-1") + fixed_head_end(head.version, keep_alive)
+        if len(heads) >= WHOLE_HEADS:
+            heads.clear()
+        heads[key] = whole
+    if head.method == "HEAD" or not data:
+        sink.finish(whole, keep_alive)
+        return Outcome(200, 0, keep_alive, rep.ok_headers)
+    try:
+        sink.finish(whole + data, keep_alive)
+    except OSError:  # as `_send_with_body`: the connection is dropped, nothing was sent
+        sink.abort()
+        return Outcome(200, 0, False, rep.ok_headers)
+    return Outcome(200, len(data), keep_alive, rep.ok_headers)
 
 
 def answer(

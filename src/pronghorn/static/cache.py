@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
 from pronghorn.static.conditions import Validators
@@ -80,9 +80,10 @@ class Representation:
     """One file an entry may send (the file itself or a precompressed sibling), approved
     by the full check, with everything about its answer that does not depend on the request.
 
-    Never changed once built: threads read it without a lock, and the header lists are
-    shared by every answer (the access log reads them). Not `frozen`, as a frozen dataclass
-    costs a microsecond more to build, on every full-path request.
+    Never changed once built, but for the memo `whole_heads`: threads read it without a
+    lock, and the header lists are shared by every answer (the access log reads them).
+    Not `frozen`, as a frozen dataclass costs a microsecond more to build, on every
+    full-path request.
     """
 
     path: bytes
@@ -102,6 +103,11 @@ class Representation:
     """The same for a 304."""
     body: bytes | None
     """The whole file when it is small and within the byte budget, else None (read it)."""
+    whole_heads: dict[tuple[str, str, bool], bytes] = field(default_factory=dict)
+    """The complete head of a 200 by (Date, request version, keep-alive), made by
+    `answer.plain_answer` for the entry's kept heads: the one part of a Representation
+    that changes after it is built. Bounded (`answer.WHOLE_HEADS`); each change is one
+    dict operation, atomic under the GIL, and a race can only make the same head twice."""
 
     @property
     def size(self) -> int:
@@ -159,6 +165,9 @@ class BoundedCache(Generic[_K, _V]):
         self._weights: dict[_K, int] = {}
         self._total = 0
         self._lock = threading.Lock()
+        # The reader: the dict's own `get`, so a lookup is one C call and no Python frame
+        # (a cached static GET makes two). The dict is never replaced, only changed.
+        self.get: Callable[[_K], _V | None] = self._items.get
 
     @property
     def enabled(self) -> bool:
@@ -174,9 +183,6 @@ class BoundedCache(Generic[_K, _V]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def get(self, key: _K) -> _V | None:
-        return self._items.get(key)
 
     def put(self, key: _K, value: _V, weight: int = 0) -> bool:
         """Store `value` (replacing any older one) unless it alone breaks a bound."""

@@ -33,6 +33,7 @@ from pronghorn.static.answer import (
     answer,
     answer_error,
     choose,
+    plain_answer,
     redirect,
     request_fields,
 )
@@ -141,6 +142,9 @@ class StaticFiles:
             return None
         fields = request_fields(head)
         rep = choose(entry, fields)
+        outcome = plain_answer(head, sink, date, fields, rep)
+        if outcome is not None:
+            return outcome
         body = Body(rep)
         try:
             return answer(head, sink, date, fields, rep, body)
