@@ -139,7 +139,8 @@ class ServerProcess:
 
     def wait_listening(self, timeout: float) -> None:
         """Wait for the listening line and record host and port from it."""
-        self.wait_for_log("Listening at: ", timeout)  # http, https, uwsgi, http+proxy
+        # A TCP listener's line (http, https, uwsgi, http+proxy): a Unix socket's may come first.
+        self._wait_for(self._stderr, LISTENING_RE, timeout)
         match = LISTENING_RE.search(self.log_text())
         if match is None:
             raise ServerStartError(f"unparsable listening line:\n{self._describe()}")
@@ -161,13 +162,17 @@ class ServerProcess:
         """Like `wait_for_log`, for stdout (where ``--access-logfile -`` writes)."""
         return self._wait_for(self._stdout, substring, timeout)
 
-    def _wait_for(self, capture: _StreamCapture, substring: str, timeout: float) -> str:
+    def _wait_for(
+        self, capture: _StreamCapture, substring: str | re.Pattern[str], timeout: float
+    ) -> str:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 # The condition's lock is re-entrant, so text() may take it again.
                 text = capture.text()
-                if substring in text:
+                if isinstance(substring, str) and substring in text:
+                    return text
+                if isinstance(substring, re.Pattern) and substring.search(text):
                     return text
                 if capture.closed or self._proc.poll() is not None:
                     break

@@ -53,6 +53,7 @@ COMPILED_MODULES: Final = (
     "pronghorn.static.responder",
     "pronghorn.static.lookup",
     "pronghorn.static.answer",
+    "pronghorn.metrics.recorder",
     "pronghorn.dispatch.settings",
     "pronghorn.dispatch.requests",
     "pronghorn.dispatch.request_hooks",
