@@ -190,13 +190,23 @@ SERVERS: tuple[ServerSpec, ...] = (
     ),
     ServerSpec("pronghorn-t1", WSGI, False, (PRONGHORN,), _pronghorn(["--threads", "1"]), tls=True),
     # Metrics on (their listener on a loopback port of its own): what they cost, beside
-    # "pronghorn". Only when named (--servers pronghorn,pronghorn-metrics).
+    # "pronghorn" (and "pronghorn-compiled"). Only when named (--servers
+    # pronghorn,pronghorn-metrics).
     ServerSpec(
         "pronghorn-metrics",
         WSGI | STATIC,
         False,
         (PRONGHORN,),
         _pronghorn(["--metrics-bind", "127.0.0.1:0"]),
+        tls=True,
+        default=False,
+    ),
+    ServerSpec(
+        "pronghorn-compiled-metrics",
+        WSGI | STATIC,
+        False,
+        (PRONGHORN_COMPILED,),
+        _pronghorn(["--metrics-bind", "127.0.0.1:0"], PRONGHORN_COMPILED),
         tls=True,
         default=False,
     ),
