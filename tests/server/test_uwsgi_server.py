@@ -96,13 +96,17 @@ def site(serve_module: Serve, tmp_path_factory: pytest.TempPathFactory) -> Uwsgi
     return Uwsgi(server, unix)
 
 
-def log_after_sentinel(site: Uwsgi) -> str:
+def log_after_sentinel(site: Uwsgi, detail: str = "", count: int = 0) -> str:
     """The error log once everything sent before has been handled (a request is answered
     after it: one worker, requests on a connection of their own each, served in order of
-    arrival does not hold; so wait for the sentinel's access-log line)."""
+    arrival does not hold; so wait for the sentinel's access-log line). The access log is
+    on stdout, the error log on stderr, each read by its own thread here: a line written
+    before the sentinel's may still be in its pipe, so wait too until `detail` is in the
+    error log `count` times (more would be seen, and fail the caller's count)."""
     tag = secrets.token_hex(4)
     assert ask(site, "GET", f"/hello?tag={tag}").status == 200
     site.server.wait_for_stdout(f"tag={tag}")
+    wait_until(lambda: site.server.log_text().count(detail) >= count, TIMEOUT)
     return site.server.log_text()
 
 
@@ -273,7 +277,7 @@ def test_broken_packets_get_an_answer_and_one_log_line(
     answer = parse(exchange(site, wire))
     assert answer.status == status
     assert answer.headers["connection"] == "close"
-    assert log_after_sentinel(site).count(detail) == before + 1
+    assert log_after_sentinel(site, detail, before + 1).count(detail) == before + 1
 
 
 def test_a_packet_cut_short_is_one_log_line(site: Uwsgi) -> None:
@@ -286,7 +290,8 @@ def test_a_packet_cut_short_is_one_log_line(site: Uwsgi) -> None:
         sock.shutdown(socket.SHUT_WR)
         data = read_to_close(sock)
     assert data.startswith(b"HTTP/1.1 400 ")
-    assert log_after_sentinel(site).count("packet cut short") == before + 1
+    cut = "packet cut short"
+    assert log_after_sentinel(site, cut, before + 1).count(cut) == before + 1
 
 
 def test_a_stalled_packet_is_408_after_the_header_timeout(site: Uwsgi) -> None:
