@@ -77,6 +77,14 @@ COMPILED_MODULES: Final = (
 # The module whose loader tells which build is running (every compiled build compiles it).
 PROBE_MODULE: Final = "pronghorn.http.parser"
 PURE_SWITCH: Final = "PRONGHORN_PURE"
+# Read at build time by setup.py and build_backend/backend.py, which cannot import pronghorn
+# and spell it themselves; named here so the settings reader knows it too.
+BUILD_SWITCH: Final = "PRONGHORN_BUILD"
+# The PRONGHORN_* variables that choose a build, not a setting: `pronghorn` is started with
+# them in its environment (a compiled install run pure, a shell that just built a wheel),
+# and the settings reader must not take them for misspelt settings (PRONGHORN_PURE is close
+# to PRONGHORN_USER, PRONGHORN_BUILD to PRONGHORN_BIND).
+BUILD_VARIABLES: Final = frozenset({PURE_SWITCH, BUILD_SWITCH})
 
 
 def running_build() -> str:

@@ -135,6 +135,16 @@ def test_check_config_imports_the_app_with_env_and_starts_nothing(tmp_path: Path
     assert not (tmp_path / "x.pid").exists()  # no master ran
 
 
+def test_build_variables_in_the_environment_are_accepted(tmp_path: Path) -> None:
+    # PRONGHORN_PURE=1 runs a compiled install's Python sources (pronghorn.build), and a
+    # shell that built a wheel may still have PRONGHORN_BUILD set: neither is a setting,
+    # and neither may be refused as a misspelt one (PRONGHORN_USER, PRONGHORN_BIND).
+    (tmp_path / "checked.py").write_text(CHECKED_APP)
+    env = {"PRONGHORN_PURE": "1", "PRONGHORN_BUILD": "compiled"}
+    result = run(["--check-config", "checked:app"], tmp_path, **env)
+    assert (result.returncode, result.stderr) == (EXIT_OK, "")
+
+
 @pytest.mark.parametrize(
     ("args", "status", "expected"),
     [

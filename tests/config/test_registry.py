@@ -198,6 +198,20 @@ def test_unrelated_prefixed_variables_are_not_errors() -> None:
 
 
 @pytest.mark.parametrize(
+    "environ",
+    [
+        {"PRONGHORN_PURE": "1"},  # close to PRONGHORN_USER
+        {"PRONGHORN_BUILD": "compiled"},  # close to PRONGHORN_BIND
+        {"PRONGHORN_PURE": "1", "PRONGHORN_BUILD": "pure"},
+    ],
+)
+def test_build_variables_are_not_misspelt_settings(environ: dict[str, str]) -> None:
+    # They choose a build (pronghorn.build), and a server may well start with them set.
+    # and they set nothing either.
+    assert load_config(["m"], environ) == load_config(["m"], {})
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("thread = 3\n", "unknown key 'thread' (did you mean threads?)"),

@@ -212,3 +212,27 @@ def test_random_pipelines_arrive_whole_and_in_order(
             if method == "GET":
                 assert response.body == _expected(target, site), (method, target)
         assert client.read_to_eof(timeout=10.0) == b""
+
+
+@pytest.mark.parametrize("first", ["/hello?tag=first", "/big?size=6000000"])
+def test_head_and_body_sent_apart_resume_where_the_socket_stopped(
+    one_thread: ServerProcess, first: str
+) -> None:
+    """A body over 64 KiB with its head goes out as one sendmsg of two buffers, the body
+    uncopied (pronghorn.wsgi.runner): whatever part of them a full socket took, the rest is
+    parked or sent from the first byte not taken, in order. Sizes around the 64 KiB at which
+    head and body stop being joined, pipelined to a client that reads slowly, behind a
+    small response or one that fills the socket."""
+    sizes = [65536 - 150, 65536, 65537, 70000, 1000000, 65536]
+    targets = [first, *(f"/big?size={size}" for size in sizes), "/hello?tag=last"]
+    wire = b"".join(f"GET {target} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for target in targets)
+    with RawClient.connect(one_thread.host, one_thread.port, rcvbuf=SMALL_RCVBUF) as client:
+        client.send(wire)
+        for target in targets:
+            response = client.response()
+            assert response.status == 200, target
+            if target.startswith("/big"):
+                size = int(target.partition("=")[2])
+                assert response.header("Content-Length") == str(size)
+                assert response.body == big_body(size), target
+        assert response.header("X-Tag") == "last"

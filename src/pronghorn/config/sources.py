@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from pronghorn.build import BUILD_VARIABLES
 from pronghorn.config.arguments import CommandLine, parse_command_line
 from pronghorn.config.gunicorn import BY_GUNICORN_NAME
 from pronghorn.config.model import FORWARDED_EXCLUDES, Config, FileExtras
@@ -124,7 +125,8 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, object]:
             continue
         setting = by_var.get(var)
         if setting is None:
-            _reject_misspelt_variable(var, list(by_var))
+            if var not in BUILD_VARIABLES:
+                _reject_misspelt_variable(var, list(by_var))
             continue
         raw = environ[var]
         if not raw.strip():

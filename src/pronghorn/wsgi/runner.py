@@ -115,9 +115,13 @@ class _Exchange:
         assert plan is not None
         if not plan.sends_body:
             return []
-        if self.remaining >= 0:
-            data = data[: self.remaining]
-            self.remaining -= len(data)
+        remaining = self.remaining
+        if remaining >= 0:
+            if len(data) > remaining:
+                # Sliced only to cut: a compiled slice copies even when it takes the whole
+                # (docs/design.md, "Slice bytes only to cut them").
+                data = data[:remaining]
+            self.remaining = remaining - len(data)
         self.sent += len(data)
         if plan.framing is _CHUNKED and data:
             return [chunk_header(len(data)), data, CRLF]
@@ -145,10 +149,14 @@ class _Exchange:
         if self.plan is None:
             plan = self._start(len(body))
             parts = self._frame(body)
-            if len(parts) == 1 and len(parts[0]) > _COPY_LIMIT:
-                self.sink.finish(plan.head, self._keep_alive(), parts[0])  # no join: no copy
+            head = plan.head
+            if len(parts) == 1 and len(head) + len(parts[0]) > _COPY_LIMIT:
+                # Head and body go out in one sendmsg, the body uncopied; joining them would
+                # copy it, while a small response is cheaper as one write (and may wait for
+                # the end of the batch, see pronghorn.io.outbox).
+                self.sink.finish(head, self._keep_alive(), parts[0])
             else:
-                self.sink.finish(plan.head + b"".join(parts), self._keep_alive())
+                self.sink.finish(head + b"".join(parts), self._keep_alive())
         else:
             if body:
                 self._send_part(body)
