@@ -499,6 +499,18 @@ class Reactor:
         """True once stopping has no more to do: no connection left, no socket listening."""
         return not self._conns and not self._listening
 
+    def stop_accepting(self) -> None:
+        """No thread of ours accepts a new connection from now on; the listening sockets stay
+        open until `begin_stop` retires them. For --max-requests, called by the request that
+        reached the limit: the thread that served it may be inside an accept batch, and
+        would go on taking and serving the connections queued behind it until the clock
+        thread, which a busy machine can keep waiting, begins the stop."""
+        with self._lock:
+            for fd, listening in self._listening.items():
+                listening.open = False
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    self._epoll.unregister(fd)
+
     def begin_stop(self, drain_shared: bool) -> None:
         """Stop taking new connections, and answer every request that has arrived.
 

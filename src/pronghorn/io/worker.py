@@ -114,7 +114,7 @@ def serve(
         for i in range(max(1, config.threads))
     ]
     if control is not None and control.request_limit:
-        _limit_requests(state, control.request_limit, stop)  # before any request is served
+        _limit_requests(state, reactor, control.request_limit, stop)  # before any request
     try:
         for thread in threads:
             thread.start()
@@ -165,11 +165,13 @@ def _keep_time(
             observer.tick()
 
 
-def _limit_requests(state: Dispatcher, limit: int, stop: threading.Event) -> None:
-    """--max-requests: ask for a graceful stop once `limit` requests are answered."""
+def _limit_requests(state: Dispatcher, reactor: Reactor, limit: int, stop: threading.Event) -> None:
+    """--max-requests: once `limit` requests are answered, take no new connection (the
+    other workers, or this one's successor, get them) and ask for a graceful stop."""
     state.request_limit = limit
 
     def limit_reached() -> None:
+        reactor.stop_accepting()
         if not stop.is_set():
             state.error_log.info(
                 "Worker stopping: %d requests served (--max-requests)", state.handled
