@@ -6,8 +6,10 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from svtools import BIND, ENV, LoadClient, children, get, wait_until
@@ -110,3 +112,30 @@ def test_max_requests_rotates_workers_without_a_failure(serve: Serve, app_dir: P
     pids = {body.split()[1] for body in load.bodies}
     assert len(pids) >= 5
     assert "--max-requests" in server.log_text()
+
+
+def test_a_worker_at_max_requests_takes_no_more_connections(serve: Serve, app_dir: Path) -> None:
+    # One worker, one thread: that thread accepts and serves inline, in batches of
+    # accepts. Twelve requests are sent at once, so once the fifth is answered the next
+    # ones are likely queued for the taking; the worker must leave them to its successor
+    # instead of serving them until its clock thread begins the stop.
+    server = serve(*BIND, "-w", "1", "--threads", "1", "--max-requests", "5",
+                   "svapp:app", cwd=app_dir, env=ENV)  # fmt: skip
+    status, body = get(server.host, server.port)  # the first worker is up: one of its five
+    assert status == 200
+    served: Counter[str] = Counter([body.split()[1]])
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    clients = []
+    for _ in range(12):
+        client = socket.create_connection((server.host, server.port), timeout=15)
+        client.sendall(request)
+        clients.append(client)
+    for client in clients:
+        with client:
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        served[answer.rsplit(b"\r\n\r\n", 1)[1].split()[1].decode()] += 1
+    assert sum(served.values()) == 13
+    assert max(served.values()) <= 5, served
