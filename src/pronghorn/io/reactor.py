@@ -501,10 +501,10 @@ class Reactor:
 
     def stop_accepting(self) -> None:
         """No thread of ours accepts a new connection from now on; the listening sockets stay
-        open until `begin_stop` retires them. For --max-requests, called by the request that
-        reached the limit: the thread that served it may be inside an accept batch, and
-        would go on taking and serving the connections queued behind it until the clock
-        thread, which a busy machine can keep waiting, begins the stop."""
+        open until `begin_stop` retires them. The first step of `begin_stop`, and for
+        --max-requests called earlier by the request that reached the limit: the thread
+        that served it may be inside an accept batch, and would go on taking and serving
+        the connections queued behind it until the clock thread begins the stop."""
         with self._lock:
             for fd, listening in self._listening.items():
                 listening.open = False
@@ -525,15 +525,13 @@ class Reactor:
         for fresh in (Wait.FRESH, Wait.PREAMBLE):
             self.wait_seconds[fresh] = min(self.wait_seconds[fresh], _FRESH_GRACE)
         soon = time.monotonic() + _FRESH_GRACE
+        self.stop_accepting()  # from now on no thread of ours accepts
         with self._lock:
             for conn in self._conns.values():
                 if conn.wait is Wait.FRESH or conn.wait is WAIT_PREAMBLE:
                     conn.deadline = min(conn.deadline, soon)
-            for fd, listening in self._listening.items():
-                listening.open = False  # from now on no thread of ours accepts on it
+            for listening in self._listening.values():
                 listening.drain = drain_shared or listening.listener.exclusive
-                with contextlib.suppress(FileNotFoundError, ValueError):
-                    self._epoll.unregister(fd)
         self.retire_listeners()
         self.close_idle()
         self.wake()
