@@ -14,10 +14,37 @@ from pronghorn.metrics.catalogue import (
     BLOCK_SLOTS,
     DURATION_BUCKETS,
     GAUGE_SLOTS,
+    METHODS,
+    STATUS_CLASSES,
     WORKER_FAMILIES,
 )
 from pronghorn.metrics.exposition import Exposition, add_worker_families
-from pronghorn.metrics.recorder import StatsdMetrics, WorkerMetrics
+from pronghorn.metrics.recorder import (
+    FOLD_CHUNK,
+    STATSD_SAMPLES,
+    StatsdMetrics,
+    WorkerMetrics,
+)
+
+BOTH_WAYS = pytest.mark.parametrize("how", ["in_place", "recorded"])
+"""Each test of a request's numbers runs on both ways of counting it (the compiled build
+counts in place, the pure build records and folds; see pronghorn.metrics.recorder)."""
+
+
+def _done(
+    metrics: WorkerMetrics,
+    how: str,
+    method: str,
+    status: int,
+    body_bytes: int,
+    started: float,
+    app_started: float,
+) -> None:
+    """A request done, as the dispatcher reports it in the build `how` stands for."""
+    if how == "in_place":
+        metrics.request_done(method, status, body_bytes, started, app_started)
+    else:
+        metrics.record((method, status, body_bytes, started, app_started, time.monotonic()))
 
 
 def _render(values: list[float]) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -36,15 +63,16 @@ def test_the_families_tile_the_block() -> None:
     assert len(GAUGE_SLOTS) == len(gauges)
 
 
-def test_each_number_lands_in_its_own_series() -> None:
+@BOTH_WAYS
+def test_each_number_lands_in_its_own_series(how: str) -> None:
     metrics = WorkerMetrics()
     now = time.monotonic()
     # An app call of ~35 ms: mid-bucket, so a busy machine's delay cannot cross a bound.
-    metrics.request_done("GET", 200, 10, now - 0.04, now - 0.035)
-    metrics.request_done("GET", 304, 0, now, 0.0)  # no app call: a static mount
+    _done(metrics, how, "GET", 200, 10, now - 0.04, now - 0.035)
+    _done(metrics, how, "GET", 304, 0, now, 0.0)  # no app call: a static mount
     metrics.static_served(304)
-    metrics.request_done("BREW", 418, 5, now, now)  # an unknown method is "other"
-    metrics.request_done("POST", 503, 0, now, now)
+    _done(metrics, how, "BREW", 418, 5, now, now)  # an unknown method is "other"
+    _done(metrics, how, "POST", 503, 0, now, now)
     metrics.bad_request(431)
     metrics.bad_request(499)
     metrics.timed_out_in(2)  # HEAD
@@ -80,11 +108,12 @@ def test_each_number_lands_in_its_own_series() -> None:
     assert value(samples, "pronghorn_connections_open") == 2
 
 
-def test_histogram_buckets_are_cumulative() -> None:
+@BOTH_WAYS
+def test_histogram_buckets_are_cumulative(how: str) -> None:
     metrics = WorkerMetrics()
     # Each mid-bucket, milliseconds from a bound: a busy machine's delay cannot cross one.
     for seconds in (0.035, 0.35, 3.5, 100.0):
-        metrics.request_done("GET", 200, 0, time.monotonic() - seconds, 0.0)
+        _done(metrics, how, "GET", 200, 0, time.monotonic() - seconds, 0.0)
     samples = _render(metrics.values())
     name = "pronghorn_request_duration_seconds_bucket"
     assert value(samples, name, le="0.05") == 1
@@ -96,8 +125,9 @@ def test_histogram_buckets_are_cumulative() -> None:
     assert 103.885 <= value(samples, "pronghorn_request_duration_seconds_sum") < 104.0
 
 
+@BOTH_WAYS
 @pytest.mark.parametrize("bucket", range(len(DURATION_BUCKETS) + 1))
-def test_every_bucket_gets_its_durations(bucket: int) -> None:
+def test_every_bucket_gets_its_durations(bucket: int, how: str) -> None:
     """Just under each bound (and over the last): counted in that bucket, in both
     histograms (the first four are found by comparisons, the others by bisect)."""
     bounds = (*DURATION_BUCKETS, 60.0)
@@ -107,37 +137,87 @@ def test_every_bucket_gets_its_durations(bucket: int) -> None:
     for _ in range(100):
         metrics = WorkerMetrics()
         now = time.monotonic()
-        metrics.request_done("GET", 200, 0, now - seconds, now - seconds)
+        _done(metrics, how, "GET", 200, 0, now - seconds, now - seconds)
         if time.monotonic() - now < bounds[bucket] * 0.1:
             break
     expected = [0] * (len(DURATION_BUCKETS) + 1)
     expected[bucket] = 1
+    metrics.fold()
     assert metrics.app_buckets == expected
     row = metrics.table[: len(expected) * 10]  # GET's row
     assert row[len(expected) * 2 : len(expected) * 3] == expected  # status class 2
 
 
-def test_threads_lose_no_increment() -> None:
+@BOTH_WAYS
+def test_threads_lose_no_increment_while_another_folds(how: str) -> None:
+    """Four request threads count while a fifth folds and reads, as the clock thread and
+    the metrics listener do: every request is counted once; a recorded one, whole."""
     metrics = StatsdMetrics()
     rounds = 20_000
-    start = threading.Barrier(4)
+    start = threading.Barrier(5)
+    recording = True
+    halves: list[float] = []  # requests minus app calls, at each read
 
     def hammer() -> None:
         start.wait()
         now = time.monotonic()
         for _ in range(rounds):
-            metrics.request_done("GET", 200, 1, now, now)
+            _done(metrics, how, "GET", 200, 1, now, now)
             metrics.received_bytes += 1
 
+    def read() -> None:
+        start.wait()
+        while recording:
+            values = metrics.values()  # requests by method and status, then the app's buckets
+            split = len(METHODS) * len(STATUS_CLASSES)
+            app_count = sum(values[split : split + len(DURATION_BUCKETS) + 1])
+            halves.append(sum(values[:split]) - app_count)
+
     threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in threads:
+    reader = threading.Thread(target=read)
+    for thread in [*threads, reader]:
         thread.start()
     for thread in threads:
         thread.join()
+    recording = False
+    reader.join()
     total = 4 * rounds
+    codes, samples = metrics.statsd_take()
     assert sum(metrics.table) == sum(metrics.app_buckets) == total
     assert metrics.body_bytes == metrics.received_bytes == total
-    assert metrics.status_codes == {200: total}
+    assert codes == {200: total}
+    assert len(samples) <= STATSD_SAMPLES
+    assert metrics.pending == []
+    assert halves
+    if how == "recorded":
+        assert set(halves) == {0}, "a read saw a recorded request half counted"
+
+
+def test_a_long_backlog_is_folded_in_chunks() -> None:
+    """More requests than one chunk, of mixed methods and statuses: each lands once."""
+    metrics = WorkerMetrics()
+    now = time.monotonic()
+    count = FOLD_CHUNK * 2 + 7
+    for i in range(count):
+        method = ("GET", "POST", "BREW")[i % 3]
+        metrics.record((method, 200 + 100 * (i % 4), 2, now - 0.2, 0.0 if i % 2 else now, now))
+    metrics.fold()
+    assert metrics.pending == []
+    assert sum(metrics.table) == count
+    assert sum(metrics.app_buckets) == metrics.app_buckets[0] == (count + 1) // 2
+    assert metrics.body_bytes == 2 * count
+    samples = _render(metrics.values())
+    name = "pronghorn_request_duration_seconds_bucket"
+    assert value(samples, name, le="0.1") == 0
+    assert value(samples, name, le="0.25") == count
+    for method, status in (("GET", "2xx"), ("POST", "3xx"), ("other", "4xx"), ("GET", "5xx")):
+        # i % 3 picks the method, i % 4 the status: each pair every 12th request.
+        expected = sum(
+            1
+            for i in range(count)
+            if ("GET", "POST", "other")[i % 3] == method and f"{2 + i % 4}xx" == status
+        )
+        assert value(samples, "pronghorn_requests_total", method=method, status=status) == expected
 
 
 def test_a_block_gives_back_what_was_published() -> None:

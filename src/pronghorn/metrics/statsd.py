@@ -84,9 +84,7 @@ class WorkerStatsd:
 
     def send(self) -> None:
         """Clock thread: the requests since the last call, by status, and their durations."""
-        metrics = self._metrics
-        codes = dict(metrics.status_codes)  # one C call: safe while threads add to it
-        samples, metrics.durations = metrics.durations, []
+        codes, samples = self._metrics.statsd_take()
         lines = []
         total = 0
         for code, count in sorted(codes.items()):
