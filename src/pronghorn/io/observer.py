@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from pronghorn.config.model import Config
@@ -30,7 +31,7 @@ from pronghorn.metrics.endpoint import Answer, MetricsEndpoint
 from pronghorn.metrics.exposition import CONTENT_TYPE, Exposition, add_worker_families
 from pronghorn.metrics.probes import HealthProbes
 from pronghorn.metrics.readiness import READY, STARTING, STOPPING, ReadinessFlag
-from pronghorn.metrics.recorder import StatsdMetrics, WorkerMetrics
+from pronghorn.metrics.recorder import COUNT_IN_PLACE, StatsdMetrics, WorkerMetrics
 from pronghorn.metrics.slots import SlotSample, add_slot_families
 from pronghorn.metrics.statsd import StatsdClient, WorkerStatsd
 
@@ -107,6 +108,14 @@ class WorkerObserver:
                 target=self._serve_endpoint, name="pronghorn-metrics", daemon=True
             )
             self._endpoint_thread.start()
+
+    def recorded_fold(self) -> Callable[[], None] | None:
+        """What the clock thread calls between ticks to fold the requests the recorder was
+        handed (the pure build; see pronghorn.metrics.recorder), or None: no metrics, or
+        counted in place."""
+        if self.metrics is None or COUNT_IN_PLACE:
+            return None
+        return self.metrics.fold
 
     def tick(self) -> None:
         """Clock thread, once a second: sample the gauges, publish, send statsd."""

@@ -38,6 +38,10 @@ from pronghorn.metrics.readiness import ReadinessFlag
 from pronghorn.wsgi.runner import WSGIApp
 
 _SWEEP_SECONDS: Final = 1.0
+_FOLD_SECONDS: Final = 0.1
+"""How often the clock thread folds the requests the pure build's metrics recorded (see
+`pronghorn.metrics.recorder`): what waits to be folded is then a tenth of a second of
+requests, not a whole second's."""
 _STOP_POLL_SECONDS: Final = 0.05
 
 
@@ -154,15 +158,31 @@ def _keep_time(
     observer: WorkerObserver | None,
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
+    fold = observer.recorded_fold() if observer is not None else None
     while True:
         if control is not None and control.beat(state.oldest_request(), state.handled):
             stop.set()
-        if stop.wait(_SWEEP_SECONDS):
+        if _wait_folding(stop, fold):
             return
         state.tick()
         reactor.sweep()
         if observer is not None:
             observer.tick()
+
+
+def _wait_folding(stop: threading.Event, fold: Callable[[], None] | None) -> bool:
+    """Wait a sweep's time, or until `stop` is set (then True), folding the recorded
+    metrics every _FOLD_SECONDS meanwhile when there are any."""
+    if fold is None:
+        return stop.wait(_SWEEP_SECONDS)
+    deadline = time.monotonic() + _SWEEP_SECONDS
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0.0:
+            return False
+        if stop.wait(min(left, _FOLD_SECONDS)):
+            return True
+        fold()
 
 
 def _limit_requests(state: Dispatcher, reactor: Reactor, limit: int, stop: threading.Event) -> None:
