@@ -9,8 +9,12 @@ the master. Each records what pronghorn's /metrics shows of a request: a request
 method and status class, a histogram of the total time and one of the time in the
 application, and the response's body bytes.
 
-- `recorder`: pronghorn's way, `pronghorn.metrics.recorder.WorkerMetrics.request_done`
-  (plain Python numbers; the clock thread copies them to shared memory once a second).
+- `recorder`: pronghorn's way in the compiled build,
+  `pronghorn.metrics.recorder.WorkerMetrics.request_done`, counted in place in plain Python
+  numbers (the clock thread copies them to shared memory once a second).
+- `recorded`: pronghorn's way in the pure build: the request path's `record` (one tuple
+  appended) and its share of `fold()` (counted in bulk, here once every 8,000 requests).
+- `record`: the request path's half of that alone, as the dispatcher calls it.
 - `publish`: that copy, once (`values()` then `MetricsBlock.publish`): paid once a second
   per worker, not per request.
 - `shared_memory`: every number read and written in place in a shared mapping with
@@ -33,7 +37,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SMALL, LARGE = 20_000, 60_000
-VARIANTS = ("recorder", "publish", "shared_memory", "pipe", "prometheus_client")
+VARIANTS = (
+    "recorder",
+    "recorded",
+    "record",
+    "publish",
+    "shared_memory",
+    "pipe",
+    "prometheus_client",
+)
 
 
 def main() -> int:
@@ -79,6 +91,21 @@ def _variant(name: str) -> Callable[[float], None]:
 
         metrics = WorkerMetrics()
         return lambda started: metrics.request_done("GET", 200, 12, started, started)
+    if name in ("recorded", "record"):
+        from pronghorn.metrics.recorder import WorkerMetrics
+
+        metrics = WorkerMetrics()
+        clock, record, calls = time.monotonic, metrics.record, [0]
+
+        def record_and_fold(started: float) -> None:
+            record(("GET", 200, 12, started, started, clock()))
+            calls[0] += 1
+            if calls[0] % 8000 == 0:
+                metrics.fold()
+
+        if name == "recorded":
+            return record_and_fold
+        return lambda started: record(("GET", 200, 12, started, started, clock()))
     if name == "publish":
         from pronghorn.metrics.block import MetricsBlock
         from pronghorn.metrics.recorder import WorkerMetrics
