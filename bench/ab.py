@@ -7,10 +7,10 @@ difference is smaller than the noise of one `bench/run.py` row. Each round start
 COMMAND (with `--bind 127.0.0.1:PORT APP` appended, pinned to CPU 0 with taskset, in
 bench/apps), waits until each answers, warms each up for a second, measures each with wrk
 (`-t1 -c64`, pinned to CPU 1) for S seconds, and stops them all. The order of the servers
-alternates round by round, and every server is started afresh each round, because one
-process's speed depends on where its objects landed in memory and on its hash seed as
-well as on the code: a few percent between two starts of the same tree, which a comparison
-of long-lived servers would take for the change. Prints, per server, the median req/s, the
+alternates round by round, and every server is started afresh each round, because the
+same tree ran a few percent faster or slower from one start to the next (two A/B runs of
+long-lived servers put the same variant at 0.992 and at 0.943 of the same baseline), which
+a comparison of long-lived servers takes for the change. Prints, per server, the median req/s, the
 median CPU time of its whole process tree per request (from /proc), and its ratio to the
 first server's req/s in the same round (median, range, and each round's).
 
