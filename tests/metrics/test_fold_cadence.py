@@ -3,16 +3,15 @@ tenth of a second, and still ends at once when a stop is asked for."""
 
 from __future__ import annotations
 
-import threading
 import time
 
-from pronghorn.io.worker import _wait_folding
+from pronghorn.io.worker import StopFlag, _wait_folding
 
 
 def test_a_sweep_folds_about_ten_times() -> None:
     folds: list[float] = []
     began = time.monotonic()
-    assert _wait_folding(threading.Event(), lambda: folds.append(time.monotonic())) is False
+    assert _wait_folding(StopFlag(), lambda: folds.append(time.monotonic())) is False
     took = time.monotonic() - began
     assert took >= 1.0, "a sweep lasts a second"
     # Ten slices of 0.1 s; a busy machine may stretch a slice, never add one.
@@ -20,7 +19,7 @@ def test_a_sweep_folds_about_ten_times() -> None:
 
 
 def test_a_stop_ends_the_wait_without_another_fold() -> None:
-    stop = threading.Event()
+    stop = StopFlag()
     folds: list[float] = []
 
     def fold() -> None:
@@ -32,6 +31,6 @@ def test_a_stop_ends_the_wait_without_another_fold() -> None:
 
 
 def test_without_recorded_metrics_the_wait_is_one_sleep() -> None:
-    stop = threading.Event()
+    stop = StopFlag()
     stop.set()
     assert _wait_folding(stop, None) is True

@@ -11,6 +11,9 @@ threads share the reactor (see `pronghorn.io.reactor`).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import signal
 import ssl
 import threading
@@ -111,7 +114,7 @@ def serve(
     else:
         state = Dispatcher(config, app, logs, listeners, multiprocess, tls, metrics, probes)
     reactor = Reactor(state, listeners)
-    stop = threading.Event()
+    stop = StopFlag()
     restore = _on_stop_signals(stop, reactor)
     threads = [
         threading.Thread(target=reactor.thread_main, name=f"pronghorn-{i}", daemon=True)
@@ -144,17 +147,59 @@ def serve(
         _graceful_stop(state, reactor, threads, drain_shared, observer)
     finally:
         restore()
+        stop.close()
         if observer is not None:
             observer.close()  # the last counts, after the last request
         reactor.close()
     return 0
 
 
+class StopFlag:
+    """A graceful stop asked for: set by a SIGTERM/SIGINT handler or by any thread, waited
+    for by the clock thread (the main thread).
+
+    Not a `threading.Event`: `Event.set` takes the lock that `Event.wait` holds while it runs
+    Python code, and a signal handler runs in the main thread between two of its bytecodes.
+    A TERM that arrives while the clock thread is entering or leaving `wait` therefore
+    deadlocks the main thread on its own lock, and the worker never begins its stop (the
+    likely cause of a worker that ignored a TERM for 10 s in one CI run). A flag and a pipe
+    need no lock: `set` writes a byte, `wait` is a `select` on the pipe."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._set = False
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        with contextlib.suppress(OSError):  # full or closed: the flag is what counts
+            os.write(self._write, b"\0")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Until set or `timeout` seconds; True when set."""
+        if not self._set:
+            # A signal's handler runs, then select is resumed (PEP 475): the byte it wrote
+            # ends the wait at once.
+            select.select([self._read], [], [], max(0.0, timeout))
+        return self._set
+
+    def close(self) -> None:
+        """After the stop: set first, so a late `set` writes nothing."""
+        self._set = True
+        os.close(self._read)
+        os.close(self._write)
+
+
 def _keep_time(
     state: Dispatcher,
     reactor: Reactor,
     control: WorkerControl | None,
-    stop: threading.Event,
+    stop: StopFlag,
     observer: WorkerObserver | None,
 ) -> None:
     """The clock thread's loop until a stop is asked for."""
@@ -170,7 +215,7 @@ def _keep_time(
             observer.tick()
 
 
-def _wait_folding(stop: threading.Event, fold: Callable[[], None] | None) -> bool:
+def _wait_folding(stop: StopFlag, fold: Callable[[], None] | None) -> bool:
     """Wait a sweep's time, or until `stop` is set (then True), folding the recorded
     metrics every _FOLD_SECONDS meanwhile when there are any."""
     if fold is None:
@@ -185,7 +230,7 @@ def _wait_folding(stop: threading.Event, fold: Callable[[], None] | None) -> boo
         fold()
 
 
-def _limit_requests(state: Dispatcher, reactor: Reactor, limit: int, stop: threading.Event) -> None:
+def _limit_requests(state: Dispatcher, reactor: Reactor, limit: int, stop: StopFlag) -> None:
     """--max-requests: once `limit` requests are answered, take no new connection (the
     other workers, or this one's successor, get them) and ask for a graceful stop."""
     state.request_limit = limit
@@ -236,7 +281,7 @@ def _graceful_stop(
         thread.join(max(0.0, join_until - time.monotonic()))
 
 
-def _on_stop_signals(stop: threading.Event, reactor: Reactor) -> Callable[[], None]:
+def _on_stop_signals(stop: StopFlag, reactor: Reactor) -> Callable[[], None]:
     """SIGTERM/SIGINT ask for a graceful stop (main thread only); returns the undo."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
