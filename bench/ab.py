@@ -26,25 +26,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
-import socket
 import statistics
-import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+import procs
+from procs import Server
+from wrk import LoadSpec, run_wrk
 
 APPS = Path(__file__).resolve().parent / "apps"
 SERVER_CPU, WRK_CPU = 0, 1
+CONNECTIONS = 64
 READY_SECONDS = 20.0
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
 
 
 def main() -> int:
@@ -58,21 +52,22 @@ def main() -> int:
     if any(len(spec) != 2 for spec in specs):
         parser.error("each server is NAME=COMMAND")
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in specs}
-    for number in range(args.rounds):
-        order = specs if number % 2 == 0 else specs[::-1]
-        servers = [_start(name, command, args.app) for name, command in order]
-        try:
-            for server in servers:
-                _wait_until_up(server)
-                _wrk(server.port, 1)
-            for server in servers:
-                before = _tree_cpu(server.process.pid)
-                rate = _wrk(server.port, args.seconds)
-                cpu = _tree_cpu(server.process.pid) - before
-                runs[server.name].append((rate, cpu / (rate * args.seconds) * 1e6))
-        finally:
-            for server in servers:
-                _stop(server)
+    with tempfile.TemporaryDirectory() as logs:
+        for number in range(args.rounds):
+            order = specs if number % 2 == 0 else specs[::-1]
+            started = [_start(name, command, args.app, Path(logs)) for name, command in order]
+            try:
+                for server, port in started:
+                    _wait_until_up(server, port)
+                    _rate(port, 1)
+                for server, port in started:
+                    before = procs.tree_cpu_seconds(server.pid)
+                    rate = _rate(port, args.seconds)
+                    cpu = procs.tree_cpu_seconds(server.pid) - before
+                    runs[server.name].append((rate, cpu / (rate * args.seconds) * 1e6))
+            finally:
+                for server, _ in started:
+                    procs.stop_server(server)
     _report(runs)
     return 0
 
@@ -91,75 +86,33 @@ def _report(runs: dict[str, list[tuple[float, float]]]) -> None:
         )
 
 
-def _start(name: str, command: str, app: str) -> Server:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def _start(name: str, command: str, app: str, logs: Path) -> tuple[Server, int]:
+    port = procs.free_port()
     # The servers run in bench/apps: a word that names a file from here becomes absolute.
     words = [os.path.abspath(w) if Path(w).exists() else w for w in command.split()]
-    argv = ["taskset", "-c", str(SERVER_CPU), *words]
-    argv += ["--bind", f"127.0.0.1:{port}", app]
-    process = subprocess.Popen(
-        argv,
-        cwd=APPS,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    argv = [*words, "--bind", f"127.0.0.1:{port}", app]
+    log = logs / f"{name}-{port}.log"
+    server = procs.start_server(
+        name, argv, cpu=SERVER_CPU, cwd=APPS, env=dict(os.environ), log_path=log
     )
-    return Server(name, port, process)
+    return server, port
 
 
-def _wait_until_up(server: Server) -> None:
+def _wait_until_up(server: Server, port: int) -> None:
     deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise SystemExit(f"{server.name} exited with {server.process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", server.port), timeout=1.0) as conn:
-                conn.sendall(b"GET / HTTP/1.1\r\nHost: ab\r\n\r\n")
-                if conn.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
+        probe = procs.try_ready(server, "127.0.0.1", port, "/", "GET", b"")
+        if probe.status == 200:
+            return
+        if "exited" in probe.error:  # procs.try_ready gave up: the server is gone
+            raise SystemExit(f"{server.name} {probe.error}:\n{server.log_tail()}")
         time.sleep(0.05)  # polling with a deadline, not waiting for readiness blind
     raise SystemExit(f"{server.name} did not answer within {READY_SECONDS:g} s")
 
 
-def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)
-    try:
-        server.process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait()
-
-
-def _wrk(port: int, seconds: int) -> float:
-    argv = ["taskset", "-c", str(WRK_CPU), "wrk", "-t1", "-c64", f"-d{seconds}s"]
-    out = subprocess.run(
-        [*argv, f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True
-    ).stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None:
-        raise SystemExit(f"no rate in wrk's output:\n{out}")
-    return float(found.group(1))
-
-
-def _tree_cpu(leader: int) -> float:
-    """User and system CPU seconds of every process in `leader`'s session."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[3]) == leader:  # the session id: start_new_session made it the leader's
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+def _rate(port: int, seconds: int) -> float:
+    url = f"http://127.0.0.1:{port}/"
+    return run_wrk(url, LoadSpec("/"), seconds, CONNECTIONS, WRK_CPU).rps
 
 
 if __name__ == "__main__":
