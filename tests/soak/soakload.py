@@ -27,10 +27,10 @@ growing for 35-45 s: RSS rose from 27 to 88 MiB over a 120 s run and then stayed
 while the worker's live Python memory (tracemalloc) stayed at ~12 MiB and glibc's in-use
 bytes (mallinfo2) at ~15 MiB; the growth was all freed memory glibc kept. A 20 s run
 judged that growth: its halves differed by -4 to +7 % on an idle machine (alike on the
-trees of commits 5a58679 and 7acdacd) and by +10 and +12 % in two CI runs, with no leak. With the fixed threshold such buffers go back to the
-kernel when freed, and RSS stayed at 28 MiB (+-1) through a 45 s run. A real leak still
-shows: `test_soak_catches_a_leak` runs this check against an app that keeps 16 KiB a
-request.
+trees of commits 5a58679 and 7acdacd) and by +10 and +12 % in two CI runs, with no
+leak. With the fixed threshold such buffers go back to the kernel when freed, and RSS
+stayed at 28 MiB (+-1) through a 45 s run. A real leak still shows:
+`test_soak_catches_a_leak` runs this check against an app that keeps 16 KiB a request.
 """
 
 from __future__ import annotations
