@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import tracemalloc
 from dataclasses import dataclass
 
 import pytest
 from eventlog import feed_pieces, summarise
 
-from pronghorn.http.events import BodyKind, ProtocolError
+from pronghorn.http.events import BodyKind, MessageEnd, ProtocolError, RequestHead
 from pronghorn.http.parser import MAX_CHUNK_LINE, ParserLimits, RequestParser
 
 
@@ -262,3 +263,34 @@ def test_head_fields() -> None:
     assert chunked.body_kind is BodyKind.CHUNKED and chunked.content_length is None
     plain = feed_pieces(_get(), [1000]).requests[0].head
     assert plain.body_kind is BodyKind.NONE and plain.content_length is None
+
+
+def _garbage_after_dropping(release: bool) -> int:
+    """How many objects the cycle collector finds once a parser that parsed a request is
+    dropped (reference counting frees the rest)."""
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        parser = RequestParser()
+        events = parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert [type(event) for event in events] == [RequestHead, MessageEnd]
+        if release:
+            parser.release()
+        del parser, events
+        return gc.collect()
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def test_a_released_parser_is_freed_without_the_cycle_collector() -> None:
+    assert _garbage_after_dropping(release=False) > 0  # the cycle that release() cuts
+    assert _garbage_after_dropping(release=True) == 0
+
+
+def test_a_released_parser_parses_nothing_more() -> None:
+    parser = RequestParser()
+    parser.release()
+    assert parser.closed
+    assert parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") == []

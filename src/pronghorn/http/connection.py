@@ -87,6 +87,7 @@ class ConnectionState(Protocol):
     def continue_bytes(self) -> bytes: ...
     def read_body(self, max_bytes: int) -> bytes | None: ...
     def end_request(self, keep_alive: bool) -> None: ...
+    def release(self) -> None: ...
 
 
 def read_queued_body(
@@ -169,6 +170,11 @@ class ServerConnection:
         self._keep_alive_allowed = False
         if self.request is not None and not self._started:
             self.request.keep_alive = False
+
+    def release(self) -> None:
+        """The connection is closed: nothing more will be received (frees the parser at
+        once; see `RequestParser.release`)."""
+        self._parser.release()
 
     # -- between requests ---------------------------------------------------------------
 

@@ -400,6 +400,9 @@ class UwsgiConnection:
     def refuse_keep_alive(self) -> None:
         """Nothing to do: the connection closes after its one response anyway."""
 
+    def release(self) -> None:
+        """Nothing to do: the uwsgi parser holds no reference cycle."""
+
     def next_request(self) -> RequestHead | ProtocolError | None:
         """The request to run, a refusal to answer (then close), or None: wait for more
         bytes (`phase` says what for; CLOSED: close now)."""

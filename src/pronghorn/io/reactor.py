@@ -445,6 +445,7 @@ class Reactor:
             if self._conns.get(fd) is conn:
                 del self._conns[fd]
         conn.parked.release()
+        conn.http.release()
         with contextlib.suppress(OSError):
             conn.sock.close()
         if self._accept_paused:
