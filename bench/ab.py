@@ -1,6 +1,6 @@
 """A/B of server commands on one scenario: interleaved rounds, every server restarted each round.
 
-    python bench/ab.py [--rounds N] [--seconds S] [--app MODULE:CALLABLE] NAME=COMMAND ...
+    python bench/ab.py [--rounds N] [--seconds S] [--app MODULE:CALLABLE] [--close] NAME=COMMAND ...
 
 For telling apart two versions of pronghorn (or one with and without an option) whose
 difference is smaller than the noise of one `bench/run.py` row. Each round starts every
@@ -12,7 +12,8 @@ same tree ran a few percent faster or slower from one start to the next (two A/B
 long-lived servers put the same variant at 0.992 and at 0.943 of the same baseline), which
 a comparison of long-lived servers takes for the change. Prints, per server, the median req/s, the
 median CPU time of its whole process tree per request (from /proc), and its ratio to the
-first server's req/s in the same round (median, range, and each round's).
+first server's req/s in the same round (median, range, and each round's). `--close` sends
+every request with `Connection: close` (the hello-close scenario: a connection a request).
 
 Example, what metrics cost the pure build:
 
@@ -46,12 +47,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--app", default="hello:app")
+    parser.add_argument("--close", action="store_true", help="Connection: close on every request")
     parser.add_argument("servers", nargs="+", metavar="NAME=COMMAND")
     args = parser.parse_args()
     specs = [tuple(spec.split("=", 1)) for spec in args.servers]
     if any(len(spec) != 2 for spec in specs):
         parser.error("each server is NAME=COMMAND")
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in specs}
+    load = LoadSpec("/", ("Connection: close",) if args.close else ())
     with tempfile.TemporaryDirectory() as logs:
         for number in range(args.rounds):
             order = specs if number % 2 == 0 else specs[::-1]
@@ -59,10 +62,10 @@ def main() -> int:
             try:
                 for server, port in started:
                     _wait_until_up(server, port)
-                    _rate(port, 1)
+                    _rate(port, 1, load)
                 for server, port in started:
                     before = procs.tree_cpu_seconds(server.pid)
-                    rate = _rate(port, args.seconds)
+                    rate = _rate(port, args.seconds, load)
                     cpu = procs.tree_cpu_seconds(server.pid) - before
                     runs[server.name].append((rate, cpu / (rate * args.seconds) * 1e6))
             finally:
@@ -110,9 +113,9 @@ def _wait_until_up(server: Server, port: int) -> None:
     raise SystemExit(f"{server.name} did not answer within {READY_SECONDS:g} s")
 
 
-def _rate(port: int, seconds: int) -> float:
+def _rate(port: int, seconds: int, load: LoadSpec) -> float:
     url = f"http://127.0.0.1:{port}/"
-    return run_wrk(url, LoadSpec("/"), seconds, CONNECTIONS, WRK_CPU).rps
+    return run_wrk(url, load, seconds, CONNECTIONS, WRK_CPU).rps
 
 
 if __name__ == "__main__":
