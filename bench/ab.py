@@ -15,6 +15,14 @@ median CPU time of its whole process tree per request (from /proc), and its rati
 first server's req/s in the same round (median, range, and each round's). `--close` sends
 every request with `Connection: close` (the hello-close scenario: a connection a request).
 
+`--together` measures the servers of a round at the same time instead of one after the
+other: they share CPU 0 (the scheduler gives each an equal part of it) and one wrk each
+loads them, all on CPU 1. Whatever slows the machine during a round (another tenant, the
+host's clock) then slows every server alike, and the round's ratio keeps only the
+difference between them: for a difference of a few percent, which the rounds of the
+sequential mode swing well beyond. The req/s are each server's share of one core, not
+what it does alone.
+
 Example, what metrics cost the pure build:
 
     python bench/ab.py off=.venv/bin/pronghorn 'on=.venv/bin/pronghorn --metrics-bind 127.0.0.1:0'
@@ -30,6 +38,7 @@ import os
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import procs
@@ -48,6 +57,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--app", default="hello:app")
     parser.add_argument("--close", action="store_true", help="Connection: close on every request")
+    parser.add_argument(
+        "--together", action="store_true", help="load the servers of a round at the same time"
+    )
     parser.add_argument("servers", nargs="+", metavar="NAME=COMMAND")
     args = parser.parse_args()
     specs = [tuple(spec.split("=", 1)) for spec in args.servers]
@@ -63,16 +75,40 @@ def main() -> int:
                 for server, port in started:
                     _wait_until_up(server, port)
                     _rate(port, 1, load)
-                for server, port in started:
-                    before = procs.tree_cpu_seconds(server.pid)
-                    rate = _rate(port, args.seconds, load)
-                    cpu = procs.tree_cpu_seconds(server.pid) - before
-                    runs[server.name].append((rate, cpu / (rate * args.seconds) * 1e6))
+                measure = _measure_together if args.together else _measure_in_turn
+                for name, result in measure(started, args.seconds, load).items():
+                    runs[name].append(result)
             finally:
                 for server, _ in started:
                     procs.stop_server(server)
     _report(runs)
     return 0
+
+
+def _measure_in_turn(
+    started: list[tuple[Server, int]], seconds: int, load: LoadSpec
+) -> dict[str, tuple[float, float]]:
+    """Each server alone, one after the other: (req/s, CPU µs a request) by name."""
+    return {server.name: _measure(server, port, seconds, load) for server, port in started}
+
+
+def _measure_together(
+    started: list[tuple[Server, int]], seconds: int, load: LoadSpec
+) -> dict[str, tuple[float, float]]:
+    """Every server at once, a wrk each (see the module's docstring)."""
+    with ThreadPoolExecutor(len(started)) as pool:
+        futures = {
+            server.name: pool.submit(_measure, server, port, seconds, load)
+            for server, port in started
+        }
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _measure(server: Server, port: int, seconds: int, load: LoadSpec) -> tuple[float, float]:
+    before = procs.tree_cpu_seconds(server.pid)
+    rate = _rate(port, seconds, load)
+    cpu = procs.tree_cpu_seconds(server.pid) - before
+    return rate, cpu / (rate * seconds) * 1e6
 
 
 def _report(runs: dict[str, list[tuple[float, float]]]) -> None:
