@@ -208,6 +208,29 @@ def test_method_errors(raw: bytes, status: int) -> None:
 
 
 @pytest.mark.parametrize(
+    ("second_host", "valid"),
+    [(b"a", True), (b"b.example:8080", True), (b"a b", False), (b"a@b", False), (b"a/", False)],
+)
+def test_every_host_of_a_connection_is_checked(second_host: bytes, valid: bool) -> None:
+    """The parser skips matching a Host equal to the last valid one: a different one, on
+    the same connection, is still matched (and refused when malformed)."""
+    first = _get(fields=b"")  # Host: a
+    second = b"GET /2 HTTP/1.1\r\nHost: " + second_host + b"\r\n\r\n"
+    for together in (True, False):
+        parser = RequestParser()
+        events = (
+            parser.feed(first + second) if together else [*parser.feed(first), *parser.feed(second)]
+        )
+        outcome = summarise(events)
+        if valid:
+            assert outcome.error is None
+            assert [r.head.target for r in outcome.requests] == [b"/", b"/2"]
+        else:
+            assert outcome.error is not None and outcome.error.status == 400
+            assert [r.head.target for r in outcome.requests] == [b"/"]
+
+
+@pytest.mark.parametrize(
     "method", [b"FOO", b"get", b"GETX", b"PURGE", b"BLARGH", b"M-SEARCH", b"A", b"X" * 100]
 )
 def test_any_token_is_a_method(method: bytes) -> None:

@@ -109,6 +109,7 @@ class RequestParser:
         self._blank_bytes = 0  # empty lines before the next request line
         self._method = ""
         self._head_complete = False
+        self._valid_host: bytes | None = None  # the last Host value matched (on_header)
         self._reset_message()
 
     def release(self) -> None:
@@ -246,22 +247,27 @@ class RequestParser:
     def _whole_head(self, data: bytes, pos: int, stop: int) -> int:
         """The common case: a whole head in one piece of `data`."""
         limits = self._limits
-        line_end = data.find(b"\r\n", pos)
-        if line_end - pos > limits.max_request_line:
-            self._fail(414, "request line too long")
-            return stop
+        # The request line is part of the head: a head within the line's limit needs no
+        # search for the line's end.
+        if stop - pos > limits.max_request_line:
+            line_end = data.find(b"\r\n", pos)
+            if line_end - pos > limits.max_request_line:
+                self._fail(414, "request line too long")
+                return stop
         if stop - pos > self._max_head:
             self._fail(431, "request header section too large")
             return stop
-        space = data.find(b" ", pos, line_end)
-        method = data[pos:space]
-        name = _PLAIN_METHODS.get(method)
-        if name is not None and space > 0 and self._llhttp_fresh:
+        # A space past the request line (a line without one) leaves CR LF in the method,
+        # which no plain method has: _begin_head then reads the line properly.
+        space = data.find(b" ", pos, stop)
+        name = _PLAIN_METHODS.get(data[pos:space]) if space > 0 else None
+        if name is not None and self._llhttp_fresh:
             self._method = name
             self._blank_bytes = 0
             self._reset_message()
             head = data if pos == 0 and stop == len(data) else data[pos:stop]
         else:
+            line_end = data.find(b"\r\n", pos)
             stand_in = self._begin_head(data, pos, line_end)
             if stand_in is None:
                 return stop
@@ -346,9 +352,10 @@ class RequestParser:
         # llhttp drops the OWS before a value but keeps the OWS after it; neither is
         # part of the value (RFC 9110 section 5.5).
         stripped = value.rstrip(OWS)
-        # find(), not `in`: on bytes, `in` first tries the operand as an int and pays for
-        # a formatted TypeError each time (measured: 2x slower), on every header.
-        if name.find(b"_") >= 0:
+        # `in` with the byte's value (95 is "_"): one memchr, where `in` with a bytes
+        # operand first tries it as an int and pays for a formatted TypeError, and
+        # find() for its argument tuple and parsing (timeit: 29 ns, against 140 for find).
+        if 95 in name:
             return
         self._headers.append((name, stripped))
         # Only five names frame the request; their lengths rule out most others cheaply.
@@ -359,8 +366,12 @@ class RequestParser:
         if lname == b"host":
             self._host_count += 1
             self._host_index = len(self._headers) - 1
-            if HOST_VALUE.fullmatch(value) is None:
-                self._refuse(400, "malformed Host header")
+            # A connection's requests repeat their Host: the last one found valid is not
+            # matched again (a regular expression costs ~1k instructions a request).
+            if value != self._valid_host:
+                if HOST_VALUE.fullmatch(value) is None:
+                    self._refuse(400, "malformed Host header")
+                self._valid_host = value
         elif lname == b"connection":
             self._connection = (self._connection + b"," + value) if self._connection else value
         elif lname == b"expect":
@@ -441,8 +452,10 @@ class RequestParser:
     def _keep_alive(self, version: str) -> bool:
         # RFC 9112 section 9.3: "close" ends the connection; HTTP/1.0 persists only
         # with "keep-alive". One token without a comma is the common case.
+        if not self._connection:  # no Connection field: the version's default
+            return version == "1.1"
         connection = self._connection.lower()
-        if connection.find(b",") >= 0:
+        if 44 in connection:  # a ",": the byte's value (see on_header)
             tokens = comma_tokens(connection)
             return b"close" not in tokens and (version == "1.1" or b"keep-alive" in tokens)
         if connection == b"close":

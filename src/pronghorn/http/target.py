@@ -21,7 +21,7 @@ class TargetError(ValueError):
 def split_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes | None]:
     """(path, query, authority) of a request-target; authority only for absolute-form."""
     if target[:1] == b"/":
-        if target.find(b"#") >= 0:  # find(): cheaper than `in` on bytes (see parser.on_header)
+        if 35 in target:  # a "#": the byte's value is cheapest (see parser.on_header)
             raise TargetError("fragment in request-target")
         path, _, query = target.partition(b"?")
         return path, query, None

@@ -130,7 +130,7 @@ class EnvironBuilder:
         return remote
 
     def _path_info(self, raw_path: bytes) -> str:
-        if raw_path.find(b"%") >= 0:  # cheaper than `in` on bytes (see http.parser)
+        if 37 in raw_path:  # a "%": the byte's value is cheapest (see http.parser.on_header)
             raw_path = unquote_to_bytes(raw_path)
         path = raw_path.decode("latin-1")
         root = self._root

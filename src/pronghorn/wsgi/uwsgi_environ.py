@@ -108,7 +108,7 @@ class UwsgiEnvironBuilder:
         path = head.variables.get("PATH_INFO")
         if path is None:
             raw = head.path
-            path = (unquote_to_bytes(raw) if raw.find(b"%") >= 0 else raw).decode("latin-1")
+            path = (unquote_to_bytes(raw) if 37 in raw else raw).decode("latin-1")
         script = head.variables.get("SCRIPT_NAME", self._root).rstrip("/")
         if script and (path == script or path.startswith(script + "/")):
             path = path[len(script) :]
