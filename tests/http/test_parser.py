@@ -231,6 +231,27 @@ def test_every_host_of_a_connection_is_checked(second_host: bytes, valid: bool) 
 
 
 @pytest.mark.parametrize(
+    ("version", "expected"),
+    [(b"1.1", "1.1"), (b"1.0", "1.0"), (b"1.2", "1.1"), (b"1.9", "1.1")],
+)
+@pytest.mark.parametrize("target", [b"/", b"/HTTP/1.0", b"/a?b=HTTP/1.1", b"*"])
+@pytest.mark.parametrize("blank_lines", [b"", b"\r\n\r\n"])
+def test_the_version_is_read_after_the_target(
+    version: bytes, expected: str, target: bytes, blank_lines: bytes
+) -> None:
+    """The parser reads "1.1" from the bytes after the target (others from llhttp):
+    whatever the target holds, and after empty lines, each request gets its version."""
+    method = b"OPTIONS" if target == b"*" else b"GET"
+    raw = method + b" " + target + b" HTTP/" + version + b"\r\nHost: a\r\n\r\n"
+    for count in (1, 2):
+        outcome = summarise(RequestParser().feed(blank_lines + raw * count))
+        assert outcome.error is None
+        # An HTTP/1.0 request without keep-alive is the connection's last.
+        answered = 1 if expected == "1.0" else count
+        assert [r.head.version for r in outcome.requests] == [expected] * answered
+
+
+@pytest.mark.parametrize(
     "method", [b"FOO", b"get", b"GETX", b"PURGE", b"BLARGH", b"M-SEARCH", b"A", b"X" * 100]
 )
 def test_any_token_is_a_method(method: bytes) -> None:

@@ -142,6 +142,10 @@ class RequestParser:
         self._body_kind = _NO_BODY
         self._content_length: int | None = None
         self._body_seen = 0
+        # A head given to llhttp as sent, and where its target starts: _build_head reads
+        # the version there (b"": ask llhttp).
+        self._plain_head = b""
+        self._target_at = 0
 
     @property
     def failed(self) -> bool:
@@ -266,6 +270,8 @@ class RequestParser:
             self._blank_bytes = 0
             self._reset_message()
             head = data if pos == 0 and stop == len(data) else data[pos:stop]
+            self._plain_head = head
+            self._target_at = space - pos + 1
         else:
             line_end = data.find(b"\r\n", pos)
             stand_in = self._begin_head(data, pos, line_end)
@@ -410,7 +416,14 @@ class RequestParser:
             self._llhttp_fresh = False
 
     def _build_head(self) -> RequestHead:
-        version: str = self._llhttp.get_http_version()
+        # The version follows the target and one space, where llhttp read it. "1.1" is
+        # taken from the bytes: llhttp's get_http_version() formats a string each time
+        # (~2k instructions a request, compiled); any other version is asked of it.
+        at = self._target_at + len(self._url) + 1
+        if self._plain_head[at : at + 9] == b"HTTP/1.1\r":
+            version = "1.1"
+        else:
+            version = self._llhttp.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
             version = self._other_version(version)
         method = self._method
