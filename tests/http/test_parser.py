@@ -251,6 +251,18 @@ def test_the_version_is_read_after_the_target(
         assert [r.head.version for r in outcome.requests] == [expected] * answered
 
 
+@pytest.mark.parametrize("piece", [1, 7, 20])
+def test_a_head_in_pieces_is_not_read_as_the_last_whole_one(piece: int) -> None:
+    """A whole HTTP/1.1 head, then one of the same shape as HTTP/1.0 in pieces: the second
+    is read as 1.0 (the last whole head's bytes are not where its version is read)."""
+    first = b"GET /abc HTTP/1.1\r\nHost: a\r\n\r\n"
+    second = b"GET /abc HTTP/1.0\r\nHost: a\r\n\r\n"
+    outcome = feed_pieces(first + second, [len(first), *[piece] * (len(second) // piece)])
+    assert outcome.error is None
+    assert [r.head.version for r in outcome.requests] == ["1.1", "1.0"]
+    assert [r.head.keep_alive for r in outcome.requests] == [True, False]
+
+
 @pytest.mark.parametrize(
     "method", [b"FOO", b"get", b"GETX", b"PURGE", b"BLARGH", b"M-SEARCH", b"A", b"X" * 100]
 )

@@ -142,10 +142,9 @@ class RequestParser:
         self._body_kind = _NO_BODY
         self._content_length: int | None = None
         self._body_seen = 0
-        # A head given to llhttp as sent, and where its target starts: _build_head reads
-        # the version there (b"": ask llhttp).
+        # A head given to llhttp as sent (b"": one given in pieces, or with a stand-in
+        # method): _build_head reads its version from it.
         self._plain_head = b""
-        self._target_at = 0
 
     @property
     def failed(self) -> bool:
@@ -271,7 +270,6 @@ class RequestParser:
             self._reset_message()
             head = data if pos == 0 and stop == len(data) else data[pos:stop]
             self._plain_head = head
-            self._target_at = space - pos + 1
         else:
             line_end = data.find(b"\r\n", pos)
             stand_in = self._begin_head(data, pos, line_end)
@@ -419,7 +417,7 @@ class RequestParser:
         # The version follows the target and one space, where llhttp read it. "1.1" is
         # taken from the bytes: llhttp's get_http_version() formats a string each time
         # (~2k instructions a request, compiled); any other version is asked of it.
-        at = self._target_at + len(self._url) + 1
+        at = len(self._method) + len(self._url) + 2  # the method, SP, the target, SP
         if self._plain_head[at : at + 9] == b"HTTP/1.1\r":
             version = "1.1"
         else:
