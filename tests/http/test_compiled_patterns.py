@@ -4,9 +4,17 @@ compiled one if the pattern comes back; `make test` runs both."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+from types import FunctionType
+
+import pytest
+
+from pronghorn.build import COMPILED_MODULES, running_build
 from pronghorn.dispatch.request_hooks import request_view, response_view
-from pronghorn.http.events import ProtocolError, RequestHead
+from pronghorn.http.events import BodyData, MessageEnd, ProtocolError, RequestHead
 from pronghorn.http.parser import RequestParser
+from pronghorn.http.uwsgi import UwsgiHead
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome
@@ -60,3 +68,56 @@ def test_a_forwarded_header_with_no_element_leaves_the_environ_alone() -> None:
     assert isinstance(head, RequestHead)
     environ = builder.build(head, ("127.0.0.1", 1), object(), object())
     assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("127.0.0.1", "http")
+
+
+# Classes made on every request (or every body piece). A dataclass's `__init__` is written
+# by the dataclasses module at import time, so mypyc cannot compile it: in the compiled
+# build it runs interpreted, 0.8-3k instructions a call.
+PER_REQUEST_CLASSES = (RequestHead, BodyData, MessageEnd, ProtocolError, UwsgiHead, Outcome)
+# Dataclasses in compiled modules that are made per server, listener, file or connection.
+# A new dataclass in a compiled module must be added here, knowing that its __init__ runs
+# interpreted, or be written as a plain class.
+NOT_PER_REQUEST = {
+    "pronghorn.http.limits.ParserLimits",
+    "pronghorn.http.proxy_protocol.ProxyHeader",
+    "pronghorn.http.response.ResponsePlan",
+    "pronghorn.wsgi.environ.ServerFacts",
+    "pronghorn.static.cache.Representation",
+    "pronghorn.static.cache.Entry",
+    "pronghorn.static.codings.Sibling",
+    "pronghorn.static.conditions.Validators",
+    "pronghorn.static.paths.Mount",
+    "pronghorn.static.paths.Refused",
+    "pronghorn.static.paths.Located",
+    "pronghorn.static.ranges.ByteRange",
+    "pronghorn.static.responder.StaticOptions",
+    "pronghorn.io.listeners.Listener",
+    "pronghorn.io.protocols.ListenerProtocol",
+}
+
+
+@pytest.mark.parametrize("cls", PER_REQUEST_CLASSES, ids=lambda cls: cls.__name__)
+def test_a_class_made_per_request_has_a_written_init(cls: type) -> None:
+    assert not dataclasses.is_dataclass(cls)
+    assert "__init__" in vars(cls)
+    if running_build() == "compiled":
+        # Compiled, a written __init__ is a slot wrapper, not a Python function.
+        assert not isinstance(cls.__init__, FunctionType)
+
+
+def test_every_dataclass_in_a_compiled_module_is_known_not_to_be_per_request() -> None:
+    found = set()
+    for name in COMPILED_MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if dataclasses.is_dataclass(value) and value.__module__ == name:
+                found.add(f"{name}.{value.__qualname__}")
+    assert found == NOT_PER_REQUEST
+
+
+def test_the_per_request_classes_say_what_they_hold() -> None:
+    head = RequestParser().feed(b"GET /a?b HTTP/1.1\r\nHost: a\r\n\r\n")[0]
+    assert repr(head).startswith("RequestHead(method='GET', target=b'/a?b', path=b'/a'")
+    assert repr(MessageEnd([])) == "MessageEnd(trailers=[])"
+    assert repr(ProtocolError(400, "bad")) == "ProtocolError(status=400, detail='bad')"
+    assert repr(Outcome(200, 2, True, [])).startswith("Outcome(status=200, body_bytes=2")

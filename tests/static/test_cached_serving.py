@@ -97,6 +97,10 @@ def ask(
     return Answer(outcome, bytes(sink.data))
 
 
+def _fields(outcome: Outcome) -> tuple[object, ...]:
+    return (outcome.status, outcome.body_bytes, outcome.keep_alive, outcome.headers)
+
+
 @dataclass
 class Site:
     base: Path
@@ -169,7 +173,7 @@ def test_a_second_get_opens_nothing(site: Site, opens: list[str]) -> None:
     opens.clear()
     second = ask(files, "/one-k.txt")
     assert second.wire == first.wire
-    assert second.outcome == first.outcome
+    assert _fields(second.outcome) == _fields(first.outcome)
     assert opens == []
     assert len(files._entries) == 1 and files._entries.weight == len(ONE_K)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote
 
@@ -82,7 +81,6 @@ _MAX_LENGTH_DIGITS: Final = 18
 _NO_BODY, _LENGTH = BodyKind.NONE, BodyKind.LENGTH
 
 
-@dataclass(slots=True, eq=False)
 class UwsgiHead(RequestHead):
     """A request that came as a uwsgi packet.
 
@@ -92,7 +90,25 @@ class UwsgiHead(RequestHead):
     `variables` is every variable as nginx sent it, latin-1 text; `HTTP_*` variables sent
     more than once are joined as RFC 9110 section 5.3 joins fields (cookies with "; ")."""
 
-    variables: dict[str, str]
+    __slots__ = ("variables",)
+
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        path: bytes,
+        query: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        body_kind: BodyKind,
+        content_length: int | None,
+        variables: dict[str, str],
+    ) -> None:
+        # A uwsgi request is never kept alive and never waits for 100-continue.
+        super().__init__(
+            method, target, path, query, version, headers, False, False, body_kind, content_length
+        )
+        self.variables = variables
 
 
 class _Refused(Exception):
@@ -219,8 +235,6 @@ class UwsgiParser:
             query=query_bytes,
             version=f"{version[1]}.{version[2]}" if version else "1.0",
             headers=headers,
-            keep_alive=False,
-            expect_continue=False,
             body_kind=_LENGTH if length else _NO_BODY,
             content_length=length or None,
             variables=variables,

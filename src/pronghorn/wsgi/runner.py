@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
@@ -39,14 +38,27 @@ _IN_MEMORY_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
 _LENGTH, _CHUNKED = Framing.LENGTH, Framing.CHUNKED
 
 
-@dataclass(slots=True)
 class Outcome:
-    """What happened, for the access log and the connection's next step."""
+    """What happened, for the access log and the connection's next step.
 
-    status: int
-    body_bytes: int
-    keep_alive: bool
-    headers: list[tuple[str, str]]
+    A plain class, not a dataclass, as the request events are (see pronghorn.http.events):
+    one is made for every request."""
+
+    __slots__ = ("body_bytes", "headers", "keep_alive", "status")
+
+    def __init__(
+        self, status: int, body_bytes: int, keep_alive: bool, headers: list[tuple[str, str]]
+    ) -> None:
+        self.status = status
+        self.body_bytes = body_bytes
+        self.keep_alive = keep_alive
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return (
+            f"Outcome(status={self.status!r}, body_bytes={self.body_bytes!r}, "
+            f"keep_alive={self.keep_alive!r}, headers={self.headers!r})"
+        )
 
 
 class _Exchange:
