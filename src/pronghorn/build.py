@@ -22,7 +22,7 @@ from typing import Final
 # (docs/design.md, "Writing code that compiles correctly"): package `__init__` modules
 # (nothing hot, and a compiled package root complicates the pure-source switch);
 # `pronghorn.channel` (Protocols and an OSError subclass, which mypyc cannot compile as a
-# native class; nothing in it runs per request) and `pronghorn.io.contracts` (Protocols only).
+# native class; nothing in it runs per request).
 COMPILED_MODULES: Final = (
     "pronghorn.http.connection",
     "pronghorn.http.events",
@@ -57,6 +57,7 @@ COMPILED_MODULES: Final = (
     "pronghorn.dispatch.settings",
     "pronghorn.dispatch.requests",
     "pronghorn.dispatch.request_hooks",
+    "pronghorn.io.contracts",
     "pronghorn.io.batching",
     "pronghorn.io.outbox",
     "pronghorn.io.sockets",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from enum import IntEnum
-from typing import Final, Protocol
+from typing import Final
 
 from pronghorn.http.events import (
     BodyData,
@@ -51,16 +51,17 @@ class Phase(IntEnum):
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
-FRESH, IDLE, HEAD, BODY, DISCARD, RUNNING, CLOSED = (
-    Phase.FRESH,
-    Phase.IDLE,
-    Phase.HEAD,
-    Phase.BODY,
-    Phase.DISCARD,
-    Phase.RUNNING,
-    Phase.CLOSED,
-)
-_NO_BODY, _CHUNKED = BodyKind.NONE, BodyKind.CHUNKED
+# One `Final` name each, not a tuple unpacking: compiled, a name that is not `Final` is
+# looked up in the module's dict at every use (~130 instructions).
+FRESH: Final = Phase.FRESH
+IDLE: Final = Phase.IDLE
+HEAD: Final = Phase.HEAD
+BODY: Final = Phase.BODY
+DISCARD: Final = Phase.DISCARD
+RUNNING: Final = Phase.RUNNING
+CLOSED: Final = Phase.CLOSED
+_NO_BODY: Final = BodyKind.NONE
+_CHUNKED: Final = BodyKind.CHUNKED
 
 
 class BodyError(Exception):
@@ -72,22 +73,45 @@ class BodyError(Exception):
         self.detail = detail
 
 
-class ConnectionState(Protocol):
+class ConnectionState:
     """What the I/O layer asks of a connection's protocol state, whichever protocol the
     listener speaks: `ServerConnection` (HTTP/1.1) or `pronghorn.http.uwsgi.UwsgiConnection`.
-    The methods are `ServerConnection`'s; see there."""
+    The methods are `ServerConnection`'s; see there.
+
+    A base class, not a Protocol, because the I/O layer calls it several times a request:
+    compiled, a call through a Protocol type is a generic Python call (a method lookup,
+    arguments boxed and parsed: ~0.5-1k instructions), a call through a base class goes
+    straight to the subclass's method (docs/design.md, "Writing code that compiles
+    correctly")."""
+
+    __slots__ = ("continue_owed", "phase")
 
     phase: Phase
     continue_owed: bool
 
-    def receive(self, data: bytes) -> None: ...
-    def refuse_keep_alive(self) -> None: ...
-    def next_request(self) -> RequestHead | ProtocolError | None: ...
-    def refusal(self, error: ProtocolError, date: str) -> bytes: ...
-    def continue_bytes(self) -> bytes: ...
-    def read_body(self, max_bytes: int) -> bytes | None: ...
-    def end_request(self, keep_alive: bool) -> None: ...
-    def release(self) -> None: ...
+    def receive(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def refuse_keep_alive(self) -> None:
+        raise NotImplementedError
+
+    def next_request(self) -> RequestHead | ProtocolError | None:
+        raise NotImplementedError
+
+    def refusal(self, error: ProtocolError, date: str) -> bytes:
+        raise NotImplementedError
+
+    def continue_bytes(self) -> bytes:
+        raise NotImplementedError
+
+    def read_body(self, max_bytes: int) -> bytes | None:
+        raise NotImplementedError
+
+    def end_request(self, keep_alive: bool) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
 
 
 def read_queued_body(
@@ -106,7 +130,7 @@ def read_queued_body(
     return data
 
 
-class ServerConnection:
+class ServerConnection(ConnectionState):
     """The protocol state of one connection; used by one thread at a time."""
 
     __slots__ = (
@@ -123,8 +147,6 @@ class ServerConnection:
         "_pending",
         "_started",
         "_wanted_keep_alive",
-        "continue_owed",
-        "phase",
         "request",
     )
 

@@ -69,10 +69,18 @@ MAX_CHUNK_LINE: Final = 4096
 
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
-_NO_BODY, _LENGTH, _CHUNKED = BodyKind.NONE, BodyKind.LENGTH, BodyKind.CHUNKED
+# One `Final` name each (compiled, other module names are dict lookups at every use).
+_NO_BODY: Final = BodyKind.NONE
+_LENGTH: Final = BodyKind.LENGTH
+_CHUNKED: Final = BodyKind.CHUNKED
 
 # Where the parser is in the stream.
-_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
+_HEAD: Final = 0
+_BODY: Final = 1
+_CHUNK_SIZE: Final = 2
+_CHUNK_DATA: Final = 3
+_CHUNK_END: Final = 4
+_TRAILERS: Final = 5
 
 
 _SPENT_LLHTTP: Final = httptools.HttpRequestParser(object())

@@ -47,6 +47,7 @@ from pronghorn.http.connection import (
     HEAD,
     RUNNING,
     BodyError,
+    ConnectionState,
     read_queued_body,
 )
 from pronghorn.http.events import (
@@ -78,7 +79,8 @@ _NAMES: Final = re.compile(r"[!-~]+(?: [!-~]+)*")
 _BREAKING: Final = re.compile(r"[\x00\r\n]")
 _VERSION: Final = re.compile(r"HTTP/([0-9])\.([0-9])")
 _MAX_LENGTH_DIGITS: Final = 18
-_NO_BODY, _LENGTH = BodyKind.NONE, BodyKind.LENGTH
+_NO_BODY: Final = BodyKind.NONE
+_LENGTH: Final = BodyKind.LENGTH
 
 
 class UwsgiHead(RequestHead):
@@ -345,7 +347,7 @@ def _content_length(text: str, max_body: int) -> int:
     return length
 
 
-class UwsgiConnection:
+class UwsgiConnection(ConnectionState):
     """The protocol state of one uwsgi connection, used by one thread at a time: the
     interface of `ServerConnection` (see there), for one request and no keep-alive.
 
@@ -364,8 +366,6 @@ class UwsgiConnection:
         "_error",
         "_parser",
         "_peer_closed",
-        "continue_owed",
-        "phase",
         "request",
     )
 

@@ -21,14 +21,13 @@ from pronghorn.channel import ClientDisconnected
 from pronghorn.http.connection import FRESH, HEAD, IDLE, ConnectionState
 from pronghorn.http.connection import Phase as Wait
 from pronghorn.http.events import ProtocolError, RequestHead
+from pronghorn.io.contracts import ChannelConnection, ConnectionHost
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
 from pronghorn.io.socket_channel import SocketChannel
 from pronghorn.io.stream import Stream
 
 if TYPE_CHECKING:
-    from pronghorn.io.contracts import ConnectionHost
-    from pronghorn.metrics.recorder import WorkerMetrics
     from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = [
@@ -44,12 +43,18 @@ __all__ = [
 
 _RECV_SIZE: Final = 65536
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
-WAIT_FRESH, WAIT_IDLE, WAIT_HEAD, WAIT_WRITE = FRESH, IDLE, HEAD, Wait.WRITE
+# One `Final` name each (compiled, other module names are dict lookups at every use).
+WAIT_FRESH: Final = FRESH
+WAIT_IDLE: Final = IDLE
+WAIT_HEAD: Final = HEAD
+WAIT_WRITE: Final = Wait.WRITE
 WAIT_PREAMBLE: Final = Wait.PREAMBLE
-_WAIT_BODY, _WAIT_DISCARD, _CLOSED = Wait.BODY, Wait.DISCARD, Wait.CLOSED
+_WAIT_BODY: Final = Wait.BODY
+_WAIT_DISCARD: Final = Wait.DISCARD
+_CLOSED: Final = Wait.CLOSED
 
 
-class ClientConnection:
+class ClientConnection(ChannelConnection):
     """The state of one accepted connection."""
 
     __slots__ = (
@@ -60,18 +65,11 @@ class ClientConnection:
         "close_after_write",
         "closed",
         "deadline",
-        "http",
-        "outbox",
-        "parked",
         "preamble",
         "registered",
         "remote",
-        "sock",
         "wait",
     )
-
-    # The request channel type: a TLS connection's copies files instead of sendfile.
-    channel_type: type[SocketChannel] = SocketChannel
 
     def __init__(
         self,
@@ -92,6 +90,7 @@ class ClientConnection:
         # Complete small responses held for the end of the reactor's batch.
         self.outbox = reactor.outbox_type(sock, reactor.config.io_timeout)
         self.parked = ParkedOutput(reactor.parking)  # what the socket did not take yet
+        self.metrics = reactor.metrics  # the worker's counters, when metrics are on
         self.close_after_write = False
         self.wait = WAIT_FRESH
         self.deadline = 0.0
@@ -135,11 +134,6 @@ class ClientConnection:
         if tls:
             self.builder = self._reactor.state.behind_tls(self.builder)
 
-    @property
-    def metrics(self) -> WorkerMetrics | None:
-        """The worker's counters, when metrics are on."""
-        return self._reactor.metrics
-
     # -- reading ------------------------------------------------------------------------
 
     def readable(self) -> bool:
@@ -150,7 +144,7 @@ class ClientConnection:
             return True
         except OSError:
             return False
-        metrics = self._reactor.metrics
+        metrics = self.metrics
         if metrics is not None:
             metrics.received_bytes += len(data)
         self.http.receive(data)
@@ -164,7 +158,7 @@ class ClientConnection:
             return
         except OSError:
             data = b""
-        metrics = self._reactor.metrics
+        metrics = self.metrics
         if metrics is not None:
             metrics.received_bytes += len(data)
         self.http.receive(data)
@@ -201,13 +195,19 @@ class ClientConnection:
 
     def _run(self, head: RequestHead) -> bool:
         reactor = self._reactor
-        channel = self.channel_type(self, reactor.config.io_timeout)
+        channel = self.new_channel(reactor.config.io_timeout)
         reactor.run_request(head, channel, self.remote, self.builder)
         if channel.aborted:
             self.parked.release()  # a response cut short: nothing more of it may go out
             return False
         self.http.end_request(channel.keep_alive)
         return self.http.phase is not _CLOSED
+
+    def new_channel(self, io_timeout: float) -> SocketChannel:
+        """The channel of a request on this connection (a method, not a class attribute
+        called: compiled, a method is called directly, a class in a variable generically).
+        A TLS connection's copies files instead of sendfile."""
+        return SocketChannel(self, io_timeout)
 
     def writable(self) -> bool:
         """The socket can take more: send parked output, then go on with any pipelined

@@ -1,29 +1,29 @@
-"""What the parts of the I/O engine need of each other, as narrow typed Protocols.
+"""What the parts of the I/O engine need of each other: narrow Protocols, and base classes
+for the ones used on every request.
 
 Owns the contracts between the files of `io/`, so that none of them imports one above it
 (tests/test_import_layers.py ranks them) and none reads or writes more of another than
 written here:
 
-- `RequestRunner`: what the reactor needs from the worker's request dispatch
-  (`pronghorn.dispatch.requests.Dispatcher`), and `WorkerServices`, the part of it a
-  connection uses (the error log, the Date header, refusals' access-log line);
-- `ConnectionHost`: what a connection needs from its reactor;
-- `ChannelConnection`, `HeldConnection`, `PreambleConnection`: what a request's channel,
-  the batch of held responses and a preamble step need from a connection.
+- `WorkerServices`: what a connection uses of the worker's request dispatch
+  (`pronghorn.dispatch.requests.Dispatcher`: the error log, the Date header, refusals'
+  access-log line). The reactor itself takes the `Dispatcher`, whose `run_request` it
+  calls on every request: compiled, a call through a Protocol would be a generic one;
+- `ConnectionHost`: what a connection needs from its reactor (the reactor's base class);
+- `ChannelConnection`, `HeldConnection` (base classes of the connection),
+  `PreambleConnection`: what a request's channel, the batch of held responses and a
+  preamble step need from a connection.
 """
 
 from __future__ import annotations
 
 import logging
-import ssl
-from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
 from pronghorn.http.connection import ConnectionState, Phase
 from pronghorn.http.events import RequestHead
-from pronghorn.http.limits import ParserLimits
 from pronghorn.io.outbox import Outbox
 from pronghorn.io.parked import ParkedOutput, ParkingBudget
 from pronghorn.io.stream import Stream
@@ -35,7 +35,6 @@ __all__ = [
     "ConnectionHost",
     "HeldConnection",
     "PreambleConnection",
-    "RequestRunner",
     "WorkerServices",
 ]
 
@@ -62,29 +61,24 @@ class WorkerServices(Protocol):
         ...
 
 
-class RequestRunner(WorkerServices, Protocol):
-    """What the reactor needs from the worker: settings, per-listener facts, and running
-    one request on the current thread."""
+class ConnectionHost:
+    """What a connection needs from the reactor that watches it: the reactor's base class.
 
-    @property
-    def config(self) -> Config: ...
+    This and the two connection classes below are base classes, not Protocols, because they
+    are used several times a request: compiled, an attribute or a call through a Protocol
+    type is a generic Python lookup (~0.2-1k instructions), through a base class a field
+    read or a direct call (docs/design.md, "Writing code that compiles correctly"). The
+    subclass sets every attribute in its `__init__`."""
 
-    @property
-    def tls(self) -> ssl.SSLContext | None: ...
-
-    @property
-    def builders(self) -> Sequence[AnyEnvironBuilder]: ...
-
-    @property
-    def parser_limits(self) -> ParserLimits: ...
-
-    @property
-    def metrics(self) -> WorkerMetrics | None: ...
-
-    @property
-    def access_logging(self) -> bool:
-        """The worker writes an access log: its requests report when they were sent."""
-        ...
+    state: WorkerServices
+    config: Config
+    metrics: WorkerMetrics | None
+    parking: ParkingBudget
+    outbox_type: type[Outbox]
+    """`ReportingOutbox` on a worker that writes an access log, else `Outbox`."""
+    stopping: bool
+    wait_seconds: dict[Phase, float]
+    """How long a connection may wait in each phase before its deadline."""
 
     def run_request(
         self,
@@ -92,77 +86,34 @@ class RequestRunner(WorkerServices, Protocol):
         channel: RequestChannel,
         remote: Remote,
         builder: AnyEnvironBuilder,
-        thread_id: int,
-        started: float,
-    ) -> None: ...
+    ) -> None:
+        raise NotImplementedError
 
 
-class ConnectionHost(Protocol):
-    """What a connection needs from the reactor that watches it."""
-
-    @property
-    def state(self) -> WorkerServices: ...
-
-    @property
-    def config(self) -> Config: ...
-
-    @property
-    def metrics(self) -> WorkerMetrics | None: ...
-
-    @property
-    def parking(self) -> ParkingBudget: ...
-
-    @property
-    def outbox_type(self) -> type[Outbox]:
-        """`ReportingOutbox` on a worker that writes an access log, else `Outbox`."""
-        ...
-
-    @property
-    def stopping(self) -> bool: ...
-
-    @property
-    def wait_seconds(self) -> Mapping[Phase, float]:
-        """How long a connection may wait in each phase before its deadline."""
-        ...
-
-    def run_request(
-        self,
-        head: RequestHead,
-        channel: RequestChannel,
-        remote: Remote,
-        builder: AnyEnvironBuilder,
-    ) -> None: ...
-
-
-class HeldConnection(Protocol):
+class HeldConnection:
     """A connection whose finished response waits in its outbox (`pronghorn.io.batching`)."""
 
-    @property
-    def outbox(self) -> Outbox: ...
+    __slots__ = ("outbox",)
+
+    outbox: Outbox
 
 
-class ChannelConnection(Protocol):
+class ChannelConnection(HeldConnection):
     """What a running request's channel (`pronghorn.io.socket_channel`) uses of its
-    connection; the thread running the request owns the connection meanwhile."""
+    connection (`pronghorn.io.client.ClientConnection`, the subclass); the thread running
+    the request owns the connection meanwhile."""
 
-    @property
-    def sock(self) -> Stream: ...
+    __slots__ = ("http", "metrics", "parked", "sock")
 
-    @property
-    def http(self) -> ConnectionState: ...
-
-    @property
-    def outbox(self) -> Outbox: ...
-
-    @property
-    def parked(self) -> ParkedOutput: ...
-
-    @property
-    def metrics(self) -> WorkerMetrics | None: ...
+    sock: Stream
+    http: ConnectionState
+    parked: ParkedOutput
+    metrics: WorkerMetrics | None
+    """The worker's counters, when metrics are on."""
 
     def receive_more(self) -> None:
         """Read what the socket has into the protocol state (the request body)."""
-        ...
+        raise NotImplementedError
 
 
 class PreambleConnection(Protocol):

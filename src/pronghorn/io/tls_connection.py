@@ -269,8 +269,6 @@ class TLSConnection(ClientConnection):
 
     __slots__ = ("_context", "_handshaking", "_stream")
 
-    channel_type = TLSChannel
-
     def __init__(
         self,
         reactor: ConnectionHost,
@@ -290,6 +288,9 @@ class TLSConnection(ClientConnection):
         self.wait = WAIT_HEAD
         # Counted from the accept, however the handshake trickles in (see arm_deadline).
         self.deadline = time.monotonic() + reactor.config.header_timeout
+
+    def new_channel(self, io_timeout: float) -> SocketChannel:
+        return TLSChannel(self, io_timeout)
 
     def readable(self) -> bool:
         if self._handshaking:

@@ -62,9 +62,9 @@ COUNT_IN_PLACE: Final = not __file__.endswith(".py")
 """True when this module is compiled (mypyc): the dispatcher then calls `request_done`,
 and otherwise `record`."""
 
-_BUCKETS = len(DURATION_BUCKETS) + 1  # with +Inf
+_BUCKETS: Final = len(DURATION_BUCKETS) + 1  # with +Inf
 assert DURATION_BUCKETS[:4] == (0.0005, 0.001, 0.0025, 0.005)  # spelt out in request_done
-_ROW = _BUCKETS * 10  # one row a method: status classes 0-9 (a status has three digits)
+_ROW: Final = _BUCKETS * 10  # one row a method: status classes 0-9 (a status has three digits)
 
 
 def _slots(row: int) -> tuple[int, ...]:
@@ -73,14 +73,15 @@ def _slots(row: int) -> tuple[int, ...]:
 
 
 # Per method, by status: the offset of its first bucket. Two subscripts, no arithmetic.
-_SLOTS = {method: _slots(index * _ROW) for method, index in METHOD_INDEX.items()}
-_OTHER_SLOTS = _slots((len(METHODS) - 1) * _ROW)
-_TABLE = len(METHODS) * _ROW
-_BAD_INDEX = {int(status): i for i, status in enumerate(BAD_REQUEST_STATUSES[:-1])}
-_BAD_OTHER = len(BAD_REQUEST_STATUSES) - 1
-_PHASE_INDEX = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 7: 5}  # Phase number -> TIMEOUT_PHASES
-REFUSED_ACCEPT_ERROR, REFUSED_STOPPING = 0, 1
-STATSD_SAMPLES = 1000
+_SLOTS: Final = {method: _slots(index * _ROW) for method, index in METHOD_INDEX.items()}
+_OTHER_SLOTS: Final = _slots((len(METHODS) - 1) * _ROW)
+_TABLE: Final = len(METHODS) * _ROW
+_BAD_INDEX: Final = {int(status): i for i, status in enumerate(BAD_REQUEST_STATUSES[:-1])}
+_BAD_OTHER: Final = len(BAD_REQUEST_STATUSES) - 1
+_PHASE_INDEX: Final = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 7: 5}  # Phase number -> TIMEOUT_PHASES
+REFUSED_ACCEPT_ERROR: Final = 0
+REFUSED_STOPPING: Final = 1
+STATSD_SAMPLES: Final = 1000
 """The most request durations kept for statsd between two sends (once a second); beyond
 that the ones sent are a sample, and say so with statsd's `@rate`."""
 RECORD_FIELDS: Final = 6
@@ -341,4 +342,4 @@ class StatsdMetrics(WorkerMetrics):
             self.durations.extend(totals[:room])
 
 
-_monotonic = time.monotonic
+_monotonic: Final = time.monotonic

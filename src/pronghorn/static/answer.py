@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Final
 from urllib.parse import quote
 
 from pronghorn.channel import ClientDisconnected, ResponseSink
@@ -34,13 +35,13 @@ from pronghorn.static import cache, codings, conditions, paths, ranges
 from pronghorn.static.cache import Entry, Representation
 from pronghorn.wsgi.runner import Outcome
 
-INLINE_LIMIT = 65536
+INLINE_LIMIT: Final = 65536
 """Bodies up to this size are sent with their head in one piece, and are the ones kept."""
-WHOLE_HEADS = 4
+WHOLE_HEADS: Final = 4
 """Complete 200 heads a representation remembers (`Representation.whole_heads`): one per
 Date, request version and keep-alive in use; the Date moves on every second."""
-_PLAIN_FIELDS = frozenset((b"accept-encoding",))
-_WANTED = frozenset(
+_PLAIN_FIELDS: Final = frozenset((b"accept-encoding",))
+_WANTED: Final = frozenset(
     (
         b"range",
         b"if-range",
@@ -51,9 +52,9 @@ _WANTED = frozenset(
         b"accept-encoding",
     )
 )
-_NOT_MODIFIED_FIELDS = frozenset(("ETag", "Last-Modified", "Cache-Control", "Vary"))
-_ACCEPT_RANGES = ("Accept-Ranges", "bytes")
-_REASONS = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 304: "Not Modified"}
+_NOT_MODIFIED_FIELDS: Final = frozenset(("ETag", "Last-Modified", "Cache-Control", "Vary"))
+_ACCEPT_RANGES: Final = ("Accept-Ranges", "bytes")
+_REASONS: Final = {200: "OK", 206: "Partial Content", 301: "Moved Permanently", 304: "Not Modified"}
 
 
 class Changed(Exception):

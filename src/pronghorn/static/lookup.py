@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from pronghorn.static import cache, codings, paths
 from pronghorn.static.answer import INLINE_LIMIT, representation
 from pronghorn.static.cache import BoundedCache, Entry
 from pronghorn.static.content_types import content_type
 
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
-_FINGERPRINT = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.[A-Za-z0-9]+$")
+IMMUTABLE_CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+_FINGERPRINT: Final = re.compile(r"[.-](?=[0-9a-f]*[0-9])[0-9a-f]{8,64}\.[A-Za-z0-9]+$")
 
 Probes = tuple[tuple[bytes, cache.Identity | None], ...]
 """Each sibling's path and identity (None: absent), as an entry revalidates them."""

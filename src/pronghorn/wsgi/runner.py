@@ -35,7 +35,9 @@ _COPY_LIMIT: Final = 65536
 _IN_MEMORY_ITERATORS: tuple[type, ...] = (type(iter([])), type(iter(())))
 # Enum members bound once: on Python 3.11 each `Enum.MEMBER` read goes through
 # EnumType.__getattr__, a Python-level call (0.13 µs), several times a request.
-_LENGTH, _CHUNKED = Framing.LENGTH, Framing.CHUNKED
+# One `Final` name each (compiled, other module names are dict lookups at every use).
+_LENGTH: Final = Framing.LENGTH
+_CHUNKED: Final = Framing.CHUNKED
 
 
 class Outcome:
