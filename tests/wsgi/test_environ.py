@@ -160,3 +160,42 @@ def test_environs_are_independent() -> None:
     second = builder.build(parse_head(b"GET /2 HTTP/1.1\r\nHost: b\r\n\r\n"), None, None, None)
     assert second["SCRIPT_NAME"] == ""
     assert "HTTP_X_A" not in second
+
+
+def test_an_environ_holds_exactly_the_keys_of_its_request() -> None:
+    # The per-server part keeps placeholders for the per-request keys (EnvironBuilder):
+    # none may show through, and no other request's header may either.
+    builder = EnvironBuilder(ServerFacts("127.0.0.1", "8080"))
+    first = builder.build(
+        parse_head(b"GET /1 HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n"), ("10.0.0.7", 5), None, None
+    )
+    plain = builder.build(parse_head(b"GET /2 HTTP/1.0\r\n\r\n"), None, None, None)
+    server_keys = {
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_SOFTWARE",
+        "SCRIPT_NAME",
+        "wsgi.version",
+        "wsgi.url_scheme",
+        "wsgi.errors",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "wsgi.input_terminated",
+    }
+    request_keys = {*REQUIRED_STR, "wsgi.input", "wsgi.file_wrapper"} - server_keys
+    assert set(first) == server_keys | request_keys | {"HTTP_HOST", "HTTP_X_A"}
+    assert set(plain) == server_keys | request_keys - {"REMOTE_PORT"}
+    assert all(not key.startswith(" ") for key in first)
+
+
+def test_a_few_header_fields_do_not_grow_the_environ() -> None:
+    # CPython: the copy of the per-server part has room for ~10 header fields, so adding
+    # them makes no new table (a dict's size grows only with its table).
+    builder = EnvironBuilder(ServerFacts("127.0.0.1", "8080"))
+    fields = b"".join(b"X-F%d: v\r\n" % n for n in range(9))
+    bare = builder.build(parse_head(b"GET / HTTP/1.0\r\n\r\n"), ("10.0.0.7", 5), None, None)
+    head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n")
+    full = builder.build(head, ("10.0.0.7", 5), None, None)
+    assert len(full) == len(bare) + 10
+    assert sys.getsizeof(full) == sys.getsizeof(bare)

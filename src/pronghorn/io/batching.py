@@ -13,12 +13,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from pronghorn.channel import ClientDisconnected
 from pronghorn.io.contracts import HeldConnection
 
 Conn = TypeVar("Conn", bound=HeldConnection)
+_monotonic: Final = time.monotonic  # bound once (see pronghorn.io.reactor)
 
 
 class HeldResponses(Generic[Conn]):
@@ -38,14 +39,14 @@ class HeldResponses(Generic[Conn]):
         lock.acquire()
         try:
             if not self._held:
-                self._since = time.monotonic()
+                self._since = _monotonic()
             self._held.append((conn, keep))
         finally:
             lock.release()
 
     def overdue(self) -> bool:
         """True when the oldest held response has waited `max_wait` (a racy, cheap read)."""
-        return bool(self._held) and time.monotonic() - self._since >= self._max_wait
+        return bool(self._held) and _monotonic() - self._since >= self._max_wait
 
     def flush(self) -> None:
         """Send every held response, then hand each connection back to the reactor."""

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 _RECV_SIZE: Final = 65536
+_monotonic: Final = time.monotonic  # bound once (see pronghorn.io.reactor)
 # What a connection handed back to the reactor waits for is its protocol phase, or WRITE.
 # One `Final` name each (compiled, other module names are dict lookups at every use).
 WAIT_FRESH: Final = FRESH
@@ -65,6 +66,7 @@ class ClientConnection(ChannelConnection):
         "close_after_write",
         "closed",
         "deadline",
+        "fd",
         "preamble",
         "registered",
         "remote",
@@ -81,6 +83,7 @@ class ClientConnection(ChannelConnection):
     ) -> None:
         self._reactor = reactor
         self.sock = sock
+        self.fd = sock.fileno()  # while open (the reactor re-arms it after each request)
         self.remote = remote
         self.builder = builder  # the environ of this connection's requests (its listener's)
         self.http = state  # the protocol state, made by the listener's protocol
@@ -271,7 +274,7 @@ class ClientConnection(ChannelConnection):
             # --header-timeout from its start.
             return
         self._armed_for = wait
-        self.deadline = time.monotonic() + self._reactor.wait_seconds[wait]
+        self.deadline = _monotonic() + self._reactor.wait_seconds[wait]
 
 
 def peer_text(remote: tuple[str, int] | None) -> str:

@@ -69,6 +69,7 @@ class EnvironBuilder:
         }
         if facts.url_scheme == "https":
             self._base["HTTPS"] = "on"  # as Apache and nginx's fastcgi_params say it
+        self._base = _with_room(self._base)
         self._header_keys: dict[bytes, str] = {}
         self._server_from_host = facts.server_from_host
         self._proxies = facts.proxies
@@ -82,7 +83,7 @@ class EnvironBuilder:
         as its client certificate): copied once per connection, free per request."""
         # Built anew, not copy.copy(): a compiled (mypyc) class cannot be copied that way.
         clone = EnvironBuilder(self._facts, self._errors)
-        clone._base = {**self._base, **variables}
+        clone._base = _with_room({**self._base, **variables})
         return clone
 
     def build(
@@ -104,6 +105,7 @@ class EnvironBuilder:
             environ["REMOTE_PORT"] = str(remote[1])
         else:
             environ["REMOTE_ADDR"] = ""
+            del environ["REMOTE_PORT"]  # a placeholder of _with_room: no port to say
         environ["wsgi.input"] = wsgi_input
         environ["wsgi.file_wrapper"] = file_wrapper
         self._add_headers(environ, head.headers)
@@ -155,6 +157,41 @@ class EnvironBuilder:
                 environ[key] = environ[key] + joiner + text
             else:
                 environ[key] = text
+
+
+# The keys every request sets (REMOTE_PORT unless there is no address): placeholders in
+# the per-server part, so that setting them replaces a value instead of adding a key.
+_PER_REQUEST_KEYS: Final = (
+    "REQUEST_METHOD",
+    "SERVER_PROTOCOL",
+    "REQUEST_URI",
+    "RAW_URI",
+    "QUERY_STRING",
+    "PATH_INFO",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "wsgi.input",
+    "wsgi.file_wrapper",
+)
+
+
+def _with_room(base: dict[str, Any]) -> dict[str, Any]:
+    """`base`, with placeholders for the per-request keys, as a dict whose copies have
+    room for a request's header fields without growing.
+
+    CPython copies a dict that has few deleted entries by cloning its table, size and all
+    (`PyDict_Copy`). A copy of a dict that just fits its keys grows (a new table, every
+    key rehashed; ~1.4k instructions compiled) at the first header field added; a table
+    that was grown by keys then deleted gives every copy ~10 free entries. Elsewhere
+    (another Python) this is only a dict with the same keys."""
+    roomy = {**base, **dict.fromkeys(_PER_REQUEST_KEYS, "")}
+    # At most a third of the entries deleted: more, and the copy is rebuilt key by key.
+    spare = [f" spare {n}" for n in range(len(roomy) // 2)]
+    for key in spare:
+        roomy[key] = None
+    for key in spare:
+        del roomy[key]
+    return roomy
 
 
 def client_address(environ: dict[str, Any]) -> tuple[str, int] | None:

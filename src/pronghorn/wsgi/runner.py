@@ -106,7 +106,13 @@ class _Exchange:
             raise AppResponseError("start_response called a second time without exc_info")
         self.checked = self.memo.check(status, headers)
         self.status, self.headers = self.checked.status, headers
-        return self.write
+        # The exchange is the write() callable: compiled, `self.write` would make a bound
+        # method object on every request (~1k instructions), for a callable few apps use.
+        return self
+
+    def __call__(self, data: bytes) -> None:
+        """The write() callable that start_response returns (PEP 3333)."""
+        self.write(data)
 
     def write(self, data: bytes) -> None:
         """The legacy write() callable: sends at once, headers first if not yet sent."""
