@@ -43,6 +43,10 @@ from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
 __all__ = ["Dispatcher"]
 
+# Bound once: compiled, `time.monotonic()` is a module attribute lookup a call (docs/design.md,
+# "What is slow only compiled"); read on every request when metrics or the access log are on.
+_monotonic: Final = time.monotonic
+
 _NO_BODY: Final = BodyKind.NONE  # bound once: Enum member reads are slow on 3.11
 
 
@@ -132,7 +136,7 @@ class Dispatcher:
                 app = self.app
                 assert app is not None
                 if metrics is not None:
-                    app_started = time.monotonic()
+                    app_started = _monotonic()
                 outcome = run_app(
                     app, environ, head, channel, self.date, self.error_log, self.head_memo
                 )
@@ -150,7 +154,7 @@ class Dispatcher:
                         outcome.body_bytes,
                         started,
                         app_started,
-                        time.monotonic(),
+                        _monotonic(),
                     )
                 )
             if self.reporting:
@@ -203,7 +207,7 @@ class Dispatcher:
             # did not all go (chunk framing counts as body here).
             record.response_bytes = max(0, record.response_bytes - unsent)
             record.completed = False
-        record.duration = time.monotonic() - started
+        record.duration = _monotonic() - started
         record.request_time = time.time()
         self.logs.access.log(record)
 
