@@ -75,9 +75,9 @@ def test_a_forwarded_header_with_no_element_leaves_the_environ_alone() -> None:
     assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("127.0.0.1", "http")
 
 
-# Classes made on every request (or every body piece). A dataclass's `__init__` is written
-# by the dataclasses module at import time, so mypyc cannot compile it: in the compiled
-# build it runs interpreted, 0.8-3k instructions a call.
+# Classes made on every request (or every body piece, or every refusal). A dataclass's
+# `__init__` is written by the dataclasses module at import time, so mypyc cannot compile
+# it: in the compiled build it runs interpreted, 0.8-3k instructions a call.
 PER_REQUEST_CLASSES = (RequestHead, BodyData, MessageEnd, ProtocolError, UwsgiHead, Outcome)
 # Dataclasses in compiled modules that are made per server, listener, file or connection.
 # A new dataclass in a compiled module must be added here, knowing that its __init__ runs

@@ -81,8 +81,7 @@ class ConnectionState:
     A base class, not a Protocol, because the I/O layer calls it several times a request:
     compiled, a call through a Protocol type is a generic Python call (a method lookup,
     arguments boxed and parsed: ~0.5-1k instructions), a call through a base class goes
-    straight to the subclass's method (docs/design.md, "Writing code that compiles
-    correctly")."""
+    straight to the subclass's method (docs/design.md, "What is slow only compiled")."""
 
     __slots__ = ("continue_owed", "phase")
 

@@ -6,8 +6,8 @@ must be answered with its status and closed.
 
 These are plain classes with a written `__init__`, not dataclasses, because some are made
 on every request: mypyc compiles a written `__init__`, but a dataclass's is generated at
-import time and runs interpreted, ~0.8-3k instructions a call (docs/design.md, "Writing
-code that compiles correctly").
+import time and runs interpreted, ~0.8-3k instructions a call (docs/design.md, "What is
+slow only compiled"). `fields_repr` gives them the repr a dataclass would have.
 """
 
 from __future__ import annotations
@@ -69,8 +69,7 @@ class RequestHead:
         self.content_length = content_length
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _HEAD_FIELDS)
-        return f"{type(self).__name__}({fields})"
+        return fields_repr(self, _HEAD_FIELDS)
 
 
 _HEAD_FIELDS: Final = (
@@ -96,7 +95,7 @@ class BodyData:
         self.data = data
 
     def __repr__(self) -> str:
-        return f"BodyData(data={self.data!r})"
+        return fields_repr(self, ("data",))
 
 
 class MessageEnd:
@@ -108,7 +107,7 @@ class MessageEnd:
         self.trailers = trailers
 
     def __repr__(self) -> str:
-        return f"MessageEnd(trailers={self.trailers!r})"
+        return fields_repr(self, ("trailers",))
 
 
 class ProtocolError:
@@ -121,7 +120,13 @@ class ProtocolError:
         self.detail = detail
 
     def __repr__(self) -> str:
-        return f"ProtocolError(status={self.status!r}, detail={self.detail!r})"
+        return fields_repr(self, ("status", "detail"))
 
 
 Event = RequestHead | BodyData | MessageEnd | ProtocolError
+
+
+def fields_repr(obj: object, names: tuple[str, ...]) -> str:
+    """`Class(name=value, ...)` of `obj`'s fields `names`, as a dataclass repr reads."""
+    fields = ", ".join(f"{name}={getattr(obj, name)!r}" for name in names)
+    return f"{type(obj).__name__}({fields})"

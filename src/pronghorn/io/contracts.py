@@ -67,7 +67,7 @@ class ConnectionHost:
     This and the two connection classes below are base classes, not Protocols, because they
     are used several times a request: compiled, an attribute or a call through a Protocol
     type is a generic Python lookup (~0.2-1k instructions), through a base class a field
-    read or a direct call (docs/design.md, "Writing code that compiles correctly"). The
+    read or a direct call (docs/design.md, "What is slow only compiled"). The
     subclass sets every attribute in its `__init__`."""
 
     state: WorkerServices

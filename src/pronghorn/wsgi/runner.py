@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from pronghorn.channel import BodyError, ClientDisconnected, ResponseSink
-from pronghorn.http.events import RequestHead
+from pronghorn.http.events import RequestHead, fields_repr
 from pronghorn.http.response import (
     CRLF,
     LAST_CHUNK,
@@ -57,10 +57,7 @@ class Outcome:
         self.headers = headers
 
     def __repr__(self) -> str:
-        return (
-            f"Outcome(status={self.status!r}, body_bytes={self.body_bytes!r}, "
-            f"keep_alive={self.keep_alive!r}, headers={self.headers!r})"
-        )
+        return fields_repr(self, ("status", "body_bytes", "keep_alive", "headers"))
 
 
 class _Exchange:
