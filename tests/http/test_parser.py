@@ -276,6 +276,64 @@ def test_any_token_is_a_method(method: bytes) -> None:
         assert bytes(outcome.requests[0].body) == b"ok"
 
 
+PLAIN_METHODS = (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH")
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        *PLAIN_METHODS,
+        *(m + b"X" for m in PLAIN_METHODS),  # a plain method's prefix is not that method
+        *(m[:-1] for m in PLAIN_METHODS),
+        b"GETGET",
+        b"OPTIONSS",
+    ],
+)
+@pytest.mark.parametrize("lead", [b"", b"\r\n"])
+def test_a_whole_head_in_one_read_has_its_method(method: bytes, lead: bytes) -> None:
+    # The one-read path matches the plain methods by prefix (and takes any other token
+    # as sent); an empty line first takes the path that searches for the space.
+    raw = lead + method + b" /p?q HTTP/1.1\r\nHost: a\r\n\r\n"
+    outcome = feed_pieces(raw, [len(raw)])
+    assert outcome.error is None
+    (request,) = outcome.requests
+    assert (request.head.method, request.head.path, request.head.query) == (
+        method.decode(),
+        b"/p",
+        b"q",
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "value"),
+    [
+        (b"v", b"v"),
+        (b"v ", b"v"),
+        (b"v\t", b"v"),
+        (b"v \t \t", b"v"),
+        (b"a b\tc", b"a b\tc"),  # whitespace inside a value stays
+        (b"", b""),
+        (b" \t ", b""),
+    ],
+)
+def test_field_values_lose_the_whitespace_around_them(sent: bytes, value: bytes) -> None:
+    raw = b"GET / HTTP/1.1\r\nHost: a\r\nX-V: " + sent + b"\r\n\r\n"
+    outcome = feed_pieces(raw, [len(raw)])
+    assert outcome.error is None
+    assert outcome.requests[0].head.headers == [(b"Host", b"a"), (b"X-V", value)]
+
+
+@pytest.mark.parametrize("second", [b"Host", b"host", b"HOST", b"hOsT"])
+@pytest.mark.parametrize("first", [b"Host", b"host", b"HOST"])
+def test_host_is_counted_in_any_spelling(first: bytes, second: bytes) -> None:
+    alone = feed_pieces(b"GET / HTTP/1.1\r\n" + second + b": a\r\n\r\n", [1000])
+    assert alone.error is None and len(alone.requests) == 1
+    raw = b"GET / HTTP/1.1\r\n" + first + b": a\r\n" + second + b": a\r\n\r\n"
+    twice = feed_pieces(raw, [len(raw)])
+    assert twice.error is not None and twice.error.status == 400
+    assert "Host" in twice.error.detail
+
+
 @pytest.mark.parametrize("piece", [None, 1, 1000, 65536])
 def test_newline_free_body_is_not_a_head_line(piece: int | None) -> None:
     # The head arrives alone, then the body in reads of `piece` bytes (None: one read).

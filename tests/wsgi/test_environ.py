@@ -199,3 +199,17 @@ def test_a_few_header_fields_do_not_grow_the_environ() -> None:
     full = builder.build(head, ("10.0.0.7", 5), None, None)
     assert len(full) == len(bare) + 10
     assert sys.getsizeof(full) == sys.getsizeof(bare)
+
+
+def test_each_client_gets_its_own_port_whatever_came_before() -> None:
+    # The builder remembers the last address's port as text: clients that take turns
+    # (and equal addresses in new tuples) must still each get their own.
+    builder = EnvironBuilder(ServerFacts("127.0.0.1", "80"))
+    head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    first, second = ("10.0.0.1", 1111), ("10.0.0.2", 2222)
+    for remote in (first, second, first, first, ("10.0.0.1", 3333), second):
+        environ = builder.build(head, remote, None, None)
+        assert (environ["REMOTE_ADDR"], environ["REMOTE_PORT"]) == (remote[0], str(remote[1]))
+    environ = builder.build(head, None, None, None)
+    assert "REMOTE_PORT" not in environ
+    assert builder.build(head, second, None, None)["REMOTE_PORT"] == "2222"

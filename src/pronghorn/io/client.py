@@ -67,6 +67,7 @@ class ClientConnection(ChannelConnection):
         "closed",
         "deadline",
         "fd",
+        "io_timeout",
         "preamble",
         "registered",
         "remote",
@@ -91,7 +92,10 @@ class ClientConnection(ChannelConnection):
         self.closed = False
         self.registered = False  # in the reactor's epoll set
         # Complete small responses held for the end of the reactor's batch.
-        self.outbox = reactor.outbox_type(sock, reactor.config.io_timeout)
+        # Kept here: the reactor's config is not a compiled class, and reading it through
+        # that would be a generic attribute lookup on every request.
+        self.io_timeout: float = reactor.config.io_timeout
+        self.outbox = reactor.outbox_type(sock, self.io_timeout)
         self.parked = ParkedOutput(reactor.parking)  # what the socket did not take yet
         self.metrics = reactor.metrics  # the worker's counters, when metrics are on
         self.close_after_write = False
@@ -198,7 +202,7 @@ class ClientConnection(ChannelConnection):
 
     def _run(self, head: RequestHead) -> bool:
         reactor = self._reactor
-        channel = self.new_channel(reactor.config.io_timeout)
+        channel = self.new_channel(self.io_timeout)
         reactor.run_request(head, channel, self.remote, self.builder)
         if channel.aborted:
             self.parked.release()  # a response cut short: nothing more of it may go out
