@@ -23,7 +23,7 @@ def split_target(target: bytes, method: str) -> tuple[bytes, bytes, bytes | None
     if target[:1] == b"/":
         if 35 in target:  # a "#": the byte's value is cheapest (see parser.on_header)
             raise TargetError("fragment in request-target")
-        if 63 not in target:  # no "?": no partition() call (~0.3k instructions, compiled)
+        if 63 not in target:  # no "?": no partition() call (~0.45k instructions, compiled)
             return target, b"", None
         path, _, query = target.partition(b"?")
         return path, query, None
