@@ -268,8 +268,6 @@ class RequestParser:
         if stop - pos > self._max_head:
             self._fail(431, "request header section too large")
             return stop
-        # A space past the request line (a line without one) leaves CR LF in the method,
-        # which no plain method has: _begin_head then reads the line properly.
         # GET and POST at a read's start are told by `startswith`, a memcmp compiled, where
         # find() parses an argument tuple and the slice it cuts is hashed (~1.7k
         # instructions, compiled). Inline, not a loop over all plain methods in a function:
@@ -279,6 +277,8 @@ class RequestParser:
         elif pos == 0 and data.startswith(b"POST "):
             name = "POST"
         else:
+            # A space past the request line (a line without one) leaves CR LF in the
+            # method, which no plain method has: _begin_head then reads the line properly.
             space = data.find(b" ", pos, stop)
             name = _PLAIN_METHODS.get(data[pos:space]) if space > 0 else None
         if name is not None and self._llhttp_fresh:

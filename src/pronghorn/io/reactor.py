@@ -160,11 +160,12 @@ class Reactor(ConnectionHost):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._standby_wake = threading.Event()
-        # The leading thread's ident; 0 for none (no thread has that ident). An int, not
-        # None: compiled, comparing an `int | None` boxes the ident and compares generically
-        # (~0.2k instructions), twice a request and once an event.
+        # The leading and the standby thread's idents; 0 for none (no thread has that
+        # ident). Ints, not None: compiled, comparing an `int | None` boxes the ident and
+        # compares generically (~0.2k instructions), for the leader twice a request and
+        # once an event.
         self._leader = 0
-        self._standby: int | None = None
+        self._standby = 0
         self._standby_deep = False
         self._busy_since = 0.0
         self._calls = 0
@@ -193,7 +194,7 @@ class Reactor(ConnectionHost):
                 if self._leader == 0 or self._leader == me:
                     self._leader = me  # a standby that took the lead comes back here
                     role = "lead"
-                elif self._standby is None:
+                elif self._standby == 0:
                     self._standby = me
                     role = "standby"
                 else:
@@ -229,7 +230,7 @@ class Reactor(ConnectionHost):
                     self._busy_since and time.monotonic() - self._busy_since > TAKEOVER_AFTER
                 ):
                     self._leader = me
-                    self._standby = None
+                    self._standby = 0
                     self._busy_since = 0.0
                     self._idle.notify()  # someone else may stand by now
                     self._rearm_rest_of_batch()
