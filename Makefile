@@ -13,7 +13,7 @@ VENV_COMPILED := .venv-compiled
 PY_COMPILED := $(VENV_COMPILED)/bin/python
 STAMP_COMPILED := $(VENV_COMPILED)/.installed-compiled
 COMPILED_WHEELS := dist/compiled
-SOURCES := $(shell find src -name '*.py') setup.py build_backend/backend.py
+SOURCES := $(shell find src -name "*.py" -o -name "*.c" -o -name "*.pyi") setup.py build_backend/backend.py
 # What the tests run for real: curl as a client, headless Chromium for the browser tests,
 # nginx and haproxy in front of pronghorn for the differential tests (tests/interop/), and
 # openssl for the certificate of the nginx recipe's TLS test; systemd for systemd-socket-activate,

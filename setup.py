@@ -18,7 +18,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
@@ -32,18 +32,27 @@ def build_mode() -> str:
     return mode
 
 
-def compiled_modules() -> list[str]:
-    """The one list, read from src/pronghorn/build.py without importing pronghorn."""
+def module_list(name: str) -> list[str]:
+    """One of the lists of src/pronghorn/build.py (COMPILED_MODULES, NATIVE_MODULES), read
+    without importing pronghorn."""
     tree = ast.parse((HERE / "src" / "pronghorn" / "build.py").read_text())
     for node in tree.body:
         if (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
-            and node.target.id == "COMPILED_MODULES"
+            and node.target.id == name
             and node.value is not None
         ):
             return list(ast.literal_eval(node.value))
-    raise SystemExit("src/pronghorn/build.py has no COMPILED_MODULES")
+    raise SystemExit(f"src/pronghorn/build.py has no {name}")
+
+
+def native_extensions() -> list[Extension]:
+    """The C extensions written by hand (NATIVE_MODULES), each one `.c` file beside its stub."""
+    return [
+        Extension(name, [str(Path("src", *name.split(".")).with_suffix(".c"))])
+        for name in module_list("NATIVE_MODULES")
+    ]
 
 
 def missing_toolchain() -> str | None:
@@ -94,7 +103,8 @@ def extensions() -> list[object]:
     from mypyc.build import mypycify
 
     paths = [
-        str(Path("src", *name.split(".")).with_suffix(".py")) for name in compiled_modules()
+        str(Path("src", *name.split(".")).with_suffix(".py"))
+        for name in module_list("COMPILED_MODULES")
     ]
     try:
         modules = mypycify(paths, opt_level="3")
@@ -103,8 +113,9 @@ def extensions() -> list[object]:
             raise
         say(f"mypyc failed ({error!r}); building the pure-Python package")
         return []
-    say(f"compiling {len(paths)} modules with mypyc")
-    return list(modules)
+    native = native_extensions()
+    say(f"compiling {len(paths)} modules with mypyc and {len(native)} written in C")
+    return [*modules, *native]
 
 
 # Only a build compiles: the backend also runs this file for metadata (egg_info, dist_info).

@@ -1,8 +1,8 @@
 """Instructions per request: a noise-free measure of pronghorn's own cost, by callgrind.
 
     python bench/instructions.py [APP] [--post BYTES] [--close] [--header 'NAME: VALUE']
-                                 [--src DIR | --python PY] [--metrics] [--access-log]
-                                 [--static BYTES]
+                                 [--browser] [--src DIR | --python PY] [--metrics]
+                                 [--access-log] [--static BYTES]
 
 Runs pronghorn in-process (single process, default threads) under `valgrind
 --tool=callgrind --separate-threads=yes`, drives it from the same process over real
@@ -18,7 +18,8 @@ which build ran).
 
 APP is a module:callable from bench/apps (default hello:app). `--header` (repeatable) adds a
 request header, e.g. `--header 'X-Forwarded-For: 203.0.113.9'` for what a request from nginx
-costs. `--metrics` runs the server with `--metrics-bind 127.0.0.1:0` (its counters on, and the
+costs; `--browser` adds the twelve fields Firefox sends with a page (`BROWSER_FIELDS`).
+`--metrics` runs the server with `--metrics-bind 127.0.0.1:0` (its counters on, and the
 metrics listener's thread counted with the others), for what metrics cost a request.
 `--access-log` writes the access log (the default format, to /dev/null through a file
 handler), for what a line costs a request. Needs valgrind (apt).
@@ -44,6 +45,22 @@ HERE = Path(__file__).resolve().parent
 APPS = HERE / "apps"
 REPO = HERE.parent
 SMALL, LARGE, CONNECTIONS = 800, 2400, 8
+# `--browser`: the fields Firefox 128 sends with a page request (besides Host), so that a
+# head of the size real clients send is measured, not only wrk's one field.
+BROWSER_FIELDS = (
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language: en-US,en;q=0.5",
+    "Accept-Encoding: gzip, deflate, br",
+    "Connection: keep-alive",
+    "Referer: http://localhost/index.html",
+    "Cookie: session=3f9a1c2e7b; theme=dark",
+    "Upgrade-Insecure-Requests: 1",
+    "Sec-Fetch-Dest: document",
+    "Sec-Fetch-Mode: navigate",
+    "Sec-Fetch-Site: same-origin",
+    "Priority: u=0, i",
+)
 
 
 def main() -> int:
@@ -62,8 +79,13 @@ def main() -> int:
     parser.add_argument("--access-log", action="store_true", help="write the access log")
     parser.add_argument("--static", type=int, default=0, help="GET a static file of this size")
     parser.add_argument("--static-dir", help=argparse.SUPPRESS)  # inside valgrind
+    parser.add_argument(
+        "--browser", action="store_true", help="add the twelve fields a browser sends"
+    )
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
+    if args.browser:
+        args.header = [*BROWSER_FIELDS, *args.header]
     if args.src is None and args.python is None:
         args.src = str(REPO / "src")
     if args.drive is not None:
@@ -78,7 +100,9 @@ def main() -> int:
     per_request = (large - small) / (LARGE - SMALL)
     mode = "close" if args.close else "keep-alive"
     body = f", POST {args.post} B" if args.post else ""
-    body += "".join(f", {header!r}" for header in args.header)
+    fields = args.header[len(BROWSER_FIELDS) :] if args.browser else args.header
+    body += ", a browser's fields" if args.browser else ""
+    body += "".join(f", {header!r}" for header in fields)
     body += ", metrics on" if args.metrics else ""
     body += ", access log on" if args.access_log else ""
     where = args.src or f"{args.python}, {_build_of(args.python)} build"

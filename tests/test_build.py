@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pronghorn.build import COMPILED_MODULES, running_build
+from pronghorn.build import COMPILED_MODULES, NATIVE_MODULES, running_build
+from pronghorn.http.parser import HEAD_SCAN
 
 EXPECTED = os.environ.get("PRONGHORN_EXPECT_BUILD", "")
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -30,10 +31,13 @@ def test_the_running_build_is_the_expected_one() -> None:
         assert running_build() == "compiled"
         not_compiled = [name for name in COMPILED_MODULES if not _is_extension(name)]
         assert not not_compiled, f"imported from Python sources: {not_compiled}"
+        assert all(_is_extension(name) for name in NATIVE_MODULES)
+        assert HEAD_SCAN is not None  # the parser found the native head scan
         assert not any(Path(entry).resolve() == SRC for entry in sys.path if entry)
     elif EXPECTED == "pure":
         assert running_build() == "pure"
         assert not any(_is_extension(name) for name in COMPILED_MODULES)
+        assert HEAD_SCAN is None
     else:
         # Run by hand: whatever imports must agree with what running_build() says.
         compiled = _is_extension("pronghorn.http.parser")
@@ -56,7 +60,8 @@ def test_a_server_subprocess_runs_the_same_build(tmp_path: Path) -> None:
 def test_pronghorn_pure_runs_the_python_sources(tmp_path: Path) -> None:
     probe = (
         "import pronghorn.http.parser as p, pronghorn.io.reactor as r;"
-        "from pronghorn.build import running_build as b; print(p.__file__, r.__file__, b())"
+        "from pronghorn.build import running_build as b;"
+        "print(p.__file__, r.__file__, p.HEAD_SCAN is None, b())"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -67,8 +72,9 @@ def test_pronghorn_pure_runs_the_python_sources(tmp_path: Path) -> None:
         check=True,
         env=dict(os.environ, PRONGHORN_PURE="1"),
     )
-    parser_file, reactor_file, build = result.stdout.split(maxsplit=2)
+    parser_file, reactor_file, no_scan, build = result.stdout.split(maxsplit=3)
     assert parser_file.endswith("parser.py") and reactor_file.endswith("reactor.py")
+    assert no_scan == "True"  # the C head scan is not loaded either
     assert build.strip() == "pure (PRONGHORN_PURE=1)"
 
 
@@ -79,3 +85,10 @@ def test_every_compiled_module_has_its_source() -> None:
         name for name in COMPILED_MODULES if not (SRC / (name.replace(".", "/") + ".py")).is_file()
     ]
     assert not missing
+
+
+def test_every_native_module_has_its_c_source_and_stub() -> None:
+    """setup.py builds each native module from `<name>.c`; mypy reads `<name>.pyi`."""
+    for name in NATIVE_MODULES:
+        base = SRC / name.replace(".", "/")
+        assert base.with_suffix(".c").is_file() and base.with_suffix(".pyi").is_file(), name

@@ -75,6 +75,11 @@ COMPILED_MODULES: Final = (
     "pronghorn.io.worker",
 )
 
+# C extensions of the compiled build that have no Python source: their importers fall back
+# to a general path without them (pronghorn.http.parser). Built with the mypyc modules, all
+# or nothing (setup.py); PRONGHORN_PURE=1 does not load them.
+NATIVE_MODULES: Final = ("pronghorn.http._headscan",)
+
 # The module whose loader tells which build is running (every compiled build compiles it).
 PROBE_MODULE: Final = "pronghorn.http.parser"
 PURE_SWITCH: Final = "PRONGHORN_PURE"
@@ -117,6 +122,8 @@ class _PureSourceFinder:
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if name in NATIVE_MODULES:
+            raise ModuleNotFoundError(f"{name} is not loaded with {PURE_SWITCH}=1", name=name)
         if name not in COMPILED_MODULES or not path:
             return None
         leaf = name.rpartition(".")[2]

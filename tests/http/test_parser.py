@@ -387,7 +387,9 @@ def _garbage_after_dropping(release: bool) -> int:
     gc.disable()
     try:
         parser = RequestParser()
-        events = parser.feed(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        # An asterisk-form target: llhttp reads it in either build (the compiled build's
+        # native scan leaves it, and makes no llhttp parser for the heads it takes).
+        events = parser.feed(b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         assert [type(event) for event in events] == [RequestHead, MessageEnd]
         if release:
             parser.release()

@@ -26,6 +26,7 @@ The contract is split-invariant: any split of the same byte stream yields the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["MAX_CHUNK_LINE", "ParserLimits", "RequestParser"]
@@ -83,9 +84,32 @@ _CHUNK_END: Final = 4
 _TRAILERS: Final = 5
 
 
+# What the native head scan returns (pronghorn/http/_headscan.c): (stop, method, target,
+# version, fields, field count, index of Host in fields or -1, Connection, Expect,
+# Content-Length or None).
+ScannedHead = tuple[
+    int, str, bytes, str, list[tuple[bytes, bytes]], int, int, bytes, bytes, int | None
+]
+HeadScan = Callable[[bytes, int, tuple[int, ...]], ScannedHead | None]
+
+
+def _native_head_scan() -> HeadScan | None:
+    """The compiled build's C scan of a whole, plain head, or None (the pure build, which
+    never builds it, and PRONGHORN_PURE=1, which does not load it: pronghorn.build)."""
+    try:
+        from pronghorn.http._headscan import scan_head
+    except ImportError:
+        return None
+    return scan_head
+
+
+HEAD_SCAN: Final = _native_head_scan()
+"""What reads a plain head when there is a compiled build, else None."""
+
 _SPENT_LLHTTP: Final = httptools.HttpRequestParser(object())
-"""What a released parser holds instead of its own llhttp parser: one with no callbacks,
-never fed (a released parser is closed)."""
+"""What a parser holds instead of its own llhttp parser before it needs one (with the native
+scan) and once released: one with no callbacks, never fed (while it is held `_llhttp_fresh`
+is False, so `_begin_head` makes a real one first; a released parser is closed)."""
 
 
 class _Refused(Exception):
@@ -100,11 +124,25 @@ class RequestParser:
     the parser is `closed`: further bytes are ignored (RFC 9112 section 9.6).
     """
 
-    def __init__(self, limits: ParserLimits | None = None) -> None:
+    def __init__(self, limits: ParserLimits | None = None, *, native: bool = True) -> None:
         self._limits = limits = limits or ParserLimits()
         self._max_head = limits.max_head  # read on every head: a property call saved
-        self._llhttp = self._new_llhttp()
-        self._llhttp_fresh = True  # False once it has seen a head with a body
+        # A whole head in one read goes to the native scan first, when there is one and
+        # `native` (tests turn it off to compare it with llhttp's path).
+        self._scan = HEAD_SCAN if native else None
+        # Of any length to mypy: a tuple of four ints would be compiled to four C integers,
+        # and boxed into a new tuple at every call.
+        self._bounds: tuple[int, ...] = (
+            limits.max_request_line,
+            limits.max_fields,
+            limits.max_field_size,
+            self._max_head,
+        )
+        # False once it has seen a head with a body, and before it is made: with the native
+        # scan, only a head the scan leaves needs llhttp (making one is ~3k instructions,
+        # compiled: a connection that sends only plain heads never pays for it).
+        self._llhttp_fresh = self._scan is None
+        self._llhttp = self._new_llhttp() if self._llhttp_fresh else _SPENT_LLHTTP
         self._events: list[Event] = []
         self._error: ProtocolError | None = None
         self._state = _HEAD
@@ -153,6 +191,8 @@ class RequestParser:
         # A head given to llhttp as sent (b"": one given in pieces, or with a stand-in
         # method): _build_head reads its version from it.
         self._plain_head = b""
+        # The head's version when the native scan read it; "" when llhttp did.
+        self._scanned_version = ""
 
     @property
     def failed(self) -> bool:
@@ -180,13 +220,17 @@ class RequestParser:
         end = len(data)
         if self._state == _HEAD and self._partial is None and not self._pending:
             # The common case, kept to few calls: a read that starts with a whole head.
-            stop = data.find(b"\r\n\r\n") + 4
-            if stop > 3 and data[0] > 32:
-                pos = self._whole_head(data, 0, stop)
-                if pos == end or self._error is not None:
-                    if self._error is not None:
-                        events.append(self._error)
-                    return events
+            scan = self._scan
+            if scan is not None and (scanned := scan(data, 0, self._bounds)) is not None:
+                pos = self._scanned_head(scanned)
+            else:
+                stop = data.find(b"\r\n\r\n") + 4
+                if stop > 3 and data[0] > 32:
+                    pos = self._whole_head(data, 0, stop)
+            if pos == end or self._error is not None:
+                if self._error is not None:
+                    events.append(self._error)
+                return events
         elif self._pending:
             data = self._pending + data
             self._pending = b""
@@ -242,6 +286,9 @@ class RequestParser:
                 return len(data)
             if pos >= len(data):
                 return pos
+            scan = self._scan
+            if scan is not None and (scanned := scan(data, pos, self._bounds)) is not None:
+                return self._scanned_head(scanned)
             stop = data.find(b"\r\n\r\n", pos)
             if stop >= 0:
                 return self._whole_head(data, pos, stop + 4)
@@ -297,6 +344,37 @@ class RequestParser:
         self._feed_llhttp(head)
         if not self._head_complete:
             self._head_done()
+        return stop
+
+    def _scanned_head(self, scanned: ScannedHead) -> int:
+        """A head the native scan read whole: what llhttp's callbacks would have collected,
+        then the same checks and the same end (`on_headers_complete`). The scan answers only
+        for heads that llhttp takes and that break no limit, so every refusal left is one
+        of this module's own. Returns where the head ended."""
+        stop, method, target, version, fields, count, host_index, connection, expect, length = (
+            scanned
+        )
+        self._blank_bytes = 0
+        self._reset_message()
+        self._method = method
+        self._url = target
+        self._scanned_version = version
+        self._headers = fields
+        self._field_count = count
+        self._connection = connection
+        if expect:
+            self._expect = expect.lower()
+        self._content_length = length
+        try:
+            if host_index >= 0:
+                self._host_count = 1
+                self._host_index = host_index
+                host = fields[host_index][1]
+                if host != self._valid_host:
+                    self._check_host(host)
+            self.on_headers_complete()
+        except _Refused:
+            pass
         return stop
 
     def _begin_head(self, data: bytes, pos: int, line_end: int) -> bytes | None:
@@ -394,9 +472,7 @@ class RequestParser:
             # A connection's requests repeat their Host: the last one found valid is not
             # matched again (a regular expression costs ~1k instructions a request).
             if value != self._valid_host:
-                if HOST_VALUE.fullmatch(value) is None:
-                    self._refuse(400, "malformed Host header")
-                self._valid_host = value
+                self._check_host(value)
         elif lname == b"connection":
             self._connection = (self._connection + b"," + value) if self._connection else value
         elif lname == b"expect":
@@ -415,7 +491,13 @@ class RequestParser:
             if self._content_types > 1:
                 self._refuse(400, "more than one Content-Type")
 
+    def _check_host(self, value: bytes) -> None:
+        if HOST_VALUE.fullmatch(value) is None:
+            self._refuse(400, "malformed Host header")
+        self._valid_host = value
+
     def on_headers_complete(self) -> None:
+        """The head is complete: llhttp calls this, and `_scanned_head` after the scan."""
         head = self._build_head()
         self._head_complete = True
         self._events.append(head)
@@ -427,7 +509,8 @@ class RequestParser:
                 self._closed = True
         elif kind is _LENGTH:
             # llhttp is given the body too (it skips it in C, having no `on_body`), so that
-            # it is ready for the next head without being made anew.
+            # it is ready for the next head without being made anew; not after a scanned
+            # head, which llhttp never saw.
             self._state = _BODY
             self._left = head.content_length or 0
         else:
@@ -438,11 +521,13 @@ class RequestParser:
         # The version follows the target and one space, where llhttp read it. "1.1" is
         # taken from the bytes: llhttp's get_http_version() formats a string each time
         # (~2k instructions a request, compiled); any other version is asked of it.
-        at = len(self._method) + len(self._url) + 2  # the method, SP, the target, SP
-        if self._plain_head[at : at + 9] == b"HTTP/1.1\r":
-            version = "1.1"
-        else:
-            version = self._llhttp.get_http_version()
+        version = self._scanned_version  # "" unless the native scan read the head
+        if not version:
+            at = len(self._method) + len(self._url) + 2  # the method, SP, the target, SP
+            if self._plain_head[at : at + 9] == b"HTTP/1.1\r":
+                version = "1.1"
+            else:
+                version = self._llhttp.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
             version = self._other_version(version)
         method = self._method
@@ -523,7 +608,7 @@ class RequestParser:
             self._body(piece)  # a Content-Length over the limit was refused at the head
         else:
             self._events.append(BodyData(piece))
-        if self._llhttp_fresh:
+        if self._llhttp_fresh and not self._scanned_version:
             try:
                 self._llhttp.feed_data(piece)
             except httptools.HttpParserError:
