@@ -49,6 +49,17 @@ def _get_unix(path: str, timeout: float = 15.0) -> tuple[int, bytes]:
     return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
 
 
+def _listening(path: str) -> bool:
+    """Whether a socket is listening at `path` (/proc/net/unix: flags 00010000). The file
+    exists from bind(), a moment before listen(): a connect in between is refused."""
+    with open("/proc/net/unix", encoding="ascii", errors="replace") as table:
+        for line in table:
+            fields = line.split()
+            if len(fields) >= 8 and fields[7] == path and fields[3] == "00010000":
+                return True
+    return False
+
+
 class _Notifications:
     """The sd_notify datagrams the service sends, collected by a thread."""
 
@@ -115,7 +126,7 @@ def test_socket_activation_reload_and_stop(tmp_path: Path) -> None:
     command = [activate, "-l", socket_path, *extra_env, *_service_command(tmp_path)]
     proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
-        assert wait_until(lambda: os.path.exists(socket_path), 10), "socket never listened"
+        assert wait_until(lambda: _listening(socket_path), 10), "socket never listened"
         # The first connection starts the service; it waits in the queue meanwhile.
         status, body = _get_unix(socket_path)
         assert (status, body.split()[1]) == (200, b"example.com")

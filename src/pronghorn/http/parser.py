@@ -11,6 +11,12 @@ it this module enforces what llhttp leaves to the server: size limits (414/431/4
 versions (505), Transfer-Encoding rules (400/501), Host rules and request-target forms,
 and it drops header names that contain "_".
 
+In the compiled build a whole head is first offered to the native scan
+(`pronghorn/http/_headscan.c`), which reads it only when it is plain enough to be certain
+(llhttp would take it, and no limit is broken) and returns its parts; `_scanned_head` then
+runs this module's checks on them as the llhttp callbacks would. Every other head, and every
+refusal, goes the way described above.
+
 Why frame here rather than let llhttp do it: llhttp reports no byte offsets to Python, so
 a server that feeds it whole reads cannot tell where a message ended inside a read. That
 made two defects: the guard on unterminated head lines counted the tail of a finished
