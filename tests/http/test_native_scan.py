@@ -357,3 +357,21 @@ def test_llhttp_is_made_only_for_a_head_the_scan_leaves() -> None:
     events = parser.feed(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
     assert isinstance(events[0], RequestHead) and events[0].target == b"*"
     assert parser._llhttp is not parser_module._SPENT_LLHTTP
+
+
+def test_a_field_name_seen_before_is_handed_out_again() -> None:
+    """Names repeat from request to request: the scan gives the same bytes object (not
+    allocated, and its hash kept for the environ's lookups)."""
+    first = scan(LINE + b"Host: a\r\nX-Trace: 1\r\n\r\n")[4]
+    second = scan(LINE + b"Host: b\r\nX-Trace: 2\r\n\r\n")[4]
+    assert [name for name, _ in first] == [b"Host", b"X-Trace"]
+    assert all(a[0] is b[0] for a, b in zip(first, second, strict=True))
+
+
+def test_names_that_take_each_others_place_come_back_as_sent() -> None:
+    """The table of names is small: many names in turn keep replacing one another, and every
+    head still gets its own names."""
+    for n in range(2000):
+        names = [f"X-{n}-{i}".encode() for i in range(5)]
+        head = LINE + b"".join(name + b": v\r\n" for name in names) + b"\r\n"
+        assert [name for name, _ in scan(head)[4]] == names

@@ -130,6 +130,17 @@ def test_duplicate_headers_are_joined_and_cookies_use_semicolons() -> None:
     assert environ["HTTP_COOKIE"] == "a=1; b=2"
 
 
+def test_repeated_fields_with_the_same_short_value_are_joined() -> None:
+    """One-character and empty values decode to shared strings: a repeat is still a repeat."""
+    environ = build(
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-A: 1\r\nX-E:\r\nX-E:\r\n"
+        b"Cookie: a\r\nCookie: a\r\n\r\n"
+    )
+    assert environ["HTTP_X_A"] == "1, 1"
+    assert environ["HTTP_X_E"] == ", "
+    assert environ["HTTP_COOKIE"] == "a; a"
+
+
 def test_header_values_are_latin1_strings() -> None:
     environ = build(b"GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xc3\xa9 \xff\r\n\r\n")
     assert environ["HTTP_X_NAME"] == "caf\xc3\xa9 \xff"

@@ -1,8 +1,8 @@
 /* pronghorn.http._headscan: the compiled build's fast path for a whole, plain request head.
 
-   Owns one function, scan_head(data, pos, bounds). It reads the request head that starts at
-   `pos` of `data`, and answers only when that head is plain enough that the answer is
-   certain: a method of the seven llhttp is given as sent (GET HEAD POST PUT DELETE OPTIONS
+   Owns one function, scan_head(data, pos, bounds), and the table of field names it hands
+   out again (field_name). It reads the request head that starts at `pos` of `data`, and
+   answers only when that head is plain enough that the answer is certain: a method of the seven llhttp is given as sent (GET HEAD POST PUT DELETE OPTIONS
    PATCH), an origin-form target of RFC 3986 characters, HTTP/1.1 or HTTP/1.0, CRLF line
    ends, token field names, values of visible ASCII, spaces and tabs, within the size limits,
    with at most one each of Host, Connection, Expect, Content-Type and a plain-digit
@@ -106,6 +106,33 @@ name_is(const char *p, Py_ssize_t n, const char *lower)
         }
     }
     return lower[n] == '\0';
+}
+
+/* Field names seen lately, each kept as one bytes object: a client sends the same names in
+   every request, and a name handed out again is neither allocated nor hashed again (bytes
+   keep their hash, and the WSGI environ looks each name up in a dict). A slot is chosen by
+   the name's length and bytes; a different name in the same slot replaces it, so the table
+   stays NAME_SLOTS names whatever a client sends. Only touched with the GIL held. */
+#define NAME_SLOTS 64
+static PyObject *known_names[NAME_SLOTS];
+
+static PyObject *
+field_name(const char *name, Py_ssize_t size)
+{
+    size_t slot = (size_t)size * 31u;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        slot = slot * 33u + (unsigned char)name[i];
+    }
+    PyObject **known = &known_names[slot % NAME_SLOTS];
+    if (*known != NULL && PyBytes_GET_SIZE(*known) == size &&
+        memcmp(PyBytes_AS_STRING(*known), name, (size_t)size) == 0) {
+        return Py_NewRef(*known);
+    }
+    PyObject *fresh = PyBytes_FromStringAndSize(name, size);
+    if (fresh != NULL) {
+        Py_XSETREF(*known, Py_NewRef(fresh));
+    }
+    return fresh;
 }
 
 /* The framing fields the parser reads, and the two that send a head to the general path. */
@@ -228,7 +255,7 @@ scan_fields(const char *p, const char *end, Py_ssize_t max_fields, Py_ssize_t ma
         if (field == NULL) {
             return -1;
         }
-        PyObject *name_bytes = PyBytes_FromStringAndSize(name, name_size);
+        PyObject *name_bytes = field_name(name, name_size);
         PyObject *value_bytes = PyBytes_FromStringAndSize(value, value_size);
         if (name_bytes == NULL || value_bytes == NULL) {
             Py_XDECREF(name_bytes);
