@@ -84,8 +84,6 @@ def main() -> int:
     )
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # inside valgrind
     args = parser.parse_args()
-    if args.browser:
-        args.header = [*BROWSER_FIELDS, *args.header]
     if args.src is None and args.python is None:
         args.src = str(REPO / "src")
     if args.drive is not None:
@@ -100,9 +98,8 @@ def main() -> int:
     per_request = (large - small) / (LARGE - SMALL)
     mode = "close" if args.close else "keep-alive"
     body = f", POST {args.post} B" if args.post else ""
-    fields = args.header[len(BROWSER_FIELDS) :] if args.browser else args.header
     body += ", a browser's fields" if args.browser else ""
-    body += "".join(f", {header!r}" for header in fields)
+    body += "".join(f", {header!r}" for header in args.header)
     body += ", metrics on" if args.metrics else ""
     body += ", access log on" if args.access_log else ""
     where = args.src or f"{args.python}, {_build_of(args.python)} build"
@@ -129,6 +126,7 @@ def _count(args: argparse.Namespace, requests: int) -> int:
             *(["--metrics"] if args.metrics else []),
             *(["--access-log"] if args.access_log else []),
             *(arg for header in args.header for arg in ("--header", header)),
+            *(["--browser"] if args.browser else []),
             *(["--static-dir", args.static_dir] if args.static_dir else []),
         ]
         env = dict(os.environ)
@@ -182,8 +180,9 @@ def _drive(args: argparse.Namespace) -> int:
     argv += ["--static", f"/static={args.static_dir}"] if args.static_dir else [args.app]
     threading.Thread(target=cli.main, args=(argv,), daemon=True).start()
     target = "/static/file.bin" if args.static_dir else "/"
-    request = _request(target, args.post, args.close, args.header)
-    size = _response_size(port, _request(target, args.post, False, args.header))
+    fields = [*BROWSER_FIELDS, *args.header] if args.browser else args.header
+    request = _request(target, args.post, args.close, fields)
+    size = _response_size(port, _request(target, args.post, False, fields))
     if args.close:
         _close_loop(port, request, args.drive)
     else:

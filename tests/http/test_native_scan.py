@@ -7,12 +7,22 @@ by hypothesis (each part either plain or one of the ways it can go wrong), and p
 that mix scanned heads with heads llhttp reads. The tables below pin which heads it takes
 and which it leaves, so that a scan that quietly gave up on everything would fail too.
 
-Only a compiled install has the scan (the pure build never builds it);
-tests/test_build.py checks that the compiled run has it loaded.
+Both runs of the suite run these tests. The compiled run takes the installed scan
+(tests/test_build.py checks it is loaded there); the pure build has none, so the pure run
+compiles the same C source here, once per test process, and hands it to the pure parser
+(`RequestParser(scan=...)`), whose `_scanned_head` is then tested too. `make test` installs
+the C compiler either way (the compiled build needs it).
 """
 
 from __future__ import annotations
 
+import atexit
+import importlib.machinery
+import importlib.util
+import shutil
+import subprocess
+import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +32,33 @@ from hypothesis import strategies as st
 
 from corpusformat import unescape
 from pronghorn.http.events import BodyData, Event, MessageEnd, ProtocolError, RequestHead
-from pronghorn.http.parser import HEAD_SCAN, ParserLimits, RequestParser
+from pronghorn.http.parser import HEAD_SCAN, HeadScan, ParserLimits, RequestParser
 from wiregen import TCHAR
 
-pytestmark = pytest.mark.skipif(
-    HEAD_SCAN is None, reason="only the compiled build has the native head scan"
-)
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "pronghorn" / "http" / "_headscan.c"
+
+
+def _scan_of_this_run() -> HeadScan:
+    """The installed scan (compiled build), or the same C source built here (pure run)."""
+    if HEAD_SCAN is not None:
+        return HEAD_SCAN
+    work = Path(tempfile.mkdtemp(prefix="headscan-"))
+    atexit.register(shutil.rmtree, work, True)
+    built = work / f"_headscan{sysconfig.get_config_var('EXT_SUFFIX')}"
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()
+    include = sysconfig.get_paths()["include"]
+    command = [*compiler, "-shared", "-fPIC", "-O2", f"-I{include}", str(SOURCE), "-o", str(built)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    loader = importlib.machinery.ExtensionFileLoader("_headscan", str(built))
+    spec = importlib.util.spec_from_file_location("_headscan", built, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    scan_head: HeadScan = module.scan_head
+    return scan_head
+
+
+SCAN = _scan_of_this_run()
 
 LINE = b"GET / HTTP/1.1\r\n"
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -35,9 +66,8 @@ DEFAULT = ParserLimits()
 BOUNDS = (DEFAULT.max_request_line, DEFAULT.max_fields, DEFAULT.max_field_size, DEFAULT.max_head)
 
 
-def scan(data: bytes, pos: int = 0, bounds: tuple[int, int, int, int] = BOUNDS) -> Any:
-    assert HEAD_SCAN is not None
-    return HEAD_SCAN(data, pos, bounds)
+def scan(data: bytes, pos: int = 0, bounds: tuple[int, ...] = BOUNDS) -> Any:
+    return SCAN(data, pos, bounds)
 
 
 def described(event: Event) -> object:
@@ -64,7 +94,7 @@ def described(event: Event) -> object:
 
 
 def parse(stream: bytes, native: bool, limits: ParserLimits | None, pieces: list[bytes]) -> list:
-    parser = RequestParser(limits, native=native)
+    parser = RequestParser(limits, scan=SCAN if native else None)
     events: list[object] = []
     for piece in [*pieces, stream]:
         events += [described(e) for e in parser.feed(piece)]
@@ -188,7 +218,7 @@ def test_a_head_past_a_limit_is_left_to_the_general_path(
 ) -> None:
     assert scan(head, 0, bounds) is None
     inside = tuple(bound + 1 for bound in bounds)
-    assert scan(head, 0, inside) is not None  # type: ignore[arg-type]
+    assert scan(head, 0, inside) is not None
 
 
 # -- the two paths agree ---------------------------------------------------------------
@@ -343,7 +373,7 @@ def test_llhttp_is_made_only_for_a_head_the_scan_leaves() -> None:
     connection of plain heads never needs one (white-box: the cost is the point)."""
     import pronghorn.http.parser as parser_module
 
-    parser = RequestParser()
+    parser = RequestParser(scan=SCAN)
     plain = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
     events = parser.feed(plain + b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
     assert [type(e).__name__ for e in events] == [

@@ -161,6 +161,24 @@ framing_of(const char *name, Py_ssize_t n)
     }
 }
 
+/* A field's value as read, for the ones the parser takes once at most (Connection, Expect). */
+typedef struct {
+    const char *at; /* NULL: not seen */
+    Py_ssize_t size;
+} once;
+
+/* Keeps a value in `slot`; 0 when the field came before (the general path decides). */
+static int
+take_once(once *slot, const char *at, Py_ssize_t size)
+{
+    if (slot->at != NULL) {
+        return 0;
+    }
+    slot->at = at;
+    slot->size = size;
+    return 1;
+}
+
 /* The head's field lines, from `p` to the empty line at `end`, appended to `fields`.
    Returns 1 when every line is plain, 0 when the general path must read the head, -1 on a
    Python error. The slots of `result` from 5 on are set. */
@@ -169,8 +187,7 @@ scan_fields(const char *p, const char *end, Py_ssize_t max_fields, Py_ssize_t ma
             PyObject *fields, PyObject *result)
 {
     Py_ssize_t count = 0, host_index = -1;
-    const char *connection = NULL, *expect = NULL;
-    Py_ssize_t connection_size = 0, expect_size = 0;
+    once connection = {NULL, 0}, expect = {NULL, 0};
     long long content_length = -1;
     int content_types = 0;
     while (p < end) {
@@ -219,18 +236,14 @@ scan_fields(const char *p, const char *end, Py_ssize_t max_fields, Py_ssize_t ma
             host_index = PyList_GET_SIZE(fields);
             break;
         case CONNECTION:
-            if (connection != NULL) {
+            if (!take_once(&connection, value, value_size)) {
                 return 0;
             }
-            connection = value;
-            connection_size = value_size;
             break;
         case EXPECT:
-            if (expect != NULL) {
+            if (!take_once(&expect, value, value_size)) {
                 return 0;
             }
-            expect = value;
-            expect_size = value_size;
             break;
         case CONTENT_TYPE:
             if (content_types++) {
@@ -274,8 +287,8 @@ scan_fields(const char *p, const char *end, Py_ssize_t max_fields, Py_ssize_t ma
     PyObject *items[RESULT_SIZE - 5] = {
         PyLong_FromSsize_t(count),
         PyLong_FromSsize_t(host_index),
-        PyBytes_FromStringAndSize(connection, connection ? connection_size : 0),
-        PyBytes_FromStringAndSize(expect, expect ? expect_size : 0),
+        PyBytes_FromStringAndSize(connection.at, connection.size),
+        PyBytes_FromStringAndSize(expect.at, expect.size),
         content_length >= 0 ? PyLong_FromLongLong(content_length) : Py_NewRef(Py_None),
     };
     int failed = 0;

@@ -130,12 +130,14 @@ class RequestParser:
     the parser is `closed`: further bytes are ignored (RFC 9112 section 9.6).
     """
 
-    def __init__(self, limits: ParserLimits | None = None, *, native: bool = True) -> None:
+    def __init__(
+        self, limits: ParserLimits | None = None, *, scan: HeadScan | None = HEAD_SCAN
+    ) -> None:
         self._limits = limits = limits or ParserLimits()
         self._max_head = limits.max_head  # read on every head: a property call saved
-        # A whole head in one read goes to the native scan first, when there is one and
-        # `native` (tests turn it off to compare it with llhttp's path).
-        self._scan = HEAD_SCAN if native else None
+        # A whole head in one read goes to the native scan first, when there is one (tests
+        # pass None to compare with llhttp's path, or a scan they built for the pure build).
+        self._scan = scan
         # Of any length to mypy: a tuple of four ints would be compiled to four C integers,
         # and boxed into a new tuple at every call.
         self._bounds: tuple[int, ...] = (
@@ -162,7 +164,7 @@ class RequestParser:
         self._method = ""
         self._head_complete = False
         self._valid_host: bytes | None = None  # the last Host value matched (on_header)
-        self._reset_message()
+        self._reset_message([])
 
     def release(self) -> None:
         """The connection is gone: parse nothing more, and let go of the llhttp parser.
@@ -181,9 +183,9 @@ class RequestParser:
         llhttp.set_dangerous_leniencies(lenient_version=True)
         return llhttp
 
-    def _reset_message(self) -> None:
+    def _reset_message(self, headers: list[tuple[bytes, bytes]]) -> None:
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers = headers
         self._field_count = 0
         self._host_count = 0
         self._host_index = -1
@@ -337,7 +339,7 @@ class RequestParser:
         if name is not None and self._llhttp_fresh:
             self._method = name
             self._blank_bytes = 0
-            self._reset_message()
+            self._reset_message([])
             head = data if pos == 0 and stop == len(data) else data[pos:stop]
             self._plain_head = head
         else:
@@ -361,11 +363,10 @@ class RequestParser:
             scanned
         )
         self._blank_bytes = 0
-        self._reset_message()
+        self._reset_message(fields)
         self._method = method
         self._url = target
         self._scanned_version = version
-        self._headers = fields
         self._field_count = count
         self._connection = connection
         if expect:
@@ -387,7 +388,7 @@ class RequestParser:
         """Check the method of the request line that starts at `pos`; returns the method
         llhttp is given in its place (b"" for as sent), None after an error."""
         self._blank_bytes = 0
-        self._reset_message()
+        self._reset_message([])
         space = data.find(b" ", pos, line_end)
         method = data[pos:space]
         if space < 0 or (method not in _PLAIN_METHODS and TOKEN.fullmatch(method) is None):
