@@ -16,6 +16,7 @@ import pytest
 
 from pronghorn.build import COMPILED_MODULES, NATIVE_MODULES, running_build
 from pronghorn.http.parser import HEAD_SCAN
+from pronghorn.io.sockets import NATIVE_ACCEPT, NATIVE_RECEIVE
 
 EXPECTED = os.environ.get("PRONGHORN_EXPECT_BUILD", "")
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -33,11 +34,13 @@ def test_the_running_build_is_the_expected_one() -> None:
         assert not not_compiled, f"imported from Python sources: {not_compiled}"
         assert all(_is_extension(name) for name in NATIVE_MODULES)
         assert HEAD_SCAN is not None  # the parser found the native head scan
+        assert NATIVE_ACCEPT is not None and NATIVE_RECEIVE is not None  # and the reactor its
         assert not any(Path(entry).resolve() == SRC for entry in sys.path if entry)
     elif EXPECTED == "pure":
         assert running_build() == "pure"
         assert not any(_is_extension(name) for name in COMPILED_MODULES)
         assert HEAD_SCAN is None
+        assert NATIVE_ACCEPT is None and NATIVE_RECEIVE is None
     else:
         # Run by hand: whatever imports must agree with what running_build() says.
         compiled = _is_extension("pronghorn.http.parser")
@@ -59,9 +62,9 @@ def test_a_server_subprocess_runs_the_same_build(tmp_path: Path) -> None:
 @pytest.mark.skipif(running_build() != "compiled", reason="only a compiled install has both")
 def test_pronghorn_pure_runs_the_python_sources(tmp_path: Path) -> None:
     probe = (
-        "import pronghorn.http.parser as p, pronghorn.io.reactor as r;"
+        "import pronghorn.http.parser as p, pronghorn.io.reactor as r, pronghorn.io.sockets as s;"
         "from pronghorn.build import running_build as b;"
-        "print(p.__file__, r.__file__, p.HEAD_SCAN is None, b())"
+        "print(p.__file__, r.__file__, p.HEAD_SCAN is None and s.NATIVE_ACCEPT is None, b())"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -74,7 +77,7 @@ def test_pronghorn_pure_runs_the_python_sources(tmp_path: Path) -> None:
     )
     parser_file, reactor_file, no_scan, build = result.stdout.split(maxsplit=3)
     assert parser_file.endswith("parser.py") and reactor_file.endswith("reactor.py")
-    assert no_scan == "True"  # the C head scan is not loaded either
+    assert no_scan == "True"  # nor are the C head scan and accept
     assert build.strip() == "pure (PRONGHORN_PURE=1)"
 
 

@@ -41,6 +41,7 @@ RANK = {
 NEVER = {"supervisor": {"http", "wsgi", "static"}}
 INNER_RANK = {
     "io": {
+        "_sockcalls": 0,  # C (the compiled build's accept and read): imports nothing
         "stream": 0,
         "tls": 0,
         "protocols": 0,

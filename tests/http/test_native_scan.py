@@ -10,19 +10,11 @@ and which it leaves, so that a scan that quietly gave up on everything would fai
 Both runs of the suite run these tests. The compiled run takes the installed scan
 (tests/test_build.py checks it is loaded there); the pure build has none, so the pure run
 compiles the same C source here, once per test process, and hands it to the pure parser
-(`RequestParser(scan=...)`), whose `_scanned_head` is then tested too. `make test` installs
-the C compiler either way (the compiled build needs it).
+(`RequestParser(scan=...)`), whose `_scanned_head` is then tested too (tests/nativebuild.py).
 """
 
 from __future__ import annotations
 
-import atexit
-import importlib.machinery
-import importlib.util
-import shutil
-import subprocess
-import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +23,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpusformat import unescape
+from nativebuild import build_native
 from pronghorn.http.events import BodyData, Event, MessageEnd, ProtocolError, RequestHead
 from pronghorn.http.parser import HEAD_SCAN, HeadScan, ParserLimits, RequestParser
 from wiregen import TCHAR
-
-SOURCE = Path(__file__).resolve().parents[2] / "src" / "pronghorn" / "http" / "_headscan.c"
 
 
 def _scan_of_this_run() -> HeadScan:
     """The installed scan (compiled build), or the same C source built here (pure run)."""
     if HEAD_SCAN is not None:
         return HEAD_SCAN
-    work = Path(tempfile.mkdtemp(prefix="headscan-"))
-    atexit.register(shutil.rmtree, work, True)
-    built = work / f"_headscan{sysconfig.get_config_var('EXT_SUFFIX')}"
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()
-    include = sysconfig.get_paths()["include"]
-    command = [*compiler, "-shared", "-fPIC", "-O2", f"-I{include}", str(SOURCE), "-o", str(built)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    loader = importlib.machinery.ExtensionFileLoader("_headscan", str(built))
-    spec = importlib.util.spec_from_file_location("_headscan", built, loader=loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    scan_head: HeadScan = module.scan_head
+    scan_head: HeadScan = build_native("pronghorn.http._headscan").scan_head
     return scan_head
 
 

@@ -25,6 +25,7 @@ from pronghorn.io.contracts import ChannelConnection, ConnectionHost
 from pronghorn.io.parked import ParkedOutput
 from pronghorn.io.preamble import PreambleFailed, PreambleStep
 from pronghorn.io.socket_channel import SocketChannel
+from pronghorn.io.sockets import NATIVE_RECEIVE, Receive
 from pronghorn.io.stream import Stream
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class ClientConnection(ChannelConnection):
         "fd",
         "io_timeout",
         "preamble",
+        "raw_receive",
         "registered",
         "remote",
         "wait",
@@ -103,6 +105,9 @@ class ClientConnection(ChannelConnection):
         self.deadline = 0.0
         self._armed_for: Wait | None = None
         self.preamble: list[PreambleStep] | None = None  # steps before HTTP, in order
+        # The compiled build's C read of the plain socket (None: `sock.recv`); a TLS
+        # connection reads through OpenSSL, and sets it to None.
+        self.raw_receive: Receive | None = NATIVE_RECEIVE
 
     # -- before HTTP ----------------------------------------------------------------------
 
@@ -145,8 +150,17 @@ class ClientConnection(ChannelConnection):
 
     def readable(self) -> bool:
         """Read what arrived and act on it. False when the connection should be closed."""
+        receive = self.raw_receive
         try:
-            data = self.sock.recv(_RECV_SIZE)
+            if receive is None:
+                data = self.sock.recv(_RECV_SIZE)
+            else:
+                # A new connection's first read usually finds nothing yet: None, where
+                # `recv` raises (see pronghorn.io.sockets).
+                received = receive(self.fd, _RECV_SIZE)
+                if received is None:
+                    return True
+                data = received
         except BlockingIOError:
             return True
         except OSError:

@@ -30,7 +30,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 from pronghorn.channel import RequestChannel
 from pronghorn.config.model import Config
@@ -52,6 +52,7 @@ from pronghorn.io.outbox import Outbox, ReportingOutbox
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
 from pronghorn.io.protocols import ListenerProtocol, listener_protocol
+from pronghorn.io.sockets import NATIVE_ACCEPT
 from pronghorn.io.stream import Stream
 from pronghorn.io.tls_connection import TLSConnection
 from pronghorn.metrics.recorder import REFUSED_ACCEPT_ERROR, REFUSED_STOPPING
@@ -177,6 +178,13 @@ class Reactor(ConnectionHost):
         # Chosen once: a worker without an access log never looks for a held line.
         self.outbox_type: type[Outbox] = ReportingOutbox if state.access_logging else Outbox
         self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
+        # How accepted descriptors become sockets: the C accept's are non-blocking already,
+        # and SOCK_NONBLOCK in the type tells the socket so without a system call (Linux;
+        # elsewhere, and for Python's blocking ones, `setblocking` makes one).
+        self._native_accept = NATIVE_ACCEPT
+        nonblocking = getattr(socket, "SOCK_NONBLOCK", 0) if NATIVE_ACCEPT is not None else 0
+        self._accepted_type = socket.SOCK_STREAM | nonblocking
+        self._set_nonblocking = not nonblocking
         self.stopping = False
         self._accept_paused = False  # some listener is not watched: out of descriptors
         self.finished = threading.Event()
@@ -327,8 +335,9 @@ class Reactor(ConnectionHost):
             self._serve(conn, keep)
 
     def _accept(self, listening: _Listening) -> None:
-        """Take up to a batch of new connections and run each one at once: most clients
-        send their request with the handshake."""
+        """Take up to a batch of new connections and run each one at once: a request that
+        has arrived with its connection is served without a trip through epoll (one that
+        has not is found missing by one read, and the connection waits in epoll)."""
         for _ in range(_ACCEPT_BATCH):
             conn = self._take(listening)
             if conn is None:
@@ -345,11 +354,7 @@ class Reactor(ConnectionHost):
             if not listening.open or listening.paused:
                 return None
             try:
-                # `_accept` and a socket made from its descriptor: what `socket.accept` does,
-                # without its three IntEnum conversions of family and type per connection.
-                fd, address = listening.sock._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError):
-                return None
+                accepted = self._accept_one(listening)
             except OSError as exc:
                 failure: OSError | None = exc
             else:
@@ -362,7 +367,9 @@ class Reactor(ConnectionHost):
             else:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
-        conn = self._adopt(listening, fd, address)
+        if accepted is None:
+            return None
+        conn = self._adopt(listening, accepted[0], accepted[1])
         if conn is None:
             return None
         limit = self.config.worker_connections
@@ -402,17 +409,34 @@ class Reactor(ConnectionHost):
                     with contextlib.suppress(OSError):  # a stop may have unregistered it
                         self._epoll.modify(listening.sock.fileno(), select.EPOLLIN)
 
-    def _adopt(self, listening: _Listening, fd: int, address: Any) -> ClientConnection | None:
-        """A connection for a descriptor `accept` returned; the caller owns it (busy).
+    def _accept_one(self, listening: _Listening) -> tuple[int, tuple[str, int] | None] | None:
+        """One queued connection as (its descriptor, its peer; None on a Unix socket), or
+        None when none is waiting; OSError when accept failed.
+
+        The compiled build's C accept (pronghorn.io.sockets) says "none" with None and
+        returns a non-blocking descriptor; Python's `_accept` raises BlockingIOError and
+        returns a blocking one (see `_adopt`). Either way no `socket.accept`, which converts
+        family and type to IntEnums on every connection."""
+        native = self._native_accept
+        if native is not None:
+            return native(listening.fd)
+        try:
+            fd, address = listening.sock._accept()  # type: ignore[attr-defined]
+        except (BlockingIOError, InterruptedError):
+            return None
+        if listening.family == socket.AF_UNIX:
+            return fd, None
+        return fd, (str(address[0]), int(address[1]))
+
+    def _adopt(
+        self, listening: _Listening, fd: int, remote: tuple[str, int] | None
+    ) -> ClientConnection | None:
+        """A connection for a descriptor `_accept_one` returned; the caller owns it (busy).
         None for a peer the listener's protocol does not allow: closed, with a log line."""
-        family = listening.family
-        client = listening.socket_type(family, socket.SOCK_STREAM, 0, fd)
-        client.setblocking(False)
+        client = listening.socket_type(listening.family, self._accepted_type, 0, fd)
+        if self._set_nonblocking:
+            client.setblocking(False)
         # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
-        if family != socket.AF_UNIX:
-            remote: tuple[str, int] | None = (str(address[0]), int(address[1]))
-        else:
-            remote = None
         allowed = listening.allowed
         if allowed is not None and remote is not None and remote[0] not in allowed:
             self._refuse_peer(listening.protocol, client, remote)
@@ -606,15 +630,15 @@ class Reactor(ConnectionHost):
             listening.cut_off = stop_new_connections(listening.sock)
         for _ in range(_DRAIN_BATCH):
             try:
-                fd, address = listening.sock._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError):
-                return True
+                accepted = self._accept_one(listening)
             except OSError as exc:  # out of descriptors or memory: requests finishing free some
                 if not listening.warned:
                     listening.warned = True
                     self.state.error_log.warning("accept failed while stopping: %s", exc)
                 return not listening.cut_off
-            conn = self._adopt(listening, fd, address)
+            if accepted is None:
+                return True
+            conn = self._adopt(listening, accepted[0], accepted[1])
             if conn is not None:
                 self._serve(conn, True)
         # Still more: a socket that is closed to new connections is emptied on the next
@@ -676,6 +700,7 @@ class _Listening:
         "cut_off",
         "drain",
         "family",
+        "fd",
         "listener",
         "make",
         "new_state",
@@ -706,6 +731,7 @@ class _Listening:
         self.allowed = protocol.allowed
         # Read once: `socket.family` converts to an IntEnum on every read (see _adopt).
         self.family = int(listener.sock.family)
+        self.fd = listener.sock.fileno()  # for the C accept: only while `open` (see _take)
         self.open = True
         self.drain = False  # while stopping: take what is queued on it before closing it
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)

@@ -5,16 +5,42 @@ channel, the reactor's parked output and held responses, refusals): `send_some` 
 socket takes now), `send_all` (all of it, waiting up to a timeout per stall) and `wait_for`
 (readiness with a timeout). A client that is gone, or stalls past the timeout, is one
 exception for all of them: `ClientDisconnected`. Nothing here knows of connections.
+
+Also the compiled build's native accept and read (`NATIVE_ACCEPT`, `NATIVE_RECEIVE`, from
+`pronghorn/io/_sockcalls.c`), None in the pure build: they say "nothing yet" with None
+instead of an exception (see the C source for why).
 """
 
 from __future__ import annotations
 
 import select
+from collections.abc import Callable
+from typing import Final
 
 from pronghorn.channel import ClientDisconnected
 from pronghorn.io.stream import Stream
 
-__all__ = ["send_all", "send_some", "wait_for"]
+__all__ = ["NATIVE_ACCEPT", "NATIVE_RECEIVE", "send_all", "send_some", "wait_for"]
+
+Accept = Callable[[int], tuple[int, tuple[str, int] | None] | None]
+"""listen fd -> (non-blocking fd, (host, port) or None for a Unix socket), or None."""
+Receive = Callable[[int, int], bytes | None]
+"""(fd, size) -> up to size bytes, b"" at the end, or None when none has arrived."""
+
+
+def _native_calls() -> tuple[Accept | None, Receive | None]:
+    """The C accept and read of the compiled build, or (None, None): the pure build, which
+    never builds them, and PRONGHORN_PURE=1, which does not load them (pronghorn.build)."""
+    try:
+        from pronghorn.io._sockcalls import accept_connection, receive
+    except ImportError:
+        return None, None
+    return accept_connection, receive
+
+
+_NATIVE: Final = _native_calls()
+NATIVE_ACCEPT: Final = _NATIVE[0]
+NATIVE_RECEIVE: Final = _NATIVE[1]
 
 
 def send_some(sock: Stream, data: bytes | memoryview, then: bytes = b"", flags: int = 0) -> int:

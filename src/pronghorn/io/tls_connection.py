@@ -282,6 +282,7 @@ class TLSConnection(ClientConnection):
         stream = TLSStream(sock)
         super().__init__(reactor, stream, remote, builder, state)
         self._stream = stream
+        self.raw_receive = None  # the socket's bytes are TLS records: read through OpenSSL
         self.parked = TLSParkedOutput(reactor.parking)
         self._context = context
         self._handshaking = True
