@@ -130,6 +130,42 @@ class RequestParser:
     the parser is `closed`: further bytes are ignored (RFC 9112 section 9.6).
     """
 
+    __slots__ = (
+        "_blank_bytes",
+        "_body_kind",
+        "_body_seen",
+        "_bounds",
+        "_closed",
+        "_closing",
+        "_connection",
+        "_content_length",
+        "_content_types",
+        "_error",
+        "_events",
+        "_expect",
+        "_field_count",
+        "_head_complete",
+        "_headers",
+        "_host_count",
+        "_host_index",
+        "_left",
+        "_limits",
+        "_llhttp",
+        "_llhttp_fresh",
+        "_max_head",
+        "_method",
+        "_partial",
+        "_pending",
+        "_plain_head",
+        "_scan",
+        "_scanned_version",
+        "_state",
+        "_trailers",
+        "_transfer_encoding",
+        "_url",
+        "_valid_host",
+    )
+
     def __init__(
         self, limits: ParserLimits | None = None, *, scan: HeadScan | None = HEAD_SCAN
     ) -> None:

@@ -178,13 +178,6 @@ class Reactor(ConnectionHost):
         # Chosen once: a worker without an access log never looks for a held line.
         self.outbox_type: type[Outbox] = ReportingOutbox if state.access_logging else Outbox
         self.metrics = state.metrics  # None unless metrics are on (pronghorn.io.observer)
-        # How accepted descriptors become sockets: the C accept's are non-blocking already,
-        # and SOCK_NONBLOCK in the type tells the socket so without a system call (Linux;
-        # elsewhere, and for Python's blocking ones, `setblocking` makes one).
-        self._native_accept = NATIVE_ACCEPT
-        nonblocking = getattr(socket, "SOCK_NONBLOCK", 0) if NATIVE_ACCEPT is not None else 0
-        self._accepted_type = socket.SOCK_STREAM | nonblocking
-        self._set_nonblocking = not nonblocking
         self.stopping = False
         self._accept_paused = False  # some listener is not watched: out of descriptors
         self.finished = threading.Event()
@@ -350,11 +343,26 @@ class Reactor(ConnectionHost):
 
         accept() runs under the lock, and a stop closes the socket only after marking it
         under the same lock, so a socket is never closed under a thread inside accept()."""
+        native = listening.native_accept
         with self._lock:
             if not listening.open or listening.paused:
                 return None
+            # `_accept_one`, inline: a call more a connection shows in the pure build.
             try:
-                accepted = self._accept_one(listening)
+                if native is None:
+                    fd, address = listening.sock._accept()  # type: ignore[attr-defined]
+                    remote = (
+                        None
+                        if listening.family == socket.AF_UNIX  # a Unix peer is an empty name
+                        else (str(address[0]), int(address[1]))
+                    )
+                else:
+                    accepted = native(listening.fd)
+                    if accepted is None:
+                        return None
+                    fd, remote = accepted
+            except (BlockingIOError, InterruptedError):
+                return None
             except OSError as exc:
                 failure: OSError | None = exc
             else:
@@ -367,9 +375,7 @@ class Reactor(ConnectionHost):
             else:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
-        if accepted is None:
-            return None
-        conn = self._adopt(listening, accepted[0], accepted[1])
+        conn = self._adopt(listening, fd, remote)
         if conn is None:
             return None
         limit = self.config.worker_connections
@@ -417,7 +423,7 @@ class Reactor(ConnectionHost):
         returns a non-blocking descriptor; Python's `_accept` raises BlockingIOError and
         returns a blocking one (see `_adopt`). Either way no `socket.accept`, which converts
         family and type to IntEnums on every connection."""
-        native = self._native_accept
+        native = listening.native_accept
         if native is not None:
             return native(listening.fd)
         try:
@@ -433,8 +439,8 @@ class Reactor(ConnectionHost):
     ) -> ClientConnection | None:
         """A connection for a descriptor `_accept_one` returned; the caller owns it (busy).
         None for a peer the listener's protocol does not allow: closed, with a log line."""
-        client = listening.socket_type(listening.family, self._accepted_type, 0, fd)
-        if self._set_nonblocking:
+        client = listening.socket_type(listening.family, listening.accepted_type, 0, fd)
+        if listening.set_nonblocking:
             client.setblocking(False)
         # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
         allowed = listening.allowed
@@ -695,6 +701,7 @@ class _Listening:
     the reactor's lock, and threads accept only under it and while it is True."""
 
     __slots__ = (
+        "accepted_type",
         "allowed",
         "builder",
         "cut_off",
@@ -703,10 +710,12 @@ class _Listening:
         "fd",
         "listener",
         "make",
+        "native_accept",
         "new_state",
         "open",
         "paused",
         "protocol",
+        "set_nonblocking",
         "sock",
         "socket_type",
         "warned",
@@ -732,6 +741,14 @@ class _Listening:
         # Read once: `socket.family` converts to an IntEnum on every read (see _adopt).
         self.family = int(listener.sock.family)
         self.fd = listener.sock.fileno()  # for the C accept: only while `open` (see _take)
+        # How accepted descriptors become sockets: the C accept's are non-blocking already,
+        # and SOCK_NONBLOCK in the type tells the socket so without a system call (Linux;
+        # elsewhere, and for Python's blocking ones, `setblocking` makes one). Kept here,
+        # not on the Reactor (see docs/design.md, "What is slow only pure").
+        self.native_accept = NATIVE_ACCEPT
+        nonblocking = getattr(socket, "SOCK_NONBLOCK", 0) if NATIVE_ACCEPT is not None else 0
+        self.accepted_type = socket.SOCK_STREAM | nonblocking
+        self.set_nonblocking = not nonblocking
         self.open = True
         self.drain = False  # while stopping: take what is queued on it before closing it
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
