@@ -112,14 +112,17 @@ accept_connection(PyObject *module, PyObject *arg)
     socklen_t len = sizeof(addr);
     memset(&addr, 0, sizeof(addr));
     int fd;
+    int error;
     Py_BEGIN_ALLOW_THREADS
     fd = accept_nonblocking(listen_fd, &addr, &len);
+    error = errno; /* read before the interpreter's lock is taken back */
     Py_END_ALLOW_THREADS
     if (fd < 0) {
         /* EINTR too: the listener is level-triggered, so the reactor is told again. */
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) {
             Py_RETURN_NONE;
         }
+        errno = error;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     PyObject *remote = remote_of(&addr, len);
@@ -159,13 +162,14 @@ receive(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     ssize_t got;
     for (;;) {
+        int saved;
         Py_BEGIN_ALLOW_THREADS
         got = recv(fd, PyBytes_AS_STRING(data), (size_t)size, 0);
+        saved = errno;
         Py_END_ALLOW_THREADS
         if (got >= 0) {
             break;
         }
-        int saved = errno;
         if (saved == EINTR) {
             /* PEP 475: retry, unless a signal handler raised. */
             if (PyErr_CheckSignals() < 0) {
