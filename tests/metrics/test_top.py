@@ -67,6 +67,9 @@ def _two_workers(serve: Serve, app_dir: Path) -> tuple[ServerProcess, int]:
     server = serve("-b", "127.0.0.1:0", "-w", "2", "--metrics-bind", "127.0.0.1:0",
                    "metricsapp:app", cwd=app_dir)  # fmt: skip
     mport = metrics_port(server)
+    # Both workers serving, not only the first: a request sent while the second still boots
+    # can only reach the first.
+    assert wait_until(lambda: value(scrape(mport), "pronghorn_workers", state="serving") == 2, 15)
     assert wait_until(lambda: value(scrape(mport), "pronghorn_slot_pid") > 0, 15)
     return server, mport
 
