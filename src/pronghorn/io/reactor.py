@@ -343,27 +343,11 @@ class Reactor(ConnectionHost):
 
         accept() runs under the lock, and a stop closes the socket only after marking it
         under the same lock, so a socket is never closed under a thread inside accept()."""
-        native = listening.native_accept
         with self._lock:
             if not listening.open or listening.paused:
                 return None
-            # `_accept_one`, inline: one Python call fewer a connection, pure (not measured
-            # apart from the rest of the change).
             try:
-                if native is None:
-                    fd, address = listening.sock._accept()  # type: ignore[attr-defined]
-                    remote = (
-                        None
-                        if listening.family == socket.AF_UNIX  # a Unix peer is an empty name
-                        else (str(address[0]), int(address[1]))
-                    )
-                else:
-                    accepted = native(listening.fd)
-                    if accepted is None:
-                        return None
-                    fd, remote = accepted
-            except (BlockingIOError, InterruptedError):
-                return None
+                accepted = self._accept_one(listening)
             except OSError as exc:
                 failure: OSError | None = exc
             else:
@@ -376,7 +360,9 @@ class Reactor(ConnectionHost):
             else:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
-        conn = self._adopt(listening, fd, remote)
+        if accepted is None:
+            return None
+        conn = self._adopt(listening, accepted[0], accepted[1])
         if conn is None:
             return None
         limit = self.config.worker_connections
