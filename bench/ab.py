@@ -13,7 +13,9 @@ long-lived servers put the same variant at 0.992 and at 0.943 of the same baseli
 a comparison of long-lived servers takes for the change. Prints, per server, the median req/s, the
 median CPU time of its whole process tree per request (from /proc), and its ratio to the
 first server's req/s in the same round (median, range, and each round's). `--close` sends
-every request with `Connection: close` (the hello-close scenario: a connection a request).
+every request with `Connection: close` (the hello-close scenario: a connection a request);
+`--path` loads another path than `/` (a static file, say, with `--static` in the commands:
+`--path /static/file-1k.bin 'a=pronghorn --static /static=DIR'`).
 
 `--together` measures the servers of a round at the same time instead of one after the
 other: they share CPU 0 (the scheduler gives each an equal part of it) and one wrk each
@@ -58,6 +60,9 @@ def main() -> int:
     parser.add_argument("--app", default="hello:app")
     parser.add_argument("--close", action="store_true", help="Connection: close on every request")
     parser.add_argument(
+        "--path", default="/", help="the URL path to load (a static file: give --static too)"
+    )
+    parser.add_argument(
         "--together", action="store_true", help="load the servers of a round at the same time"
     )
     parser.add_argument("servers", nargs="+", metavar="NAME=COMMAND")
@@ -66,14 +71,14 @@ def main() -> int:
     if any(len(spec) != 2 for spec in specs):
         parser.error("each server is NAME=COMMAND")
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in specs}
-    load = LoadSpec("/", ("Connection: close",) if args.close else ())
+    load = LoadSpec(args.path, ("Connection: close",) if args.close else ())
     with tempfile.TemporaryDirectory() as logs:
         for number in range(args.rounds):
             order = specs if number % 2 == 0 else specs[::-1]
             started = [_start(name, command, args.app, Path(logs)) for name, command in order]
             try:
                 for server, port in started:
-                    _wait_until_up(server, port)
+                    _wait_until_up(server, port, load.path)
                     _rate(port, 1, load)
                 measure = _measure_together if args.together else _measure_in_turn
                 for name, result in measure(started, args.seconds, load).items():
@@ -137,10 +142,10 @@ def _start(name: str, command: str, app: str, logs: Path) -> tuple[Server, int]:
     return server, port
 
 
-def _wait_until_up(server: Server, port: int) -> None:
+def _wait_until_up(server: Server, port: int, path: str) -> None:
     deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
-        probe = procs.try_ready(server, "127.0.0.1", port, "/", "GET", b"")
+        probe = procs.try_ready(server, "127.0.0.1", port, path, "GET", b"")
         if probe.status == 200:
             return
         if "exited" in probe.error:  # procs.try_ready gave up: the server is gone
@@ -150,7 +155,7 @@ def _wait_until_up(server: Server, port: int) -> None:
 
 
 def _rate(port: int, seconds: int, load: LoadSpec) -> float:
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}{load.path}"
     return run_wrk(url, load, seconds, CONNECTIONS, WRK_CPU).rps
 
 

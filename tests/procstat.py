@@ -58,3 +58,28 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise LookupError(f"no VmRSS for {pid}")
+
+
+def voluntary_switches(pid: int) -> int:
+    """How many times the threads of `pid` have gone to sleep (each wake-up ends one):
+    the sum of `voluntary_ctxt_switches` over /proc/PID/task. A thread that ends meanwhile
+    takes its count with it."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+        except OSError:
+            continue  # ended while we looked
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time `pid` has used so far, user and system, all its threads."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise LookupError(f"no process {pid}")
+    # After "pid (comm)": state is field 0, utime and stime are fields 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

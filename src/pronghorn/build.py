@@ -76,9 +76,14 @@ COMPILED_MODULES: Final = (
 )
 
 # C extensions of the compiled build that have no Python source: their importers fall back
-# to a general path without them (pronghorn.http.parser, pronghorn.io.sockets). Built with
+# to a general path without them (pronghorn.http.parser, pronghorn.io.sockets,
+# pronghorn.static.cache). Built with
 # the mypyc modules, all or nothing (setup.py); PRONGHORN_PURE=1 does not load them.
-NATIVE_MODULES: Final = ("pronghorn.http._headscan", "pronghorn.io._sockcalls")
+NATIVE_MODULES: Final = (
+    "pronghorn.http._headscan",
+    "pronghorn.io._sockcalls",
+    "pronghorn.static._freshness",
+)
 
 # The module whose loader tells which build is running (every compiled build compiles it).
 PROBE_MODULE: Final = "pronghorn.http.parser"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from pathlib import Path
 
+from observing import metrics_port, scrape, value
 from server_setup import app_args
 
+from procstat import cpu_seconds
 from rawhttp import RawClient, request, wait_until
 from serverproc import ServerProcess, server_command
 
@@ -121,28 +124,53 @@ def test_many_clients_disconnecting_do_not_leak_threads(streaming_server: Server
 
 def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
     # With 64 descriptors and more clients than that, accept() fails with EMFILE. The
-    # worker must stop watching the listener (one log line) rather than wake on it again
-    # and again, keep serving the connections it has, and take the waiting ones once
-    # descriptors are free again.
+    # worker must stop watching the listener rather than wake on it again and again (idle
+    # meanwhile), keep serving the connections it has, and take the waiting ones once
+    # descriptors are free again. Each descriptor a closing client frees is taken by the
+    # next queued connection, and the accept after it fails again: a pause per closed
+    # connection, logged once a minute at most, and counted each time.
     command = ["prlimit", "--nofile=64", *server_command()]
-    args = app_args("--single-process", "--threads", "2", "--keep-alive", "30")
+    args = app_args(
+        "--single-process", "--threads", "2", "--keep-alive", "30",
+        "--metrics-bind", "127.0.0.1:0",
+    )  # fmt: skip
     with ServerProcess(args, command=command) as server:
         clients = []
         try:
             for _ in range(90):
                 clients.append(socket.create_connection((server.host, server.port), 5.0))
-            server.wait_for_log("accept paused", 10.0)
+            line = server.wait_for_log("accept paused", 10.0)
+            match = re.search(r"accept paused: .*\((\d+) connections open\)", line)
+            assert match, line
+            accepted = int(match.group(1))  # clients[:accepted]; the rest wait in the queue
+            cpu_before = cpu_seconds(server.pid)
+            time.sleep(1.0)  # a window of the pause, to see the worker idle through it
+            cpu_spent = cpu_seconds(server.pid) - cpu_before
+            assert cpu_spent < 0.5, f"the worker spun: {cpu_spent:.2f} s of CPU in 1 s"
             served = clients[0]
             served.sendall(b"GET /hello?tag=held HTTP/1.1\r\nHost: a\r\n\r\n")
             assert b"held" in served.recv(4096)
+            # One closes: the first queued client is taken and served, then accept fails
+            # again on the same thread (the next one still waits): a second pause.
+            waiting = clients[accepted]
+            waiting.sendall(b"GET /hello?tag=queued HTTP/1.1\r\nHost: a\r\n\r\n")
+            clients[1].close()
+            assert b"queued" in waiting.recv(4096)
         finally:
-            for client in clients[1:]:
+            for client in clients[2:]:
                 client.close()
         # The descriptors are back: the connections still queued, and new ones, are served.
         still_serving(server)
         log = server.log_text()
-        assert log.count("accept paused") <= 5, "the worker spun on accept"
+        assert log.count("accept paused") == 1, "logged more than once a minute"
         assert "accept failed" not in log
+        failed_accepts = value(
+            scrape(metrics_port(server)),
+            "pronghorn_connections_refused_total",
+            reason="accept_error",
+        )
+        # One a pause: at least the two above, at most one a closed connection and a sweep.
+        assert 2 <= failed_accepts <= 200, failed_accepts
         clients[0].close()
 
 

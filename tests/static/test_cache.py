@@ -4,14 +4,39 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from statictree import past_its_tick
 
+from nativebuild import build_native
 from pronghorn.static import cache
 from pronghorn.static.cache import BoundedCache, Entry, Representation
 from pronghorn.static.conditions import Validators
+
+
+def _native_check() -> cache.Check:
+    """The C check: the installed one in the compiled run, the same source built here in the
+    pure run (tests/nativebuild.py)."""
+    if cache.NATIVE_FILES_UNCHANGED is not None:
+        return cache.NATIVE_FILES_UNCHANGED
+    built: cache.Check = build_native("pronghorn.static._freshness").files_unchanged
+    return built
+
+
+NATIVE = _native_check()
+CHECKS = {"python": cache.files_unchanged, "c": NATIVE}
+
+
+@pytest.fixture(params=sorted(CHECKS))
+def unchanged(request: pytest.FixtureRequest) -> Callable[[Entry], bool]:
+    """`cache.unchanged` with each implementation of the check: the Python one and the C one
+    must agree on every case."""
+    check = CHECKS[request.param]
+    return lambda entry: check(
+        entry.path, entry.identity, entry.siblings, entry.parent, entry.parent_identity
+    )
 
 
 def test_bounded_cache_keeps_at_most_max_entries_oldest_out_first() -> None:
@@ -120,47 +145,51 @@ def _entry(path: Path, siblings: tuple[tuple[bytes, cache.Identity | None], ...]
     return Entry(os.fsencode(path), False, ident, siblings, {"": rep})
 
 
-def test_unchanged_sees_every_kind_of_change(tmp_path: Path) -> None:
+def test_unchanged_sees_every_kind_of_change(
+    tmp_path: Path, unchanged: Callable[[Entry], bool]
+) -> None:
     path = tmp_path / "f.txt"
     path.write_bytes(b"abc")
     gz = os.fsencode(tmp_path / "f.txt.gz")
     entry = _entry(path, ((gz, None),))
-    assert cache.unchanged(entry)
+    assert unchanged(entry)
 
     stamp = os.stat(path)
     past_its_tick(path)
     path.write_bytes(b"xyz")  # same size; mtime put back as `cp -p` would: ctime still moves
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     assert os.stat(path).st_mtime_ns == stamp.st_mtime_ns
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
     entry = _entry(path, ((gz, None),))
     past_its_tick(path)
     os.chmod(path, 0o600)
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
     entry = _entry(path, ((gz, None),))
     Path(os.fsdecode(gz)).write_bytes(b"sibling")  # a sibling appears
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
     entry = _entry(path, ((gz, cache.identity(os.stat(gz))),))
-    assert cache.unchanged(entry)
+    assert unchanged(entry)
     os.unlink(gz)  # ... and goes
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
     entry = _entry(path, ((gz, None),))
     os.symlink(tmp_path / "nowhere", gz)  # a dangling link is no sibling
-    assert cache.unchanged(entry)
+    assert unchanged(entry)
     (tmp_path / "nowhere").write_bytes(b"now it leads somewhere")
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
     entry = _entry(path, ())
     os.unlink(path)
-    assert not cache.unchanged(entry)
+    assert not unchanged(entry)
 
 
 @pytest.mark.parametrize("breakage", ["a file in place of the directory", "a symlink loop"])
-def test_unchanged_is_false_when_stat_fails(tmp_path: Path, breakage: str) -> None:
+def test_unchanged_is_false_when_stat_fails(
+    tmp_path: Path, breakage: str, unchanged: Callable[[Entry], bool]
+) -> None:
     # Both make os.stat raise (ENOTDIR, ELOOP) whoever runs the tests, root included.
     sub = tmp_path / "sub"
     sub.mkdir()
@@ -174,4 +203,128 @@ def test_unchanged_is_false_when_stat_fails(tmp_path: Path, breakage: str) -> No
         sub.write_bytes(b"not a directory")
     with pytest.raises(OSError):
         os.stat(path)
+    assert not unchanged(entry)
+
+
+def test_the_entry_point_uses_the_check_of_this_build(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"abc")
+    entry = _entry(path, ((os.fsencode(tmp_path / "f.txt.gz"), None),))
+    assert cache.unchanged(entry)
+    (tmp_path / "f.txt.gz").write_bytes(b"sibling")
     assert not cache.unchanged(entry)
+    expected = "compiled" if cache.NATIVE_FILES_UNCHANGED is not None else "pure"
+    assert (cache.NATIVE_FILES_UNCHANGED is NATIVE) == (expected == "compiled")
+
+
+def test_c_check_answers_changed_for_numbers_no_stat_can_give(tmp_path: Path) -> None:
+    """A number that fits no stat field (past 64 bits, below -2**63), and a path with a NUL
+    in it, are "changed" (the full path then decides), never an error."""
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"abc")
+    raw = os.fsencode(path)
+    known = cache.identity(os.stat(path))
+    assert NATIVE(raw, known, (), b"", None)
+    for index in range(5):
+        for strange in (1 << 64, 1 << 100, -(1 << 63) - 1, known[index] + 1):
+            changed = (*known[:index], strange, *known[index + 1 :])
+            assert not NATIVE(raw, changed, (), b"", None), (index, strange)  # type: ignore[arg-type]
+    assert not NATIVE(raw + b"\0x", known, (), b"", None)
+    assert not NATIVE(raw, known, ((raw + b"\0.gz", known),), b"", None)
+    assert NATIVE(raw, known, ((raw + b".gz", None), (raw, known)), b"", None)
+    assert not NATIVE(raw, known, ((raw, None),), b"", None)  # "absent", but there
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("not bytes", (1, 2, 3, 4, 5), (), b"/", None),
+        (b"/", (1, 2, 3, 4), (), b"/", None),
+        (b"/", (1, 2, 3, 4, "5"), (), b"/", None),
+        (b"/", None, (), b"/", None),
+        (b"/", (1, 2, 3, 4, 5), [(b"/x", None)], b"/", None),
+        (b"/", (1, 2, 3, 4, 5), ((b"/x",),), b"/", None),
+        (b"/", (1, 2, 3, 4, 5), ((b"/x", (1, 2)),), b"/", None),
+        (b"/", (1, 2, 3, 4, 5), (), "/", None),
+        (b"/", (1, 2, 3, 4, 5), (), b"/", (1, 2)),
+        (b"/", (1, 2, 3, 4, 5), ()),
+    ],
+)
+def test_c_check_refuses_arguments_of_the_wrong_shape(arguments: tuple[object, ...]) -> None:
+    with pytest.raises(TypeError):
+        NATIVE(*arguments)  # type: ignore[arg-type]
+
+
+def test_c_check_refuses_more_siblings_than_an_entry_has() -> None:
+    many = tuple((b"/nowhere/%d" % n, None) for n in range(9))
+    with pytest.raises(ValueError):
+        NATIVE(b"/", (1, 2, 3, 4, 5), many, b"/", None)
+
+
+def _with_folder(entry: Entry, folder: Path) -> Entry:
+    """`entry` with the folder's shortcut: `folder` and its identity now."""
+    return Entry(
+        entry.path,
+        entry.directory,
+        entry.identity,
+        entry.siblings,
+        entry.representations,
+        os.fsencode(folder),
+        cache.identity(os.stat(folder)),
+    )
+
+
+def test_folder_shortcut_answers_for_absent_siblings(
+    tmp_path: Path, unchanged: Callable[[Entry], bool]
+) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"abc")
+    gz = os.fsencode(tmp_path / "f.txt.gz")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "there").write_bytes(b"x")
+    # An "absent" sibling that exists, in another folder: only a check that trusts the
+    # folder's identity instead of probing says unchanged.
+    trusting = _with_folder(_entry(path, ((os.fsencode(elsewhere / "there"), None),)), tmp_path)
+    assert unchanged(trusting)
+    entry = _with_folder(_entry(path, ((gz, None),)), tmp_path)
+    assert unchanged(entry)
+
+    past_its_tick(tmp_path)
+    (tmp_path / "other.txt").write_bytes(b"another name in the folder")
+    assert unchanged(entry)  # the folder changed: each absent sibling probed, still absent
+    assert not unchanged(trusting)  # ... and the one that exists is seen
+
+    entry = _with_folder(_entry(path, ((gz, None),)), tmp_path)
+    past_its_tick(tmp_path)
+    Path(os.fsdecode(gz)).write_bytes(b"sibling")  # a sibling appears: the folder changes
+    assert not unchanged(entry)
+
+    # A folder whose stat fails: the probes decide, as when it changed.
+    os.unlink(os.fsdecode(gz))
+    (tmp_path / "gone").mkdir()
+    vanishing = _with_folder(_entry(path, ((gz, None),)), tmp_path / "gone")
+    os.rmdir(tmp_path / "gone")
+    assert unchanged(vanishing)
+    Path(os.fsdecode(gz)).write_bytes(b"sibling")
+    assert not unchanged(vanishing)
+
+
+def test_folder_shortcut_with_numbers_no_stat_gives_falls_back_to_probes(
+    tmp_path: Path, unchanged: Callable[[Entry], bool]
+) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"abc")
+    elsewhere = tmp_path / "there"
+    elsewhere.write_bytes(b"x")
+    entry = _entry(path, ((os.fsencode(elsewhere), None),))
+    strange = Entry(
+        entry.path,
+        entry.directory,
+        entry.identity,
+        entry.siblings,
+        entry.representations,
+        os.fsencode(tmp_path),
+        (1 << 64, 0, 0, 0, 0),
+    )
+    assert not unchanged(strange)  # no folder's identity holds: the probe sees it

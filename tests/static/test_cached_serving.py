@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -448,6 +449,9 @@ def test_sibling_added_later_is_picked_up_and_vary_appears(site: Site) -> None:
     plain = ask(files, "/one-k.txt", Accept_Encoding="gzip")
     assert plain.header("Vary") is None and plain.header("Content-Encoding") is None
     assert ask(files, "/one-k.txt", Accept_Encoding="gzip").header("Vary") is None
+    # settle_ns=0 keeps the folder's identity at once: the sibling must come a tick after
+    # the folder's last change, as the server's two seconds make sure (cache.SETTLE_NS).
+    past_its_tick(site.root)
     (site.root / "one-k.txt.gz").write_bytes(gzip.compress(ONE_K))
     for _ in range(2):
         gz = ask(files, "/one-k.txt", Accept_Encoding="gzip")
@@ -554,3 +558,53 @@ def test_answers_stay_consistent_while_files_are_replaced(site: Site) -> None:
             thread.join()
     assert not errors, errors[0]
     assert all(len(bodies) == 1 for bodies in seen.values()), seen.keys()
+
+
+def _entry_of(files: StaticFiles, path: Path) -> cache.Entry:
+    entry = files._entries.get(os.fsencode(path))
+    assert entry is not None, f"no entry kept for {path}"
+    return entry
+
+
+def test_an_entry_keeps_its_folder_when_every_sibling_is_absent(site: Site) -> None:
+    """The folder's shortcut (cache.py): one stat of the folder instead of a probe for each
+    absent sibling, kept only where it can answer for them."""
+    files = make(site)
+    assert ask(files, "/one-k.txt").body == ONE_K
+    entry = _entry_of(files, site.root / "one-k.txt")
+    assert entry.parent == os.fsencode(site.root)
+    assert entry.parent_identity == cache.identity(os.stat(site.root))
+    assert [known for _, known in entry.siblings] == [None, None]
+    # Both siblings there: nothing to spare, no folder kept.
+    ask(files, "/style.css")
+    assert _entry_of(files, site.root / "style.css").parent_identity is None
+    # One of two: the folder answers for the other.
+    ask(files, "/only-gz.js")
+    assert _entry_of(files, site.root / "only-gz.js").parent_identity is not None
+
+
+def test_a_dangling_symlink_sibling_keeps_the_folder_out(site: Site) -> None:
+    """`access` takes a dangling symlink for no sibling, but its target may appear in
+    another folder, which this folder's identity would not show: such an entry probes."""
+    os.symlink(site.outside / "later.gz", site.root / "one-k.txt.gz")
+    files = make(site)
+    assert ask(files, "/one-k.txt", Accept_Encoding="gzip").header("Content-Encoding") is None
+    assert _entry_of(files, site.root / "one-k.txt").parent_identity is None
+    (site.outside / "later.gz").write_bytes(gzip.compress(ONE_K))  # the folder is untouched
+    refused = ask(files, "/one-k.txt", Accept_Encoding="gzip")  # a link out of the root
+    assert refused.header("Content-Encoding") is None and refused.body == ONE_K
+    assert refused.header("Vary") == "Accept-Encoding"  # seen: the sibling now exists
+
+
+def test_an_unsettled_folder_is_not_kept(site: Site) -> None:
+    """A folder changed within the settling time may change again in the same tick
+    unseen: the entry is kept (its file is settled) without the folder's shortcut."""
+    path = site.root / "one-k.txt"
+    past_its_tick(site.root)
+    (site.root / "newcomer.txt").write_bytes(b"the folder changes now")
+    folder_age = time.time_ns() - os.stat(site.root).st_ctime_ns
+    file_age = time.time_ns() - os.stat(path).st_ctime_ns
+    assert file_age > folder_age
+    files = make(site, settle_ns=(file_age + folder_age) // 2)
+    assert ask(files, "/one-k.txt").body == ONE_K
+    assert _entry_of(files, path).parent_identity is None

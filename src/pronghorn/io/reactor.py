@@ -87,6 +87,8 @@ def _tls_factory(context: ssl.SSLContext) -> ConnectionFactory:
 TAKEOVER_AFTER: Final = 0.004
 _STANDBY_TICK: Final = 0.002
 _QUIET_TICKS: Final = 25
+_DEEP_WAIT: Final = 0.05  # the standby's sleep on a quiet worker, between two looks
+_PAUSE_NOTE_SECONDS: Final = 60.0  # out of descriptors: one log line a minute at most
 _CORK_SECONDS: Final = 0.002
 _ACCEPT_BATCH: Final = 64
 # accept() errors that say "not now" (out of descriptors or memory), not "broken".
@@ -245,9 +247,12 @@ class Reactor(ConnectionHost):
                     self._standby_deep = True
                     self._standby_wake.clear()
             if deep:
-                # Bounded, so a wake-up lost to a race costs at most this much delay.
-                self._standby_wake.wait(0.05)
-                quiet_ticks = 0
+                # Bounded, so a wake-up lost to a race costs at most this much delay. Only a
+                # request that started starts the ticks again: a wait that ran out on an
+                # idle worker sleeps deeply again at once (counting the ticks afresh woke an
+                # idle worker ~250 times a second; docs/design.md, "Concurrency model").
+                if self._standby_wake.wait(_DEEP_WAIT):
+                    quiet_ticks = 0
             else:
                 time.sleep(_STANDBY_TICK)
                 if self._held.overdue():
@@ -375,7 +380,7 @@ class Reactor(ConnectionHost):
         (where the listener would otherwise wake every thread at once, again and again,
         with the same error). The kernel's backlog holds new connections meanwhile;
         accepting resumes when a connection closes, or at the next sweep. `reason`, if
-        given, is logged once for the pause."""
+        given, is logged, at most once a minute (`_pause_to_log`)."""
         with self._lock:
             paused = [lst for lst in self._listening.values() if lst.open and not lst.paused]
             for listening in paused:
@@ -383,11 +388,13 @@ class Reactor(ConnectionHost):
                 with contextlib.suppress(OSError):  # a stop may have unregistered it already
                     self._epoll.modify(listening.sock.fileno(), 0)
             self._accept_paused = True
-        if paused and reason:
+            unlogged = _pause_to_log(paused, time.monotonic()) if paused and reason else None
+        if unlogged is not None:
             self.state.error_log.warning(
-                "%s (%d connections open); resuming as connections close",
+                "%s (%d connections open); resuming as connections close%s",
                 reason,
                 len(self._conns),
+                f" ({unlogged} more pauses since the last line)" if unlogged else "",
             )
 
     def _resume_accepting(self) -> None:
@@ -699,12 +706,14 @@ class _Listening:
         "make",
         "native_accept",
         "new_state",
+        "next_pause_note",
         "open",
         "paused",
         "protocol",
         "set_nonblocking",
         "sock",
         "socket_type",
+        "unlogged_pauses",
         "warned",
     )
 
@@ -741,6 +750,28 @@ class _Listening:
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
         self.paused = False  # not watched: at --worker-connections or out of descriptors
         self.warned = False
+        # Out of descriptors: when the next pause may be logged, and the ones not logged.
+        self.next_pause_note = 0.0
+        self.unlogged_pauses = 0
+
+
+def _pause_to_log(paused: list[_Listening], now: float) -> int | None:
+    """Count a pause for lack of descriptors on the listeners in `paused`: the number of
+    such pauses not logged before it, when a line is due now, else None (not logged).
+
+    A worker out of descriptors pauses again after each connection that closes (the one
+    descriptor freed is taken by the next queued connection, and the accept after it fails
+    again), so a line per pause would be a line per closed connection for as long as the
+    shortage lasts. One line a minute says it is still happening, and how often."""
+    if all(now < listening.next_pause_note for listening in paused):
+        for listening in paused:
+            listening.unlogged_pauses += 1
+        return None
+    unlogged = max(listening.unlogged_pauses for listening in paused)
+    for listening in paused:
+        listening.unlogged_pauses = 0
+        listening.next_pause_note = now + _PAUSE_NOTE_SECONDS
+    return unlogged
 
 
 def _request_waiting(sock: Stream) -> bool:

@@ -83,9 +83,14 @@ class EntryMaker:
         """
         path = opened[0].path
         keep = self._entries.enabled and self._settled(opened[0], before_stat)
+        parent = os.path.dirname(path)
+        # Before the siblings are looked for (cache.py: the folder's shortcut).
+        parent_identity = self._settled_folder(parent, before_stat) if keep else None
         wanted = None if keep else {sibling.coding for sibling in accepted}
-        probes, cacheable, vary = self._open_siblings(root, path, opened, wanted)
+        probes, cacheable, vary, named = self._open_siblings(root, path, opened, wanted)
         keep = keep and cacheable and all(self._settled(item, before_stat) for item in opened)
+        if named or all(known is not None for _, known in probes):
+            parent_identity = None  # a name access takes for absent; or nothing to spare
         bodies = self._read_bodies(opened) if keep else {}
         if bodies is None:  # a file shrank while we read it: answer, but keep nothing
             keep, bodies = False, {}
@@ -104,7 +109,8 @@ class EntryMaker:
             )
             for item in opened
         }
-        entry = Entry(path, directory, cache.identity(opened[0].info), probes, reps)
+        ident = cache.identity(opened[0].info)
+        entry = Entry(path, directory, ident, probes, reps, parent, parent_identity)
         if keep:
             self._entries.put(key, entry, entry.body_bytes)
         return entry
@@ -112,23 +118,34 @@ class EntryMaker:
     def _settled(self, item: Opened, before_stat: int) -> bool:
         return cache.settled(cache.identity(item.info), before_stat, self._settle_ns)
 
+    def _settled_folder(self, folder: bytes, before_stat: int) -> cache.Identity | None:
+        """The identity of the folder holding a file, if it is settled (cache.py)."""
+        try:
+            ident = cache.identity(os.stat(folder))
+        except OSError:
+            return None
+        return ident if cache.settled(ident, before_stat, self._settle_ns) else None
+
     def _open_siblings(
         self, root: bytes, path: bytes, opened: list[Opened], wanted: set[str] | None
-    ) -> tuple[Probes, bool, bool]:
+    ) -> tuple[Probes, bool, bool, bool]:
         """Open the precompressed siblings (those `wanted`, or all) under the full check,
         adding them to `opened`.
 
         Returns how an entry revalidates them, whether an entry may be kept (each is either
-        servable or absent), and whether the file has a sibling (Vary).
+        servable or absent), whether the file has a sibling (Vary), and whether an absent
+        one has a name all the same (a dangling symlink: the folder's shortcut would not
+        see its target appear; looked for only when all are opened, for an entry).
         """
         follow = self._follow
         probes: list[tuple[bytes, cache.Identity | None]] = []
-        cacheable, vary = True, False
+        cacheable, vary, named = True, False, False
         for coding, suffix in codings.SIBLINGS:
             sibling = path + suffix.encode()
             # The probe an entry repeats; and cheaper than a failing open (no exception).
             if not os.access(sibling, os.F_OK, effective_ids=True):
                 probes.append((sibling, None))
+                named = named or (wanted is None and os.path.lexists(sibling))
                 continue
             if wanted is not None and coding not in wanted:
                 vary = vary or os.path.isfile(sibling)  # all this answer needs to know
@@ -146,7 +163,7 @@ class EntryMaker:
             opened.append(Opened(coding, sibling, fd, info))
             probes.append((sibling, cache.identity(info)))
             vary = True
-        return tuple(probes), cacheable, vary
+        return tuple(probes), cacheable, vary, named
 
     def _read_bodies(self, opened: list[Opened]) -> dict[str, bytes] | None:
         """The contents of the small files in `opened` if they fit the budget ({} if not)."""
