@@ -95,6 +95,22 @@ def test_accept_gives_the_peer_as_python_spells_it(tcp_listener: socket.socket) 
     assert accept_connection(tcp_listener.fileno()) is None  # one connection, one accept
 
 
+@pytest.mark.parametrize(
+    "source",
+    ["127.0.0.1", "127.1.10.100", "127.255.99.0", "127.200.0.10", "127.9.250.255"],
+)
+def test_accept_spells_every_kind_of_octet_as_python_does(
+    tcp_listener: socket.socket, source: str
+) -> None:
+    """The C formats an IPv4 peer itself (not with inet_ntop): one, two and three digits,
+    zeros, and 255, from source addresses across 127/8 (all of it is loopback on Linux)."""
+    with socket.create_connection(tcp_listener.getsockname(), source_address=(source, 0)) as client:
+        fd, remote = _accept_waiting(tcp_listener)
+        os.close(fd)
+        assert remote == client.getsockname()
+        assert remote is not None and remote[0] == source
+
+
 def test_accept_gives_an_ipv6_peer_as_python_spells_it() -> None:
     listener = _listener(socket.AF_INET6, ("::1", 0))
     with closing(listener), socket.create_connection(listener.getsockname()[:2]) as client:

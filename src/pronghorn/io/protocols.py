@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Final
 
 from pronghorn.config.model import Config
@@ -35,11 +34,34 @@ class ListenerProtocol:
     """The TCP peers that may connect; None: every peer."""
 
 
+class NewState:
+    """Makes the protocol state of a listener's new connection.
+
+    A class, not `functools.partial`: compiled, its call constructs the state natively,
+    where a partial went through Python's generic call (its keyword copied into a new dict,
+    the constructor's arguments parsed by name): ~1,300 instructions a connection
+    (docs/design.md, "What a new connection costs")."""
+
+    __slots__ = ("_body_buffer", "_keep_alive", "_limits", "_uwsgi")
+
+    def __init__(self, uwsgi: bool, limits: ParserLimits, body_buffer: int, keep_alive: bool):
+        self._uwsgi = uwsgi
+        self._limits = limits
+        self._body_buffer = body_buffer
+        self._keep_alive = keep_alive
+
+    def __call__(self) -> ConnectionState:
+        if self._uwsgi:
+            return UwsgiConnection(self._limits, self._body_buffer)
+        return ServerConnection(self._limits, self._body_buffer, self._keep_alive)
+
+
 def listener_protocol(config: Config, limits: ParserLimits, unix: bool) -> ListenerProtocol:
     """The protocol of a listener: a Unix socket (`unix`) or a TCP one."""
+    keep_alive = config.keep_alive > 0
     if config.protocol == UWSGI:
         allowed = None if unix else TrustedAddresses(config.uwsgi_allow_ips)
-        uwsgi = partial(UwsgiConnection, limits, config.body_buffer)
+        uwsgi = NewState(True, limits, config.body_buffer, keep_alive)
         return ListenerProtocol(UWSGI, uwsgi, allowed)
-    http = partial(ServerConnection, limits, config.body_buffer, keep_alive=config.keep_alive > 0)
+    http = NewState(False, limits, config.body_buffer, keep_alive)
     return ListenerProtocol("http", http, None)
