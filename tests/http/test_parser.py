@@ -10,7 +10,7 @@ import pytest
 from eventlog import feed_pieces, summarise
 
 from pronghorn.http.events import BodyKind, MessageEnd, ProtocolError, RequestHead
-from pronghorn.http.parser import MAX_CHUNK_LINE, ParserLimits, RequestParser
+from pronghorn.http.parser import MAX_CHUNK_LINE, HostMemo, ParserLimits, RequestParser
 
 
 def _get(target: bytes = b"/", fields: bytes = b"") -> bytes:
@@ -228,6 +228,29 @@ def test_every_host_of_a_connection_is_checked(second_host: bytes, valid: bool) 
         else:
             assert outcome.error is not None and outcome.error.status == 400
             assert [r.head.target for r in outcome.requests] == [b"/"]
+
+
+@pytest.mark.parametrize(
+    ("second_host", "valid"),
+    [(b"a", True), (b"b.example:8080", True), (b"a b", False), (b"a@b", False), (b"a/", False)],
+)
+def test_parsers_sharing_a_host_memo_match_every_other_host(
+    second_host: bytes, valid: bool
+) -> None:
+    """A listener's connections share a HostMemo: the next connection skips matching the
+    Host the last one found valid, still matches any other, and the memo keeps only values
+    that matched."""
+    memo = HostMemo()
+    assert summarise(RequestParser(hosts=memo).feed(_get())).error is None
+    assert memo.valid == b"a"
+    second = RequestParser(hosts=memo)
+    outcome = summarise(second.feed(b"GET /2 HTTP/1.1\r\nHost: " + second_host + b"\r\n\r\n"))
+    if valid:
+        assert outcome.error is None and [r.head.target for r in outcome.requests] == [b"/2"]
+        assert memo.valid == second_host
+    else:
+        assert outcome.error is not None and outcome.error.status == 400
+        assert outcome.requests == [] and memo.valid == b"a"
 
 
 @pytest.mark.parametrize(

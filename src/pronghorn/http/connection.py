@@ -28,7 +28,7 @@ from pronghorn.http.events import (
     ProtocolError,
     RequestHead,
 )
-from pronghorn.http.parser import ParserLimits, RequestParser
+from pronghorn.http.parser import HostMemo, ParserLimits, RequestParser
 from pronghorn.http.response import CONTINUE_100, error_response
 
 DEFAULT_BODY_BUFFER: Final = 256 * 1024
@@ -154,8 +154,9 @@ class ServerConnection(ConnectionState):
         limits: ParserLimits | None = None,
         body_buffer: int = DEFAULT_BODY_BUFFER,
         keep_alive: bool = True,
+        hosts: HostMemo | None = None,
     ) -> None:
-        self._parser = RequestParser(limits)
+        self._parser = RequestParser(limits, hosts=hosts)
         self._max_body = (limits or ParserLimits()).max_body
         self._body_buffer = body_buffer
         self._keep_alive_allowed = keep_alive

@@ -17,6 +17,7 @@ from typing import Final
 from pronghorn.config.model import Config
 from pronghorn.http.connection import ConnectionState, ServerConnection
 from pronghorn.http.limits import ParserLimits
+from pronghorn.http.parser import HostMemo
 from pronghorn.http.uwsgi import UwsgiConnection
 from pronghorn.wsgi.proxies import TrustedAddresses
 
@@ -41,20 +42,23 @@ class NewState:
     where a partial went through Python's generic call (its keyword copied into a new dict,
     the constructor's arguments parsed by name): ~1,500 instructions a connection, compiled
     hello-close 67,588 -> 66,120 (docs/design.md, "What a new connection costs").
-    `keep_alive` is HTTP's only: a uwsgi connection carries one request."""
+    `keep_alive` is HTTP's only: a uwsgi connection carries one request. The listener's
+    HTTP connections share one `HostMemo`: a Host value found valid on one connection is
+    not matched again on the next (~2k instructions a connection, compiled)."""
 
-    __slots__ = ("_body_buffer", "_keep_alive", "_limits", "_uwsgi")
+    __slots__ = ("_body_buffer", "_hosts", "_keep_alive", "_limits", "_uwsgi")
 
     def __init__(self, uwsgi: bool, limits: ParserLimits, body_buffer: int, keep_alive: bool):
         self._uwsgi = uwsgi
         self._limits = limits
         self._body_buffer = body_buffer
         self._keep_alive = keep_alive
+        self._hosts = HostMemo()
 
     def __call__(self) -> ConnectionState:
         if self._uwsgi:
             return UwsgiConnection(self._limits, self._body_buffer)
-        return ServerConnection(self._limits, self._body_buffer, self._keep_alive)
+        return ServerConnection(self._limits, self._body_buffer, self._keep_alive, self._hosts)
 
 
 def listener_protocol(config: Config, limits: ParserLimits, unix: bool) -> ListenerProtocol:
