@@ -5,8 +5,10 @@ are right but slow once compiled ("What is slow only compiled"), checked on both
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
+from pathlib import Path
 from types import FunctionType
 
 import pytest
@@ -17,6 +19,7 @@ from pronghorn.http.connection import ConnectionState, ServerConnection
 from pronghorn.http.events import BodyData, MessageEnd, ProtocolError, RequestHead
 from pronghorn.http.parser import RequestParser
 from pronghorn.http.uwsgi import UwsgiConnection, UwsgiHead
+from pronghorn.io import reactor as reactor_module
 from pronghorn.io.client import ClientConnection
 from pronghorn.io.contracts import ChannelConnection, ConnectionHost, HeldConnection
 from pronghorn.io.reactor import Reactor
@@ -141,3 +144,34 @@ def test_the_per_request_seams_are_base_classes_not_protocols() -> None:
     for subclass, base in pairs:
         assert not getattr(base, "_is_protocol", False), base
         assert base in subclass.__mro__, (subclass, base)
+
+
+# What the reactor runs for every connection or request (docs/design.md, "What a new
+# connection costs").
+REACTOR_HOT_METHODS = (
+    "_accept",
+    "_take",
+    "_adopt",
+    "_dispatch",
+    "_claim",
+    "_run",
+    "_serve",
+    "_close",
+)
+
+
+def test_the_reactors_hot_methods_enter_no_context_manager() -> None:
+    # Compiled, `with` looks up and calls __enter__ and __exit__ generically (~0.4k
+    # instructions); `contextlib.suppress` is three Python-level calls in either build.
+    source = Path(reactor_module.__file__ or "").with_name("reactor.py").read_text()
+    tree = ast.parse(source)
+    methods = {
+        node.name: node
+        for cls in tree.body
+        if isinstance(cls, ast.ClassDef) and cls.name == "Reactor"
+        for node in cls.body
+        if isinstance(node, ast.FunctionDef)
+    }
+    for name in REACTOR_HOT_METHODS:
+        withs = [node.lineno for node in ast.walk(methods[name]) if isinstance(node, ast.With)]
+        assert withs == [], (name, withs)

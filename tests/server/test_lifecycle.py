@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from server_setup import app_args
 
 from rawhttp import RawClient, Response, has_ipv6_loopback, request, wait_until
-from serverproc import Serve
+from serverproc import Serve, server_command
 
 GRACEFUL = 3.0
 
@@ -113,3 +114,25 @@ def test_ipv6_bind(serve: Serve) -> None:
         body = client.response().body
         assert b'"REMOTE_ADDR": "::1"' in body
         assert b'"SERVER_NAME": "::1"' in body
+
+
+@pytest.mark.parametrize("taken", ["-b", "--metrics-bind"])
+def test_a_single_process_on_a_taken_port_says_so_in_one_line(taken: str) -> None:
+    # Both listeners open before any thread accepts (a metrics listener opened after could
+    # find every descriptor taken by a flood of connections), and a port in use is one
+    # line and exit status 1, as under the master, not a traceback.
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        args = app_args("--single-process", "--metrics-bind", "127.0.0.1:0")
+        args[args.index(taken) + 1] = f"127.0.0.1:{port}"
+        done = subprocess.run(
+            [*server_command(), *args], capture_output=True, text=True, timeout=30
+        )
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Cannot listen: [Errno 98] Address already in use" in lines[0]

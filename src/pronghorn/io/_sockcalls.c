@@ -57,28 +57,30 @@ dotted_quad(const struct in_addr *address, char *out)
     return at - out;
 }
 
-/* (host, port), without Py_BuildValue's reading of a format string. */
+/* A pair of `first` and `second`, whose references it takes; NULL (both dropped) if either
+   is NULL, for an error already set, or the tuple cannot be made. Built by hand:
+   Py_BuildValue reads its format string on every call (~450 instructions, a connection's
+   `(fd, peer)` in a callgrind profile of hello-close). */
+static PyObject *
+pair_of(PyObject *first, PyObject *second)
+{
+    PyObject *pair = (first == NULL || second == NULL) ? NULL : PyTuple_New(2);
+    if (pair == NULL) {
+        Py_XDECREF(first);
+        Py_XDECREF(second);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pair, 0, first);
+    PyTuple_SET_ITEM(pair, 1, second);
+    return pair;
+}
+
+/* (host, port) */
 static PyObject *
 host_and_port(const char *host, Py_ssize_t length, int port)
 {
     PyObject *text = PyUnicode_DecodeASCII(host, length, NULL);
-    if (text == NULL) {
-        return NULL;
-    }
-    PyObject *number = PyLong_FromLong(port);
-    if (number == NULL) {
-        Py_DECREF(text);
-        return NULL;
-    }
-    PyObject *pair = PyTuple_New(2);
-    if (pair == NULL) {
-        Py_DECREF(text);
-        Py_DECREF(number);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(pair, 0, text);
-    PyTuple_SET_ITEM(pair, 1, number);
-    return pair;
+    return text == NULL ? NULL : pair_of(text, PyLong_FromLong(port));
 }
 
 /* The peer's address as Python's socket module spells it: the numeric host (getnameinfo,
@@ -173,7 +175,7 @@ accept_connection(PyObject *module, PyObject *arg)
         close(fd);
         return NULL;
     }
-    PyObject *result = Py_BuildValue("(iN)", fd, remote);
+    PyObject *result = pair_of(PyLong_FromLong(fd), remote);
     if (result == NULL) {
         close(fd);
     }

@@ -90,18 +90,22 @@ class WorkerObserver:
         self._endpoint_thread: threading.Thread | None = None
         self._state: Dispatcher | None = None
         self._reactor: Reactor | None = None
+        if standalone and config.metrics_bind:
+            # Opened with the worker, before its threads accept: opened once they serve, a
+            # flood of connections could take the last descriptors first (EMFILE), and the
+            # worker would fail with requests in hand. It is served from `serving` on.
+            sock = open_listener(config.metrics_bind, 64).sock
+            self._endpoint = MetricsEndpoint(sock, config.metrics_allow_from, self._answer, log)
 
     def serving(self, state: Dispatcher, reactor: Reactor) -> None:
         """The worker serves: from now on `tick` samples `state` and `reactor`. Without a
-        master, the server is ready, and the metrics listener opens."""
+        master, the server is ready, and the metrics listener (opened with this observer) is
+        served."""
         self._state, self._reactor = state, reactor
         if not self._standalone:
             return
         self.readiness.set(READY)
-        if self.config.metrics_bind:
-            sock = open_listener(self.config.metrics_bind, 64).sock
-            allow = self.config.metrics_allow_from
-            self._endpoint = MetricsEndpoint(sock, allow, self._answer, self.log)
+        if self._endpoint is not None:
             host, port = self._endpoint.address
             self.log.info("Metrics at: http://%s:%d/metrics", host, port)
             self._endpoint_thread = threading.Thread(

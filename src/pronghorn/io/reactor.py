@@ -59,19 +59,41 @@ from pronghorn.metrics.recorder import REFUSED_ACCEPT_ERROR, REFUSED_STOPPING
 from pronghorn.wsgi.proxies import TrustedAddresses
 from pronghorn.wsgi.uwsgi_environ import AnyEnvironBuilder
 
-# Makes the connection for an accepted socket: ClientConnection, or a TLS one.
-ConnectionFactory = Callable[
-    ["Reactor", _socket.socket, "tuple[str, int] | None", AnyEnvironBuilder, ConnectionState],
-    ClientConnection,
-]
 # Makes the socket object for an accepted descriptor: (family, type, proto, fileno).
 SocketType = Callable[[int, int, int, int], _socket.socket]
 
 
-def _tls_factory(context: ssl.SSLContext) -> ConnectionFactory:
-    """TLS connections, on the `socket.socket` that `SSLContext.wrap_socket` needs."""
+class ConnectionMaker:
+    """Makes the connection for an accepted socket: a plain `ClientConnection`.
+
+    An object with a method, not the class held in a variable: compiled, a class called
+    from a variable goes through Python's generic call (its five arguments parsed into the
+    constructor, ~1k instructions a connection), where a method of a native class is a
+    direct call (docs/design.md, "What a new connection costs")."""
+
+    __slots__ = ()
 
     def make(
+        self,
+        reactor: Reactor,
+        sock: _socket.socket,
+        remote: tuple[str, int] | None,
+        builder: AnyEnvironBuilder,
+        state: ConnectionState,
+    ) -> ClientConnection:
+        return ClientConnection(reactor, sock, remote, builder, state)
+
+
+class TLSConnectionMaker(ConnectionMaker):
+    """TLS connections, on the `socket.socket` that `SSLContext.wrap_socket` needs."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+
+    def make(
+        self,
         reactor: Reactor,
         sock: _socket.socket,
         remote: tuple[str, int] | None,
@@ -79,9 +101,7 @@ def _tls_factory(context: ssl.SSLContext) -> ConnectionFactory:
         state: ConnectionState,
     ) -> ClientConnection:
         assert isinstance(sock, socket.socket)  # a TLS listener's socket_type
-        return TLSConnection(reactor, sock, remote, builder, state, context=context)
-
-    return make
+        return TLSConnection(reactor, sock, remote, builder, state, context=self._context)
 
 
 TAKEOVER_AFTER: Final = 0.004
@@ -135,13 +155,13 @@ class Reactor(ConnectionHost):
             TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol != "off" else None
         )
         self._epoll = select.epoll()
-        make: ConnectionFactory = ClientConnection
+        make = ConnectionMaker()
         # A plain connection's socket is the C `_socket.socket`: `socket.socket` adds a
         # Python-level __init__ and close (about 0.9 µs a connection of its 1.7) and nothing
         # the connection code uses. TLS needs `socket.socket`, which wrap_socket takes.
         socket_type: SocketType = _socket.socket
         if state.tls is not None:
-            make = _tls_factory(state.tls)
+            make = TLSConnectionMaker(state.tls)
             socket_type = socket.socket
         self._listening = {
             lst.sock.fileno(): _Listening(
@@ -306,12 +326,15 @@ class Reactor(ConnectionHost):
             self._accept(listening)
             return
         if fd == self._wake_r:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
+            self._drain_wake_pipe()
             return
         conn = self._claim(fd)
         if conn is not None:
             self._run(conn)
+
+    def _drain_wake_pipe(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_r, 4096)
 
     def _run(self, conn: ClientConnection) -> None:
         """Act on what a claimed connection sent; its finished response may be held."""
@@ -348,7 +371,9 @@ class Reactor(ConnectionHost):
 
         accept() runs under the lock, and a stop closes the socket only after marking it
         under the same lock, so a socket is never closed under a thread inside accept()."""
-        with self._lock:
+        lock = self._lock  # acquire/release, not `with`: see _claim
+        lock.acquire()
+        try:
             if not listening.open or listening.paused:
                 return None
             try:
@@ -357,6 +382,8 @@ class Reactor(ConnectionHost):
                 failure: OSError | None = exc
             else:
                 failure = None
+        finally:
+            lock.release()
         if failure is not None:
             if self.metrics is not None:
                 self.metrics.refused[REFUSED_ACCEPT_ERROR] += 1
@@ -441,14 +468,18 @@ class Reactor(ConnectionHost):
         if allowed is not None and remote is not None and remote[0] not in allowed:
             self._refuse_peer(listening.protocol, client, remote)
             return None
-        conn = listening.make(self, client, remote, listening.builder, listening.new_state())
+        conn = listening.maker.make(self, client, remote, listening.builder, listening.new_state())
         proxies = self._proxy_peers
         # A Unix socket's peer is always allowed: the socket file's permissions say who
         # may connect. A peer not allowed is not asked for the header at all.
         if proxies is not None and (remote is None or remote[0] in proxies):
             conn.begin_preamble([ProxyHeaderStep(self._proxy_versions)])
-        with self._lock:
+        lock = self._lock  # acquire/release, not `with`: see _claim
+        lock.acquire()
+        try:
             self._conns[fd] = conn
+        finally:
+            lock.release()
         if self.metrics is not None:
             self.metrics.accepted += 1
         return conn
@@ -509,7 +540,9 @@ class Reactor(ConnectionHost):
             lock.release()
 
     def _close(self, conn: ClientConnection) -> None:
-        with self._lock:
+        lock = self._lock  # acquire/release, not `with`: see _claim
+        lock.acquire()
+        try:
             if conn.closed:
                 return
             conn.closed = True
@@ -521,10 +554,16 @@ class Reactor(ConnectionHost):
             fd = conn.sock.fileno()
             if self._conns.get(fd) is conn:
                 del self._conns[fd]
+        finally:
+            lock.release()
         conn.parked.release()
         conn.http.release()
-        with contextlib.suppress(OSError):
+        # A `try`, not `contextlib.suppress`: that is three Python-level calls (its
+        # constructor, __enter__ and __exit__) on every connection, in both builds.
+        try:  # noqa: SIM105
             conn.sock.close()
+        except OSError:
+            pass
         if self._accept_paused:
             self._resume_accepting()
 
@@ -703,7 +742,7 @@ class _Listening:
         "family",
         "fd",
         "listener",
-        "make",
+        "maker",
         "native_accept",
         "new_state",
         "next_pause_note",
@@ -721,14 +760,14 @@ class _Listening:
         self,
         listener: Listener,
         builder: AnyEnvironBuilder,
-        make: ConnectionFactory,
+        make: ConnectionMaker,
         socket_type: SocketType,
         protocol: ListenerProtocol,
     ) -> None:
         self.listener = listener
         self.sock = listener.sock
         self.builder = builder  # the environ its connections' requests start from
-        self.make = make
+        self.maker = make
         self.socket_type = socket_type
         self.protocol = protocol
         # Read once a connection: bound here, not looked up through `protocol`.

@@ -25,6 +25,7 @@ from typing import Final, Protocol
 from pronghorn.build import running_build
 from pronghorn.config.model import Config
 from pronghorn.dispatch.requests import Dispatcher
+from pronghorn.errors import EXIT_FAILURE
 from pronghorn.io.listeners import (
     Listener,
     listener_scheme,
@@ -91,18 +92,23 @@ def serve(
     (`pronghorn.io.tls.server_context`) every listener speaks TLS. Under a master,
     `metrics_block` is where this worker publishes its counters and `readiness` the
     master's verdict that --readiness-path repeats (see pronghorn.io.observer)."""
-    if listeners is None:
-        # Alone, with no master: nobody else accepts on these sockets.
-        mode = unix_socket_mode(config.umask)
-        listeners = [
-            replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
-            for bind in config.bind
-        ]
-    observer = (
-        WorkerObserver(config, logs.error, metrics_block, readiness, standalone=control is None)
-        if observer_wanted(config)
-        else None
-    )
+    try:
+        if listeners is None:
+            # Alone, with no master: nobody else accepts on these sockets.
+            mode = unix_socket_mode(config.umask)
+            listeners = [
+                replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
+                for bind in config.bind
+            ]
+        observer = (
+            WorkerObserver(config, logs.error, metrics_block, readiness, control is None)
+            if observer_wanted(config)
+            else None
+        )
+    except OSError as exc:
+        # A port taken, say: one line, as the master says it (pronghorn.supervisor.master).
+        logs.error.error("Cannot listen: %s", exc)
+        return EXIT_FAILURE
     metrics = observer.metrics if observer is not None else None
     probes = observer.probes if observer is not None else None
     if config.extras.hook("pre_request") or config.extras.hook("post_request"):
