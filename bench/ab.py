@@ -1,6 +1,7 @@
 """A/B of server commands on one scenario: interleaved rounds, every server restarted each round.
 
-    python bench/ab.py [--rounds N] [--seconds S] [--app MODULE:CALLABLE] [--close] NAME=COMMAND ...
+    python bench/ab.py [--rounds N] [--seconds S] [--app MODULE:CALLABLE] [--close]
+                       [--path PATH] [--scenario NAME] [--together] NAME=COMMAND ...
 
 For telling apart two versions of pronghorn (or one with and without an option) whose
 difference is smaller than the noise of one `bench/run.py` row. Each round starts every
@@ -15,7 +16,10 @@ median CPU time of its whole process tree per request (from /proc), and its rati
 first server's req/s in the same round (median, range, and each round's). `--close` sends
 every request with `Connection: close` (the hello-close scenario: a connection a request);
 `--path` loads another path than `/` (a static file, say, with `--static` in the commands:
-`--path /static/file-1k.bin 'a=pronghorn --static /static=DIR'`).
+`--path /static/file-1k.bin 'a=pronghorn --static /static=DIR'`). `--scenario NAME` takes the
+app and the load of a `bench/run.py` scenario instead (`--scenario post-echo` sends its
+4 KiB POST bodies; a static scenario loads `/static/file-1k.bin` or `-1m.bin`, which the
+commands' `--static` must serve).
 
 `--together` measures the servers of a round at the same time instead of one after the
 other: they share CPU 0 (the scheduler gives each an equal part of it) and one wrk each
@@ -44,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import procs
+import scenarios
 from procs import Server
 from wrk import LoadSpec, run_wrk
 
@@ -65,6 +70,11 @@ def main() -> int:
     parser.add_argument(
         "--together", action="store_true", help="load the servers of a round at the same time"
     )
+    parser.add_argument(
+        "--scenario",
+        help="a scenario of bench/scenarios.py: its app and its load (post-echo's POST body, "
+        "say) instead of --app, --close and --path; a static one needs --static in the commands",
+    )
     parser.add_argument("servers", nargs="+", metavar="NAME=COMMAND")
     args = parser.parse_args()
     specs = [tuple(spec.split("=", 1)) for spec in args.servers]
@@ -72,10 +82,16 @@ def main() -> int:
         parser.error("each server is NAME=COMMAND")
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in specs}
     load = LoadSpec(args.path, ("Connection: close",) if args.close else ())
+    app = args.app
+    if args.scenario:
+        scenario = scenarios.by_name([args.scenario])[0]
+        load = scenario.load
+        if scenario.kind == "wsgi":
+            app = scenario.target
     with tempfile.TemporaryDirectory() as logs:
         for number in range(args.rounds):
             order = specs if number % 2 == 0 else specs[::-1]
-            started = [_start(name, command, args.app, Path(logs)) for name, command in order]
+            started = [_start(name, command, app, Path(logs)) for name, command in order]
             try:
                 for server, port in started:
                     _wait_until_up(server, port, load.path)

@@ -155,19 +155,19 @@ class Reactor(ConnectionHost):
             TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol != "off" else None
         )
         self._epoll = select.epoll()
-        make = ConnectionMaker()
+        maker = ConnectionMaker()
         # A plain connection's socket is the C `_socket.socket`: `socket.socket` adds a
         # Python-level __init__ and close (about 0.9 µs a connection of its 1.7) and nothing
         # the connection code uses. TLS needs `socket.socket`, which wrap_socket takes.
         socket_type: SocketType = _socket.socket
         if state.tls is not None:
-            make = TLSConnectionMaker(state.tls)
+            maker = TLSConnectionMaker(state.tls)
             socket_type = socket.socket
         self._listening = {
             lst.sock.fileno(): _Listening(
                 lst,
                 state.builders[index],
-                make,
+                maker,
                 socket_type,
                 listener_protocol(
                     config, state.parser_limits, unix=lst.sock.family == socket.AF_UNIX
@@ -760,14 +760,14 @@ class _Listening:
         self,
         listener: Listener,
         builder: AnyEnvironBuilder,
-        make: ConnectionMaker,
+        maker: ConnectionMaker,
         socket_type: SocketType,
         protocol: ListenerProtocol,
     ) -> None:
         self.listener = listener
         self.sock = listener.sock
         self.builder = builder  # the environ its connections' requests start from
-        self.maker = make
+        self.maker = maker
         self.socket_type = socket_type
         self.protocol = protocol
         # Read once a connection: bound here, not looked up through `protocol`.
