@@ -64,14 +64,18 @@ SocketType = Callable[[int, int, int, int], _socket.socket]
 
 
 class ConnectionMaker:
-    """Makes the connection for an accepted socket: a plain `ClientConnection`.
+    """Makes the connection for an accepted socket: a plain `ClientConnection`, or with `tls`
+    a `TLSConnection` (on the `socket.socket` that `SSLContext.wrap_socket` needs).
 
     An object with a method, not the class held in a variable: compiled, a class called
     from a variable goes through Python's generic call (its five arguments parsed into the
     constructor, ~1k instructions a connection), where a method of a native class is a
     direct call (docs/design.md, "What a new connection costs")."""
 
-    __slots__ = ()
+    __slots__ = ("_tls",)
+
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
+        self._tls = tls
 
     def make(
         self,
@@ -81,27 +85,11 @@ class ConnectionMaker:
         builder: AnyEnvironBuilder,
         state: ConnectionState,
     ) -> ClientConnection:
-        return ClientConnection(reactor, sock, remote, builder, state)
-
-
-class TLSConnectionMaker(ConnectionMaker):
-    """TLS connections, on the `socket.socket` that `SSLContext.wrap_socket` needs."""
-
-    __slots__ = ("_context",)
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-
-    def make(
-        self,
-        reactor: Reactor,
-        sock: _socket.socket,
-        remote: tuple[str, int] | None,
-        builder: AnyEnvironBuilder,
-        state: ConnectionState,
-    ) -> ClientConnection:
+        tls = self._tls
+        if tls is None:
+            return ClientConnection(reactor, sock, remote, builder, state)
         assert isinstance(sock, socket.socket)  # a TLS listener's socket_type
-        return TLSConnection(reactor, sock, remote, builder, state, context=self._context)
+        return TLSConnection(reactor, sock, remote, builder, state, context=tls)
 
 
 TAKEOVER_AFTER: Final = 0.004
@@ -155,13 +143,12 @@ class Reactor(ConnectionHost):
             TrustedAddresses(config.proxy_allow_from) if config.proxy_protocol != "off" else None
         )
         self._epoll = select.epoll()
-        maker = ConnectionMaker()
+        maker = ConnectionMaker(state.tls)
         # A plain connection's socket is the C `_socket.socket`: `socket.socket` adds a
         # Python-level __init__ and close (about 0.9 µs a connection of its 1.7) and nothing
         # the connection code uses. TLS needs `socket.socket`, which wrap_socket takes.
         socket_type: SocketType = _socket.socket
         if state.tls is not None:
-            maker = TLSConnectionMaker(state.tls)
             socket_type = socket.socket
         self._listening = {
             lst.sock.fileno(): _Listening(
