@@ -130,9 +130,11 @@ def test_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
     # next queued connection, and the accept after it fails again: a pause per closed
     # connection, logged once a minute at most, and counted each time.
     command = ["prlimit", "--nofile=64", *server_command()]
+    # --no-defer-accept: the clients connect and stay silent, and must be accepted as they
+    # connect, in order, to take the descriptors (deferred, the kernel would hold them).
     args = app_args(
         "--single-process", "--threads", "2", "--keep-alive", "30",
-        "--metrics-bind", "127.0.0.1:0",
+        "--metrics-bind", "127.0.0.1:0", "--no-defer-accept",
     )  # fmt: skip
     with ServerProcess(args, command=command) as server:
         clients = []

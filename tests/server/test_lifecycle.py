@@ -1,4 +1,5 @@
-"""Graceful stop with requests in flight, and the listener forms: Unix socket and IPv6."""
+"""Graceful stop with requests in flight, and the listener forms: Unix socket and IPv6;
+deferred accept (--defer-accept, on by default) through a stop."""
 
 from __future__ import annotations
 
@@ -14,18 +15,23 @@ import pytest
 from server_setup import app_args
 
 from rawhttp import RawClient, Response, has_ipv6_loopback, request, wait_until
-from serverproc import Serve, server_command
+from serverproc import Serve, ServerProcess, server_command
 
 GRACEFUL = 3.0
 
 
 def _refused(host: str, port: int) -> bool:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(1.0)
+    sock.settimeout(0.3)
     try:
         sock.connect((host, port))
     except ConnectionRefusedError:
         return True
+    except TimeoutError:
+        # The SYN was dropped: the stop has closed the socket to new connections and waits
+        # (for at most a second) for connections still in the kernel's handshake under
+        # deferred accept, such as an earlier probe of this loop; refused once it closes.
+        return False
     finally:
         sock.close()
     return False
@@ -54,7 +60,7 @@ def test_sigterm_lets_in_flight_requests_finish(serve: Serve) -> None:
 
     stop_sent = time.monotonic()
     server._proc.send_signal(signal.SIGTERM)
-    assert wait_until(lambda: _refused(server.host, server.port), 1.0), (
+    assert wait_until(lambda: _refused(server.host, server.port), 2.0), (
         "still accepting after SIGTERM"
     )
     assert idle.closed_within(1.0), "an idle keep-alive connection was kept through the stop"
@@ -69,6 +75,95 @@ def test_sigterm_lets_in_flight_requests_finish(serve: Serve) -> None:
     assert code == 0
     assert time.monotonic() - stop_sent < GRACEFUL + 1
     assert "Traceback" not in server.log_text()
+
+
+def _server_side_state(server_port: int, client_port: int) -> bytes | None:
+    """The state (/proc/net/tcp's hex code) of the server's end of a loopback connection:
+    b"03" while the kernel still holds it as a handshake (accept deferred), b"01" once
+    established."""
+    with open("/proc/net/tcp", "rb") as table:
+        for row in table.read().splitlines()[1:]:
+            fields = row.split()
+            if fields[1].endswith(b":%04X" % server_port) and fields[2].endswith(
+                b":%04X" % client_port
+            ):
+                return fields[3]
+    return None
+
+
+def _answers(server: ServerProcess) -> bool:
+    try:
+        with RawClient.connect(server.host, server.port) as client:
+            client.send(request("GET", "/hello"))
+            return client.response().status == 200
+    except ConnectionRefusedError:
+        return False
+
+
+def _cut_off(host: str, port: int) -> bool:
+    """True once the listener takes no new connection: the SYN is dropped (the stop closed
+    it to new connections) or refused (closed)."""
+    try:
+        probe = socket.create_connection((host, port), timeout=0.2)
+    except (TimeoutError, ConnectionRefusedError):
+        return True
+    probe.close()
+    return False
+
+
+@pytest.mark.parametrize("option", ["--defer-accept", "--no-defer-accept"])
+def test_defer_accept_decides_whether_a_silent_connection_waits_in_the_kernel(
+    serve: Serve, option: str
+) -> None:
+    server = serve(*app_args(option))
+    with RawClient.connect(server.host, server.port) as client:
+        client_port = client.sock.getsockname()[1]
+        if option == "--defer-accept":
+            assert wait_until(lambda: _server_side_state(server.port, client_port), 2.0)
+            assert not wait_until(
+                lambda: _server_side_state(server.port, client_port) != b"03", 0.3
+            ), "a connection that has sent nothing was accepted"
+        else:
+            assert wait_until(lambda: _server_side_state(server.port, client_port) == b"01", 2.0)
+        client.send(request("GET", "/hello?tag=deferred"))
+        assert client.response().body == b"hello GET deferred\n"
+
+
+@pytest.mark.parametrize(
+    "mode", [("--single-process",), ("-w", "1"), ("-w", "1", "--reuse-port")], ids=" ".join
+)
+def test_a_connection_silent_when_the_stop_begins_is_answered_when_it_speaks(
+    serve: Serve, mode: tuple[str, ...]
+) -> None:
+    # Under deferred accept the kernel holds such a connection outside the accept queue: a
+    # stop that closed the listener as soon as the queue was empty would reset it, and the
+    # request it sends a moment later would be lost.
+    server = serve(*app_args(*mode, "--graceful-timeout", "5"))
+    # A worker that has not booted yet dies of the TERM (and with --reuse-port, does not
+    # listen yet): first one request answered.
+    assert wait_until(lambda: _answers(server), 10.0)
+    with RawClient.connect(server.host, server.port) as silent:
+        client_port = silent.sock.getsockname()[1]
+        assert wait_until(lambda: _server_side_state(server.port, client_port) == b"03", 2.0)
+        server._proc.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: _cut_off(server.host, server.port), 3.0)
+        silent.send(request("GET", "/hello?tag=late"))
+        resp = silent.response()
+        assert (resp.status, resp.body) == (200, b"hello GET late\n")
+    assert server._proc.wait(5.0) == 0
+    assert "Traceback" not in server.log_text()
+
+
+def test_a_connection_that_never_speaks_does_not_hold_the_stop(serve: Serve) -> None:
+    server = serve(*app_args("--single-process", "--graceful-timeout", "20"))
+    assert wait_until(lambda: _answers(server), 10.0)
+    with RawClient.connect(server.host, server.port) as silent:
+        client_port = silent.sock.getsockname()[1]
+        assert wait_until(lambda: _server_side_state(server.port, client_port) == b"03", 2.0)
+        stop_sent = time.monotonic()
+        server._proc.send_signal(signal.SIGTERM)
+        assert server._proc.wait(5.0) == 0
+        assert time.monotonic() - stop_sent < 10.0  # not the --graceful-timeout of 20 s
 
 
 def test_graceful_timeout_cuts_off_a_request_that_runs_too_long(serve: Serve) -> None:

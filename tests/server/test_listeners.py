@@ -1,12 +1,20 @@
-"""Listening sockets closed to new connections while what is queued on them stays."""
+"""Listening sockets closed to new connections while what is queued on them stays, and
+deferred accept (TCP_DEFER_ACCEPT): a connection is handed over once it has sent something."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
 
-from pronghorn.io.listeners import open_listener, stop_new_connections
+from pronghorn.io.listeners import (
+    defers_accept,
+    handshakes_pending,
+    open_listener,
+    stop_new_connections,
+)
+from rawhttp import wait_until
 
 
 def _connect(port: int, family: socket.AddressFamily, host: str, timeout: float) -> socket.socket:
@@ -61,3 +69,80 @@ def test_stop_new_connections_keeps_the_queue(family: socket.AddressFamily, host
 def test_stop_new_connections_is_for_tcp_only(tmp_path: object) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         assert not stop_new_connections(sock)
+
+
+@pytest.fixture
+def deferred() -> Iterator[socket.socket]:
+    """A listening socket that defers accept by one second, as pronghorn opens its own."""
+    listener = open_listener("127.0.0.1:0", 16, defer_accept=1)
+    with listener.sock as sock:
+        yield sock
+
+
+def _accept_within(sock: socket.socket, timeout: float) -> socket.socket | None:
+    """The next connection `sock` hands over within `timeout`, else None."""
+    found: list[socket.socket] = []
+
+    def take() -> bool:
+        try:
+            found.append(sock.accept()[0])
+        except BlockingIOError:
+            return False
+        return True
+
+    wait_until(take, timeout)
+    return found[0] if found else None
+
+
+def test_a_deferred_connection_is_accepted_with_its_first_bytes(deferred: socket.socket) -> None:
+    assert defers_accept(deferred)
+    port = deferred.getsockname()[1]
+    with _connect(port, socket.AF_INET, "127.0.0.1", 2.0) as client:
+        # Connected, silent: the kernel holds it as a handshake, not in the accept queue.
+        assert wait_until(lambda: handshakes_pending(deferred), 2.0)
+        assert _accept_within(deferred, 0.3) is None
+        client.sendall(b"GET / HTTP/1.1\r\n")
+        accepted = _accept_within(deferred, 2.0)
+        assert accepted is not None
+        with accepted:
+            assert accepted.recv(100) == b"GET / HTTP/1.1\r\n"  # there already: no wait
+        assert not handshakes_pending(deferred)
+
+
+def test_a_silent_deferred_connection_is_handed_over_in_the_end(deferred: socket.socket) -> None:
+    # A client that connects and says nothing (a browser's preconnect) is not refused: the
+    # kernel hands it over after the deferral, and --header-timeout takes it from there.
+    port = deferred.getsockname()[1]
+    with _connect(port, socket.AF_INET, "127.0.0.1", 2.0):
+        accepted = _accept_within(deferred, 6.0)
+        assert accepted is not None
+        accepted.close()
+
+
+def test_a_deferred_connection_speaking_after_the_cut_off_is_still_accepted(
+    deferred: socket.socket,
+) -> None:
+    # What a stop relies on (Reactor._drain): the filter that drops new connections lets a
+    # handshake already made finish when its first bytes come.
+    port = deferred.getsockname()[1]
+    with _connect(port, socket.AF_INET, "127.0.0.1", 2.0) as client:
+        assert wait_until(lambda: handshakes_pending(deferred), 2.0)
+        assert stop_new_connections(deferred)
+        with pytest.raises(TimeoutError):
+            _connect(port, socket.AF_INET, "127.0.0.1", 0.3).close()
+        client.sendall(b"late")
+        accepted = _accept_within(deferred, 2.0)
+        assert accepted is not None
+        with accepted:
+            assert accepted.recv(100) == b"late"
+
+
+def test_without_deferral_a_silent_connection_is_accepted_at_once() -> None:
+    with open_listener("127.0.0.1:0", 16).sock as sock:
+        assert not defers_accept(sock)
+        port = sock.getsockname()[1]
+        with _connect(port, socket.AF_INET, "127.0.0.1", 2.0):
+            accepted = _accept_within(sock, 2.0)
+            assert accepted is not None
+            accepted.close()
+            assert not handshakes_pending(sock)

@@ -80,6 +80,7 @@ class Config:
     workers: int = 1
     single_process: bool = False
     reuse_port: bool = False
+    defer_accept: bool = True
     max_requests: int = 0
     max_requests_jitter: int = 0
     preload: bool = False

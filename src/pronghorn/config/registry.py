@@ -169,6 +169,15 @@ SETTINGS: tuple[Setting, ...] = (
         "second later); off by default.",
     ),
     Setting(
+        "defer_accept", kinds.boolean(), ("--defer-accept",), "", _SOCKET,
+        "The kernel hands a new TCP connection over only once its first bytes have arrived "
+        "(TCP_DEFER_ACCEPT, Linux; as uWSGI does by default and nginx's `listen ... "
+        "deferred`), so the server reads the request at once instead of waiting for it. "
+        "A connection that stays silent is handed over after a second anyway. On by "
+        "default for the sockets pronghorn opens; --no-defer-accept turns it off. An "
+        "fd:// or systemd socket keeps the options it came with (systemd: DeferAcceptSec=).",
+    ),
+    Setting(
         "certfile", kinds.text("a file path"), ("--certfile",), "FILE", _TLS,
         "Serve HTTPS: the server's certificate in PEM, followed by the intermediate "
         "certificates (a full chain, as Let's Encrypt's fullchain.pem). Every --bind "

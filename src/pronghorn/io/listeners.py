@@ -2,10 +2,10 @@
 
 Owns the address forms (`HOST:PORT`, `[v6]:PORT`, `unix:/path`, `fd://N`), socket options,
 a Unix socket file's mode and owner (`unix_socket_mode`), what they speak as the logs say
-it (`protocol_note`), and `stop_new_connections`, which
-closes a TCP socket to new connections while keeping those already queued on it (see
-docs/design.md, "Graceful stop"). The supervisor creates these once and hands them to every
-worker.
+it (`protocol_note`), deferred accept (`defer_accept_seconds`, `handshakes_pending`), and
+`stop_new_connections`, which closes a TCP socket to new connections while keeping those
+already queued on it (see docs/design.md, "Graceful stop"). The supervisor creates these once
+and hands them to every worker.
 """
 
 from __future__ import annotations
@@ -82,23 +82,51 @@ def unix_socket_mode(umask: int | None) -> int:
     return UNIX_SOCKET_MODE if umask is None else 0o777 & ~umask
 
 
+# Linux only; 0 where the system has none. A plain int: compiled, a `Final[int | None]`
+# narrowed to int at its use made C that does not build (a pointer stored as an integer).
+_TCP_DEFER_ACCEPT: Final[int] = int(getattr(socket, "TCP_DEFER_ACCEPT", 0))
+
+
+_DEFER_ACCEPT_SECONDS: Final = 1
+
+
+def defer_accept_seconds(config: Config) -> int:
+    """How long the kernel may hold a new TCP connection that has sent nothing before it
+    hands it to accept() anyway (TCP_DEFER_ACCEPT); 0 (not deferred) with
+    --no-defer-accept or where the system has no such option.
+
+    Why defer: an accepted connection whose request has not arrived yet costs a read that
+    finds nothing and a trip through epoll; a deferred one is accepted with its request in
+    the socket buffer (uWSGI defers by default, nginx with `listen ... deferred`). A client
+    that connects and stays silent (a browser's preconnect) is not refused: the kernel hands
+    it over when it speaks, or when the deferral ends. One second, as nginx: --header-timeout
+    runs from the accept, so a longer deferral would lengthen it by as much."""
+    if not config.defer_accept or not _TCP_DEFER_ACCEPT:
+        return 0
+    return _DEFER_ACCEPT_SECONDS
+
+
 def open_listener(
     bind: str,
     backlog: int,
     *,
     unix_mode: int = UNIX_SOCKET_MODE,
     unix_owner: tuple[int, int] = (-1, -1),
+    defer_accept: int = 0,
 ) -> Listener:
     """Create, bind and listen on one `--bind` address (already validated by the config).
 
-    A Unix socket file gets `unix_mode` and the (uid, gid) `unix_owner` (-1: unchanged)."""
+    A Unix socket file gets `unix_mode` and the (uid, gid) `unix_owner` (-1: unchanged); a
+    TCP socket defers accept by `defer_accept` seconds (`defer_accept_seconds`; 0: not). An
+    `fd://` socket is used as it comes: whoever made it chose its options."""
     address = parse_bind(bind)
     if isinstance(address, FdAddress):
         return describe(socket.socket(fileno=address.fd))
     if isinstance(address, UnixAddress):
         return _open_unix(address.path, backlog, unix_mode, unix_owner)
     family = socket.AF_INET6 if address.is_ipv6 else socket.AF_INET
-    return describe(_tcp_socket(family, (address.host, address.port), backlog), owned=True)
+    sock = _tcp_socket(family, (address.host, address.port), backlog, defer_accept=defer_accept)
+    return describe(sock, owned=True)
 
 
 def _tcp_socket(
@@ -107,6 +135,7 @@ def _tcp_socket(
     backlog: int | None,
     *,
     reuse_port: bool = False,
+    defer_accept: int = 0,
 ) -> socket.socket:
     """A bound TCP socket, listening (non-blocking) unless `backlog` is None."""
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -118,6 +147,8 @@ def _tcp_socket(
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
         if backlog is not None:
+            if defer_accept and _TCP_DEFER_ACCEPT:
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_DEFER_ACCEPT, defer_accept)
             sock.listen(backlog)
             sock.setblocking(False)
     except OSError:
@@ -181,11 +212,48 @@ def is_reservation(sock: socket.socket) -> bool:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0
 
 
-def open_reuse_port(reservation: Listener, backlog: int) -> Listener:
+def open_reuse_port(reservation: Listener, backlog: int, *, defer_accept: int = 0) -> Listener:
     """A worker's own listening socket on the address `reservation` holds (SO_REUSEPORT)."""
     held = reservation.sock
-    sock = _tcp_socket(held.family, held.getsockname(), backlog, reuse_port=True)
+    address = held.getsockname()
+    sock = _tcp_socket(held.family, address, backlog, reuse_port=True, defer_accept=defer_accept)
     return replace(describe(sock, owned=True), exclusive=True)
+
+
+def defers_accept(sock: socket.socket) -> bool:
+    """True for a TCP listening socket with TCP_DEFER_ACCEPT set (by us or by whoever made
+    it): connections that have sent nothing wait in the kernel, not in its accept queue."""
+    if not _TCP_DEFER_ACCEPT or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_DEFER_ACCEPT) > 0
+    except OSError:
+        return False
+
+
+_SYN_RECV: Final = b"03"  # the state column of /proc/net/tcp
+
+
+def handshakes_pending(sock: socket.socket) -> bool:
+    """True while some connection to this socket's port is still a handshake in the kernel:
+    under TCP_DEFER_ACCEPT, one that has connected but not sent anything yet. Closing the
+    listening socket would reset it, and its request, sent a moment later, would be lost;
+    a stop waits for it a short while (see docs/design.md, "Graceful stop").
+
+    Linux lists these in /proc/net/tcp (tcp6) in state SYN_RECV; a system without that file
+    has none to wait for. Read only while stopping."""
+    table = "/proc/net/tcp6" if sock.family == socket.AF_INET6 else "/proc/net/tcp"
+    port_suffix = b":%04X" % sock.getsockname()[1]
+    try:
+        with open(table, "rb") as rows:
+            next(rows, None)  # the header
+            for row in rows:
+                fields = row.split(None, 4)
+                if len(fields) > 3 and fields[3] == _SYN_RECV and fields[1].endswith(port_suffix):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 # A classic BPF program, which the kernel runs on each TCP segment that reaches a listening

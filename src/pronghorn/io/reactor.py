@@ -47,7 +47,12 @@ from pronghorn.io.client import (
     Wait,
 )
 from pronghorn.io.contracts import ConnectionHost
-from pronghorn.io.listeners import Listener, stop_new_connections
+from pronghorn.io.listeners import (
+    Listener,
+    defers_accept,
+    handshakes_pending,
+    stop_new_connections,
+)
 from pronghorn.io.outbox import Outbox, ReportingOutbox
 from pronghorn.io.parked import ParkingBudget
 from pronghorn.io.preamble import ProxyHeaderStep
@@ -651,9 +656,19 @@ class Reactor(ConnectionHost):
 
     def _drain(self, listening: _Listening) -> bool:
         """Accept every connection queued on a socket no thread accepts on any more, for the
-        threads to serve from epoll; True when it is empty and may be closed."""
+        threads to serve from epoll; True when it is empty and may be closed.
+
+        Under deferred accept (--defer-accept) a connection that has not sent anything yet
+        waits in the kernel, outside the queue, and closing the socket would reset it: so a
+        socket closed to new connections stays open while such connections remain, for as
+        long as an accepted one is given to send its request (`_FRESH_GRACE`)."""
         if listening.listener.owned and not listening.cut_off:
             listening.cut_off = stop_new_connections(listening.sock)
+            if listening.cut_off and defers_accept(listening.sock):
+                listening.deferred_until = time.monotonic() + _FRESH_GRACE
+        # Looked for before emptying the queue, not after: a handshake whose first bytes
+        # come in between moves into the queue, and would be reset by the close.
+        waiting = _handshakes_waiting(listening)
         for _ in range(_DRAIN_BATCH):
             try:
                 accepted = self._accept_one(listening)
@@ -663,7 +678,7 @@ class Reactor(ConnectionHost):
                     self.state.error_log.warning("accept failed while stopping: %s", exc)
                 return not listening.cut_off
             if accepted is None:
-                return True
+                return not waiting
             conn = self._adopt(listening, accepted[0], accepted[1])
             if conn is not None:
                 self._serve(conn, True)
@@ -725,6 +740,7 @@ class _Listening:
         "allowed",
         "builder",
         "cut_off",
+        "deferred_until",
         "drain",
         "family",
         "fd",
@@ -774,6 +790,9 @@ class _Listening:
         self.open = True
         self.drain = False  # while stopping: take what is queued on it before closing it
         self.cut_off = False  # closed to new connections (listeners.stop_new_connections)
+        # While stopping, deferred accept: until when connections still in the kernel's
+        # handshake are waited for (see Reactor._drain). 0: not waited for.
+        self.deferred_until = 0.0
         self.paused = False  # not watched: at --worker-connections or out of descriptors
         self.warned = False
         # Out of descriptors: when the next pause may be logged, and the ones not logged.
@@ -798,6 +817,14 @@ def _pause_to_log(paused: list[_Listening], now: float) -> int | None:
         listening.unlogged_pauses = 0
         listening.next_pause_note = now + _PAUSE_NOTE_SECONDS
     return unlogged
+
+
+def _handshakes_waiting(listening: _Listening) -> bool:
+    """True while a stopping, deferred-accept socket should stay open for connections that
+    have not sent anything yet (see Reactor._drain)."""
+    if not listening.deferred_until or time.monotonic() >= listening.deferred_until:
+        return False
+    return handshakes_pending(listening.sock)
 
 
 def _request_waiting(sock: Stream) -> bool:

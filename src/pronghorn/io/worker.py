@@ -28,6 +28,7 @@ from pronghorn.dispatch.requests import Dispatcher
 from pronghorn.errors import EXIT_FAILURE
 from pronghorn.io.listeners import (
     Listener,
+    defer_accept_seconds,
     listener_scheme,
     open_listener,
     protocol_note,
@@ -96,8 +97,12 @@ def serve(
         if listeners is None:
             # Alone, with no master: nobody else accepts on these sockets.
             mode = unix_socket_mode(config.umask)
+            defer = defer_accept_seconds(config)
             listeners = [
-                replace(open_listener(bind, config.backlog, unix_mode=mode), exclusive=True)
+                replace(
+                    open_listener(bind, config.backlog, unix_mode=mode, defer_accept=defer),
+                    exclusive=True,
+                )
                 for bind in config.bind
             ]
         observer = (

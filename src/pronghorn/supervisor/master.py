@@ -43,6 +43,7 @@ from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, EXIT_OK, ConfigError
 from pronghorn.io.listeners import (
     Listener,
+    defer_accept_seconds,
     describe,
     listener_scheme,
     open_listener,
@@ -246,6 +247,7 @@ class Master:
                 self.config.backlog,
                 unix_mode=self.privileges.socket_mode,
                 unix_owner=self.privileges.owner,
+                defer_accept=defer_accept_seconds(self.config),
             )
             self.listeners.append(listener)
             if listener.sock.family == socket.AF_UNIX:

@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, NoReturn
 from pronghorn.config.model import Config
 from pronghorn.errors import EXIT_APP_LOAD, EXIT_FAILURE, AppLoadError
 from pronghorn.io import serve
-from pronghorn.io.listeners import Listener, is_reservation, open_reuse_port
+from pronghorn.io.listeners import (
+    Listener,
+    defer_accept_seconds,
+    is_reservation,
+    open_reuse_port,
+)
 from pronghorn.logs import Logs
 from pronghorn.metrics.block import MetricsBlock
 from pronghorn.metrics.readiness import ReadinessFlag
@@ -173,8 +178,11 @@ def _run(start: WorkerStart, log: logging.Logger) -> int:
     set_title(f"pronghorn: worker [{title_name(config)}]")
     me = WorkerView(os.getpid(), start.server.pid, start.age, log)
     call_hook(config, "post_fork", log, start.server, me)
+    defer = defer_accept_seconds(config)
     listeners = [
-        open_reuse_port(listener, config.backlog) if is_reservation(listener.sock) else listener
+        open_reuse_port(listener, config.backlog, defer_accept=defer)
+        if is_reservation(listener.sock)
+        else listener
         for listener in start.listeners
     ]
     # After binding (a --reuse-port socket on port 80 needs root), before the app is loaded.
