@@ -82,8 +82,9 @@ def unix_socket_mode(umask: int | None) -> int:
     return UNIX_SOCKET_MODE if umask is None else 0o777 & ~umask
 
 
-# Linux only; 0 where the system has none. A plain int: compiled, a `Final[int | None]`
-# narrowed to int at its use made C that does not build (a pointer stored as an integer).
+# Linux only; 0 where the system has none. A plain int: declared `Final[int | None]` and
+# narrowed at its uses, the compiled build's C did not compile (gcc: a pointer assigned
+# to an integer), and builds again with this form.
 _TCP_DEFER_ACCEPT: Final[int] = int(getattr(socket, "TCP_DEFER_ACCEPT", 0))
 
 
