@@ -140,9 +140,14 @@ def test_every_request_of_the_connection_and_the_access_log(server: ServerProces
     assert (first.status, second.status, third.status) == (200, 200, 200)
     for resp in (first, third):
         assert json.loads(resp.body)["REMOTE_ADDR"] == CLIENT[0]
-    text = server.wait_for_stdout(f"/environ?tag={tag}")
-    lines = [line for line in text.splitlines() if f"tag={tag}" in line]
-    assert len(lines) >= 2
+    # The access log writes a line once the response's last byte is sent, so the client
+    # may hold all three answers before the last lines reach the log: wait for them.
+
+    def logged() -> list[str]:
+        return [line for line in server.stdout_text().splitlines() if f"tag={tag}" in line]
+
+    assert wait_until(lambda: len(logged()) >= 3, 5.0), logged()
+    lines = logged()
     assert all(line.startswith(f"{CLIENT[0]} - - [") for line in lines), lines
 
 
