@@ -60,7 +60,7 @@ def test_sigterm_lets_in_flight_requests_finish(serve: Serve) -> None:
 
     stop_sent = time.monotonic()
     server._proc.send_signal(signal.SIGTERM)
-    assert wait_until(lambda: _refused(server.host, server.port), 2.0), (
+    assert wait_until(lambda: _refused(server.host, server.port), 1.0), (
         "still accepting after SIGTERM"
     )
     assert idle.closed_within(1.0), "an idle keep-alive connection was kept through the stop"
