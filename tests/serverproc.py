@@ -150,26 +150,37 @@ class ServerProcess:
         self.host = match.group(2).strip("[]")
         self.port = int(match.group(3))
 
-    def wait_for_log(self, substring: str, timeout: float = 10.0) -> str:
-        """Wait until stderr contains `substring`; return the stderr text then.
+    def log_mark(self) -> int:
+        """Where stderr ends now: pass it as `since` to look only at what comes after
+        (a long-lived server's log names earlier connections, and the kernel reuses a
+        client's port)."""
+        return len(self._stderr.text())
+
+    def wait_for_log(self, substring: str, timeout: float = 10.0, since: int = 0) -> str:
+        """Wait until stderr after offset `since` contains `substring`; return that part
+        of stderr then.
 
         Raises ServerStartError with the captured output when the deadline
         passes or the child exits first.
         """
-        return self._wait_for(self._stderr, substring, timeout)
+        return self._wait_for(self._stderr, substring, timeout, since)
 
     def wait_for_stdout(self, substring: str, timeout: float = 10.0) -> str:
         """Like `wait_for_log`, for stdout (where ``--access-logfile -`` writes)."""
         return self._wait_for(self._stdout, substring, timeout)
 
     def _wait_for(
-        self, capture: _StreamCapture, substring: str | re.Pattern[str], timeout: float
+        self,
+        capture: _StreamCapture,
+        substring: str | re.Pattern[str],
+        timeout: float,
+        since: int = 0,
     ) -> str:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 # The condition's lock is re-entrant, so text() may take it again.
-                text = capture.text()
+                text = capture.text()[since:]
                 if isinstance(substring, str) and substring in text:
                     return text
                 if isinstance(substring, re.Pattern) and substring.search(text):

@@ -183,6 +183,7 @@ def test_buffered_body_crossing_the_limit_is_refused_before_the_app(
     # limit is answered 413 there, and the app is never called.
     piece = b"c" * 10000
     body = chunked(*[piece] * (BODY_LIMIT // len(piece) + 2))
+    since = shared_server.log_mark()
     with connect(shared_server) as client:
         port = client.local_port()
         client.send(request("POST", "/read-in-iter?tag=early", [("Transfer-Encoding", "chunked")]))
@@ -193,7 +194,9 @@ def test_buffered_body_crossing_the_limit_is_refused_before_the_app(
         assert resp.header("Connection") == "close"
         assert client.closed_within(2.0)
     shared_server.wait_for_log(
-        f"413 request body larger than --limit-request-body from 127.0.0.1:{port}", 5.0
+        f"413 request body larger than --limit-request-body from 127.0.0.1:{port}",
+        5.0,
+        since=since,
     )
     assert "early" not in shared_server.log_text()
 

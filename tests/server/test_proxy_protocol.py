@@ -76,12 +76,13 @@ def closed_without_answer(client: RawClient) -> None:
     assert client.read_to_eof() == b"", "a refused PROXY header got an HTTP answer"
 
 
-def one_log_line(server: ServerProcess, port: int, words: str) -> str:
-    """The one error-log line about the connection from our `port`, which says `words`. It
-    is written before the connection is closed, so it is complete once the client has
-    seen the close."""
+def one_log_line(server: ServerProcess, port: int, words: str, *, since: int) -> str:
+    """The one error-log line about the connection from our `port`, which says `words`,
+    among the lines written after the log mark `since` (the module's server has served
+    many connections, and an earlier one may have had the same port). It is written before
+    the connection is closed, so it is complete once the client has seen the close."""
     peer = f"127.0.0.1:{port}"
-    text = server.wait_for_log(peer)
+    text = server.wait_for_log(peer, since=since)
     lines = [line for line in text.splitlines() if peer in line]
     assert len(lines) == 1, lines
     assert words in lines[0], lines[0]
@@ -206,39 +207,43 @@ REFUSED = [
 def test_a_bad_header_closes_with_one_log_line(
     server: ServerProcess, data: bytes, words: str
 ) -> None:
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port) as client:
         port = client.local_port()
         client.send(data)
         closed_without_answer(client)
-    line = one_log_line(server, port, "bad PROXY header")
+    line = one_log_line(server, port, "bad PROXY header", since=since)
     assert words in line
 
 
 @pytest.mark.parametrize("header", [V1_HEADER, V2_HEADER], ids=["v1", "v2"])
 def test_a_truncated_header_closes_with_one_log_line(server: ServerProcess, header: bytes) -> None:
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port) as client:
         port = client.local_port()
         client.send(header[:-3])
         client.sock.shutdown(socket.SHUT_WR)
         closed_without_answer(client)
-    one_log_line(server, port, "truncated PROXY header")
+    one_log_line(server, port, "truncated PROXY header", since=since)
 
 
 @pytest.mark.parametrize("sent", [b"", V2_HEADER[:20], b"PROXY TCP4 1.2"], ids=repr)
 def test_a_stalled_header_closes_after_the_header_timeout(
     server: ServerProcess, sent: bytes
 ) -> None:
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port, timeout=8.0) as client:
         port = client.local_port()
         client.send(sent)
         started = time.monotonic()
         closed_without_answer(client)
         waited = time.monotonic() - started
-    one_log_line(server, port, "timed out waiting for the PROXY header")
+    one_log_line(server, port, "timed out waiting for the PROXY header", since=since)
     assert waited < 6.0  # --header-timeout 1: closed by the next sweeps, not the keep-alive
 
 
 def test_a_dribbled_header_must_still_finish_in_the_header_timeout(server: ServerProcess) -> None:
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port, timeout=8.0) as client:
         port = client.local_port()
         started = time.monotonic()
@@ -254,10 +259,11 @@ def test_a_dribbled_header_must_still_finish_in_the_header_timeout(server: Serve
             index += 1
         assert time.monotonic() - started >= 0.9
         assert client.buffer == b""
-    one_log_line(server, port, "timed out waiting for the PROXY header")
+    one_log_line(server, port, "timed out waiting for the PROXY header", since=since)
 
 
 def test_connect_and_close_is_not_logged(server: ServerProcess) -> None:
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port) as client:
         quiet_port = client.local_port()
     # A connection that is logged, after it: once its line is there, the first one's
@@ -266,7 +272,7 @@ def test_connect_and_close_is_not_logged(server: ServerProcess) -> None:
         port = client.local_port()
         client.send(b"X")
         closed_without_answer(client)
-    text = server.wait_for_log(f"127.0.0.1:{port}")
+    text = server.wait_for_log(f"127.0.0.1:{port}", since=since)
     assert f"127.0.0.1:{quiet_port}" not in text
 
 
@@ -341,11 +347,12 @@ def test_loopback_is_trusted_only_when_the_header_says_loopback(server: ServerPr
 def test_header_fields_are_checked_before_use(server: ServerProcess) -> None:
     # Bytes that would spoil a log line never get that far.
     header = b"PROXY TCP4 1.2.3.4\x1b[31m 5.6.7.8 1 2\r\n"
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port) as client:
         port = client.local_port()
         client.send(header + request())
         closed_without_answer(client)
-    line = one_log_line(server, port, "not printable")
+    line = one_log_line(server, port, "not printable", since=since)
     assert "\x1b" not in line
 
 
@@ -367,9 +374,10 @@ def test_the_v2_length_is_honoured_exactly(server: ServerProcess) -> None:
 def test_one_version_only(serve: Serve, version: str, accepted: bytes, refused: bytes) -> None:
     server = serve(*app_args(*SHARED_OPTIONS, "--proxy-protocol", version))
     assert environ_after(server, accepted)[0]["REMOTE_ADDR"] == CLIENT[0]
+    since = server.log_mark()
     with RawClient.connect(server.host, server.port) as client:
         client.send(refused + request("GET", "/environ"))
         port = client.local_port()
         closed_without_answer(client)
-    line = one_log_line(server, port, "bad PROXY header")
+    line = one_log_line(server, port, "bad PROXY header", since=since)
     assert f"--proxy-protocol says {version}" in line

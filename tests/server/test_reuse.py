@@ -118,6 +118,7 @@ def test_client_stalling_in_an_unread_body_is_closed(streaming_server: ServerPro
 
 def test_client_stalling_in_a_buffered_body_gets_408(shared_server: ServerProcess) -> None:
     # The body is gathered before the app runs; a stall past --io-timeout (1 s) is a 408.
+    since = shared_server.log_mark()
     with connect(shared_server) as client:
         port = client.local_port()
         client.send(request("POST", "/noread", [("Content-Length", "1000")]) + b"only part")
@@ -126,7 +127,7 @@ def test_client_stalling_in_a_buffered_body_gets_408(shared_server: ServerProces
         assert resp.header("Connection") == "close"
         assert client.closed_within(4.0)
     shared_server.wait_for_log(
-        f"408 timed out waiting for the request body from 127.0.0.1:{port}", 5.0
+        f"408 timed out waiting for the request body from 127.0.0.1:{port}", 5.0, since=since
     )
 
 
