@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -157,6 +158,19 @@ def slow(
     return [f"slept {tag}\n".encode()]
 
 
+def until_file(
+    environ: dict[str, Any], start_response: StartResponse, q: dict[str, str], tag: str
+) -> Any:
+    """Waits up to `s` seconds for the file `path` to exist (a test makes it when it has
+    received another response), and says whether it appeared."""
+    path = Path(q["path"])
+    deadline = time.monotonic() + float(q.get("s", "3"))
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start_response("200 OK", TEXT)
+    return [b"seen\n" if path.exists() else b"not seen\n"]
+
+
 def environ_json(
     environ: dict[str, Any], start_response: StartResponse, q: dict[str, str], tag: str
 ) -> Any:
@@ -229,6 +243,7 @@ ROUTES: dict[str, Callable[..., Any]] = {
     "/boom": boom,
     "/boom-later": boom_later,
     "/slow": slow,
+    "/until-file": until_file,
     "/environ": environ_json,
     "/lines": trailers,
 }

@@ -104,6 +104,11 @@ _DEEP_WAIT: Final = 0.05  # the standby's sleep on a quiet worker, between two l
 _PAUSE_NOTE_SECONDS: Final = 60.0  # out of descriptors: one log line a minute at most
 _CORK_SECONDS: Final = 0.002
 _ACCEPT_BATCH: Final = 64
+# Within an accept batch, the held responses go out after every this many connections,
+# not only at the batch's end: a batch of all of a client's connections held to its end
+# leaves the client idle while the server works through it, and then the server idle while
+# the client answers them all (docs/design.md, "Held responses in an accept batch").
+_FLUSH_EVERY_ACCEPTS: Final = 16
 # accept() errors that say "not now" (out of descriptors or memory), not "broken".
 _OUT_OF_RESOURCES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _DRAIN_BATCH: Final = 4096  # a stop accepts at most this many queued connections at a time
@@ -350,12 +355,16 @@ class Reactor(ConnectionHost):
     def _accept(self, listening: _Listening) -> None:
         """Take up to a batch of new connections and run each one at once: a request that
         has arrived with its connection is served without a trip through epoll (one that
-        has not is found missing by one read, and the connection waits in epoll)."""
-        for _ in range(_ACCEPT_BATCH):
+        has not is found missing by one read, and the connection waits in epoll). Their
+        held responses go out every `_FLUSH_EVERY_ACCEPTS` connections."""
+        held = self._held
+        for taken in range(1, _ACCEPT_BATCH + 1):
             conn = self._take(listening)
             if conn is None:
                 return
             self._run(conn)
+            if taken % _FLUSH_EVERY_ACCEPTS == 0:
+                held.flush()
 
     def _take(self, listening: _Listening) -> ClientConnection | None:
         """Accept one connection; None when none is waiting, the socket is being closed,
