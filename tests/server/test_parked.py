@@ -85,7 +85,18 @@ def test_a_pipelined_request_waits_for_the_parked_response(one_thread: ServerPro
         assert first.status == 200 and first.body == big_body(BIG)
         second = client.response()
         assert second.header("X-Tag") == "second"
-        assert client.response().body == big_body(3000000)
+        third = client.response()
+    # Seen once in CI (compiled build; not reproduced in ~100 runs since): the third answer
+    # was the second's again. Say what came, and what the server logged, if it recurs.
+    assert third.raw_head.startswith(b"HTTP/1.1 200 ") and third.header("X-Tag") == "-", (
+        second.raw_head,
+        second.body,
+        third.raw_head,
+        third.body[:64],
+        one_thread.log_text()[-4000:],
+    )
+    assert len(third.body) == 3000000
+    assert third.body == big_body(3000000), "the /big body is not byte-exact"
 
 
 def test_a_large_streamed_body_and_the_next_response_arrive_whole(
