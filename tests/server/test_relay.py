@@ -51,15 +51,16 @@ def test_a_blocking_app_call_does_not_stall_other_clients(shared_server: ServerP
 def test_an_accept_batch_does_not_hold_its_first_responses_to_its_end(
     serve: Serve, tmp_path: Path
 ) -> None:
-    # Connections that queue up while the only thread is busy are accepted in one batch.
-    # Their responses are held to go out together, but not until the whole batch is
-    # served: the 20th connection's app waits for the file the client makes once it holds
-    # the first connection's response. Held to the end of the batch, that response would
+    # Connections that queue up while the only thread is busy (2 s: time for all 20 to
+    # connect and send, even on a loaded machine) are accepted in one batch. Their
+    # responses are held to go out together, but not until the whole batch is served:
+    # the 20th connection's app waits for the file the client makes once it holds the
+    # first connection's response. Held to the end of the batch, that response would
     # come only after the 20th app gave up waiting, 3 s later.
     server = serve(*app_args("--threads", "1"))
     seen = tmp_path / "first-answered"
     with RawClient.connect(server.host, server.port) as gate:
-        gate.send(b"GET /slow?s=1&tag=batch-gate HTTP/1.1\r\nHost: a\r\n\r\n")
+        gate.send(b"GET /slow?s=2&tag=batch-gate HTTP/1.1\r\nHost: a\r\n\r\n")
         server.wait_for_log("started batch-gate", 5.0)
         clients = [RawClient.connect(server.host, server.port, timeout=8.0) for _ in range(20)]
         try:
