@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import socket
+import threading
 from pathlib import Path
 from types import FunctionType
 
@@ -23,6 +25,7 @@ from pronghorn.io import reactor as reactor_module
 from pronghorn.io.client import ClientConnection
 from pronghorn.io.contracts import ChannelConnection, ConnectionHost, HeldConnection
 from pronghorn.io.reactor import Reactor
+from pronghorn.io.sockets import send_all
 from pronghorn.wsgi.environ import EnvironBuilder, ServerFacts
 from pronghorn.wsgi.proxies import TrustedProxies
 from pronghorn.wsgi.runner import Outcome
@@ -76,6 +79,56 @@ def test_a_forwarded_header_with_no_element_leaves_the_environ_alone() -> None:
     assert isinstance(head, RequestHead)
     environ = builder.build(head, ("127.0.0.1", 1), object(), object())
     assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("127.0.0.1", "http")
+
+
+def test_send_all_sends_each_byte_once_through_a_socket_that_fills() -> None:
+    # Compiled, `view[send_some(sock, view):]` called send_some twice a pass of the loop:
+    # every piece after the first went out twice (a pipelined response arrived twice,
+    # tests/server/test_parked.py). 4 MiB through a 64 KiB buffer takes many passes.
+    payload = b"".join(word.to_bytes(4, "big") for word in range(1 << 20))
+    ours, theirs = socket.socketpair()
+    received = bytearray()
+
+    def read_to_end() -> None:
+        while piece := theirs.recv(1 << 20):
+            received.extend(piece)
+
+    with ours, theirs:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        ours.setblocking(False)
+        reader = threading.Thread(target=read_to_end)
+        reader.start()
+        send_all(ours, payload, 10.0)
+        ours.shutdown(socket.SHUT_WR)
+        reader.join(10.0)
+    assert not reader.is_alive()
+    assert len(received) == len(payload)
+    assert received == payload
+
+
+# Calls a slice bound may make: pure builtins, which give the same answer if called twice.
+PURE_BOUND_CALLS = frozenset({"len", "min", "max"})
+
+
+@pytest.mark.parametrize("module", COMPILED_MODULES)
+def test_no_slice_bound_calls_a_function_with_effects(module: str) -> None:
+    # Compiled, a slice of anything but a list, tuple, str or bytes (a memoryview, a
+    # union) evaluates its bounds twice: mypyc tries its specialised slice first, and
+    # when none fits the type it evaluates the bounds again for the generic one.
+    path = Path(__file__).resolve().parents[2] / "src" / (module.replace(".", "/") + ".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)):
+            continue
+        bounds = (node.slice.lower, node.slice.upper, node.slice.step)
+        for inner in (n for bound in bounds if bound is not None for n in ast.walk(bound)):
+            if isinstance(inner, ast.NamedExpr) or (
+                isinstance(inner, ast.Call)
+                and not (isinstance(inner.func, ast.Name) and inner.func.id in PURE_BOUND_CALLS)
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    assert not found, f"{module}: compute the bound into a local first: {found}"
 
 
 # Classes made on every request (or every body piece, or every refusal). A dataclass's

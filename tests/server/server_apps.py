@@ -7,8 +7,10 @@ reports through `wsgi.errors` (e.g. "closed NAME" when its close() ran).
 
 from __future__ import annotations
 
+import array
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,9 +211,14 @@ def big(environ: dict[str, Any], start_response: StartResponse, q: dict[str, str
 
 
 def big_body(size: int) -> bytes:
-    """A body whose every 4-byte word says where it is, so misordered bytes show."""
-    words = (size + 3) // 4
-    return b"".join(i.to_bytes(4, "big") for i in range(words))[:size]
+    """A body whose every 4-byte word says where it is, so misordered bytes show (each
+    word is its index, big-endian). Made by `array` in C: tens of MB in a fraction of a
+    second, where a Python loop over the words took seconds."""
+    words = array.array("I", range((size + 3) // 4))
+    assert words.itemsize == 4
+    if sys.byteorder == "little":
+        words.byteswap()
+    return words.tobytes()[:size]
 
 
 def partial(

@@ -18,7 +18,7 @@ import pytest
 from server_apps import big_body
 from server_setup import app_args
 
-from pronghorn.io.parked import PARK_LIMIT, ParkedOutput, ParkingBudget
+from pronghorn.io.parked import PARK_LIMIT, WORKER_PARK_LIMIT, ParkedOutput, ParkingBudget
 from rawhttp import RawClient, wait_until
 from serverproc import Serve, ServerProcess
 
@@ -97,6 +97,28 @@ def test_a_pipelined_request_waits_for_the_parked_response(one_thread: ServerPro
     )
     assert len(third.body) == 3000000
     assert third.body == big_body(3000000), "the /big body is not byte-exact"
+
+
+def test_a_response_past_the_parking_budget_waits_for_its_client_and_arrives_whole(
+    one_thread: ServerProcess,
+) -> None:
+    # The first client does not read: most of its response is parked. The second's does
+    # not fit in what is left of the worker's budget (WORKER_PARK_LIMIT), so the only
+    # thread sends it itself, waiting for that client as it reads (send_all). Compiled,
+    # that wait once sent every piece twice (docs/design.md, "Writing code that compiles
+    # correctly").
+    size = 28_000_000
+    assert 2 * (size - 8 * 1024 * 1024) > WORKER_PARK_LIMIT  # the kernel takes < 8 MiB
+    target = f"/big?size={size}"
+    with (
+        _stalled_client(one_thread, target) as parked,
+        _stalled_client(one_thread, target) as waited,
+    ):
+        assert parked.head().status == 200
+        second = waited.response()  # read while the thread waits for it
+        assert len(second.body) == size
+        assert second.body == big_body(size), "the waited-for body is not byte-exact"
+        assert parked._exactly(size) == big_body(size), "the parked body is not byte-exact"
 
 
 def test_a_large_streamed_body_and_the_next_response_arrive_whole(

@@ -63,7 +63,11 @@ def send_all(sock: Stream, data: bytes | memoryview, timeout: float) -> None:
     while view:
         if not wait_for(sock, select.POLLOUT, timeout):
             raise ClientDisconnected("client stopped reading the response")
-        view = view[send_some(sock, view) :]
+        # Not `view[send_some(sock, view):]`: compiled, a slice of anything but a list,
+        # tuple, str or bytes evaluates its bounds twice, so that sent every piece twice
+        # (docs/design.md, "Writing code that compiles correctly").
+        sent = send_some(sock, view)
+        view = view[sent:]
 
 
 def wait_for(sock: Stream, events: int, timeout: float) -> bool:
