@@ -58,6 +58,14 @@ def _quick_response_time(server: ServerProcess) -> float:
     return time.monotonic() - started
 
 
+def _largest_send_buffer() -> int:
+    """The most a TCP socket's send buffer grows to here (tcp_wmem's maximum)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 * 1024 * 1024  # Linux's default maximum
+
+
 def _open_descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -108,8 +116,9 @@ def test_a_response_past_the_parking_budget_waits_for_its_client_and_arrives_who
     # thread sends it itself, waiting for that client as it reads (send_all). Compiled,
     # that wait once sent every piece twice (docs/design.md, "Writing code that compiles
     # correctly").
-    size = 28_000_000
-    assert 2 * (size - 8 * 1024 * 1024) > WORKER_PARK_LIMIT  # the kernel takes < 8 MiB
+    # Each socket takes at most the kernel's send buffer (and the client's small receive
+    # buffer): 4 MiB more than that leaves each response over half the budget to wait.
+    size = WORKER_PARK_LIMIT // 2 + _largest_send_buffer() + 4 * 1024 * 1024
     target = f"/big?size={size}"
     with (
         _stalled_client(one_thread, target) as parked,
