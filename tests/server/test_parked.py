@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from server_apps import big_body
 from server_setup import app_args
+from slowread import kernel_margin
 
 from pronghorn.io.parked import PARK_LIMIT, WORKER_PARK_LIMIT, ParkedOutput, ParkingBudget
 from rawhttp import RawClient, wait_until
@@ -56,14 +57,6 @@ def _quick_response_time(server: ServerProcess) -> float:
         other.send(b"GET /hello?tag=other HTTP/1.1\r\nHost: a\r\n\r\n")
         assert other.response().status == 200
     return time.monotonic() - started
-
-
-def _largest_send_buffer() -> int:
-    """The most a TCP socket's send buffer grows to here (tcp_wmem's maximum)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
-    except (OSError, ValueError, IndexError):
-        return 4 * 1024 * 1024  # Linux's default maximum
 
 
 def _open_descriptors(pid: int) -> int:
@@ -116,9 +109,10 @@ def test_a_response_past_the_parking_budget_waits_for_its_client_and_arrives_who
     # thread sends it itself, waiting for that client as it reads (send_all). Compiled,
     # that wait once sent every piece twice (docs/design.md, "Writing code that compiles
     # correctly").
-    # Each socket takes at most the kernel's send buffer (and the client's small receive
-    # buffer): 4 MiB more than that leaves each response over half the budget to wait.
-    size = WORKER_PARK_LIMIT // 2 + _largest_send_buffer() + 4 * 1024 * 1024
+    # The kernel holds at most `kernel_margin()` of each response (the server's send
+    # buffer and the client's small receive buffer): past that, each has more than half
+    # the budget left to send, and the two cannot both be parked.
+    size = WORKER_PARK_LIMIT // 2 + kernel_margin(SMALL_RCVBUF) + (1 << 20)
     target = f"/big?size={size}"
     with (
         _stalled_client(one_thread, target) as parked,
