@@ -204,6 +204,7 @@ def test_the_per_request_seams_are_base_classes_not_protocols() -> None:
 REACTOR_HOT_METHODS = (
     "_accept",
     "_take",
+    "_socket_for",
     "_adopt",
     "_dispatch",
     "_claim",

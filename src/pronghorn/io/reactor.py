@@ -14,8 +14,9 @@ ever touch one connection.
 
 All shared bookkeeping (leadership, which connections are claimed, closing, whether a
 listening socket is open) happens under one lock, `_lock`, held only for a few attribute
-changes (and one non-blocking accept) at a time. Stopping is here too (`begin_stop`): no new
-connections, every request that has arrived answered (see docs/design.md, "Graceful stop").
+changes (or one non-blocking accept and the making of its connection) at a time.
+Stopping is here too (`begin_stop`): no new connections, every request that has arrived
+answered (see docs/design.md, "Graceful stop").
 """
 
 from __future__ import annotations
@@ -371,7 +372,12 @@ class Reactor(ConnectionHost):
         or the peer was refused (the listener, level-triggered, reports the rest again).
 
         accept() runs under the lock, and a stop closes the socket only after marking it
-        under the same lock, so a socket is never closed under a thread inside accept()."""
+        under the same lock, so a socket is never closed under a thread inside accept().
+        The connection is entered into `_conns` before the lock is let go: a stop's
+        `settled` (under the lock) never finds a connection accepted and not yet there
+        (docs/design.md, "Graceful stop", "A connection between accept and adopt")."""
+        refused: tuple[_socket.socket, tuple[str, int] | None] | None = None
+        conn: ClientConnection | None = None
         lock = self._lock  # acquire/release, not `with`: see _claim
         lock.acquire()
         try:
@@ -383,6 +389,14 @@ class Reactor(ConnectionHost):
                 failure: OSError | None = exc
             else:
                 failure = None
+                if accepted is None:
+                    return None
+                fd, remote = accepted
+                client = self._socket_for(listening, fd)
+                if _allowed(listening, remote):
+                    conn = self._adopt(listening, client, remote)
+                else:
+                    refused = (client, remote)
         finally:
             lock.release()
         if failure is not None:
@@ -393,10 +407,8 @@ class Reactor(ConnectionHost):
             else:
                 self.state.error_log.warning("accept failed: %s", failure)
             return None
-        if accepted is None:
-            return None
-        conn = self._adopt(listening, accepted[0], accepted[1])
-        if conn is None:
+        if refused is not None:
+            self._refuse_peer(listening.protocol, refused[0], refused[1])  # it logs: unlocked
             return None
         limit = self.config.worker_connections
         if limit and len(self._conns) >= limit:
@@ -443,7 +455,7 @@ class Reactor(ConnectionHost):
 
         The compiled build's C accept (pronghorn.io.sockets) says "none" with None and
         returns a non-blocking descriptor; Python's `_accept` raises BlockingIOError and
-        returns a blocking one (see `_adopt`). Either way no `socket.accept`, which converts
+        returns a blocking one (see `_socket_for`). Either way no `socket.accept`, which converts
         family and type to IntEnums on every connection."""
         native = listening.native_accept
         if native is not None:
@@ -456,38 +468,35 @@ class Reactor(ConnectionHost):
             return fd, None
         return fd, (str(address[0]), int(address[1]))
 
-    def _adopt(
-        self, listening: _Listening, fd: int, remote: tuple[str, int] | None
-    ) -> ClientConnection | None:
-        """A connection for a descriptor `_accept_one` returned; the caller owns it (busy).
-        None for a peer the listener's protocol does not allow: closed, with a log line."""
+    @staticmethod
+    def _socket_for(listening: _Listening, fd: int) -> _socket.socket:
+        """The socket object for a descriptor `_accept_one` returned."""
         client = listening.socket_type(listening.family, listening.accepted_type, 0, fd)
         if listening.set_nonblocking:
             client.setblocking(False)
         # TCP_NODELAY is inherited from the listening socket (see listeners.describe).
-        allowed = listening.allowed
-        if allowed is not None and remote is not None and remote[0] not in allowed:
-            self._refuse_peer(listening.protocol, client, remote)
-            return None
+        return client
+
+    def _adopt(
+        self, listening: _Listening, client: _socket.socket, remote: tuple[str, int] | None
+    ) -> ClientConnection:
+        """The connection for an accepted socket, entered into `_conns`; the caller holds
+        the lock it accepted under, and owns the connection (busy)."""
         conn = listening.maker.make(self, client, remote, listening.builder, listening.new_state())
         proxies = self._proxy_peers
         # A Unix socket's peer is always allowed: the socket file's permissions say who
         # may connect. A peer not allowed is not asked for the header at all.
         if proxies is not None and (remote is None or remote[0] in proxies):
             conn.begin_preamble([ProxyHeaderStep(self._proxy_versions)])
-        lock = self._lock  # acquire/release, not `with`: see _claim
-        lock.acquire()
-        try:
-            self._conns[fd] = conn
-        finally:
-            lock.release()
+        self._conns[conn.fd] = conn
         if self.metrics is not None:
             self.metrics.accepted += 1
         return conn
 
     def _refuse_peer(
-        self, protocol: ListenerProtocol, client: _socket.socket, remote: tuple[str, int]
+        self, protocol: ListenerProtocol, client: _socket.socket, remote: tuple[str, int] | None
     ) -> None:
+        assert remote is not None  # a Unix socket's peer is always allowed: see _allowed
         self.state.error_log.warning(
             "%s connection from %s:%d refused: not in --uwsgi-allow-from",
             protocol.name,
@@ -614,8 +623,11 @@ class Reactor(ConnectionHost):
         return sum(1 for sock in waiting[:limit] if _request_waiting(sock))
 
     def settled(self) -> bool:
-        """True once stopping has no more to do: no connection left, no socket listening."""
-        return not self._conns and not self._listening
+        """True once stopping has no more to do: no connection left, no socket listening.
+        Under the lock: a thread between its accept and the connection's entry into
+        `_conns` holds it (see `_take`)."""
+        with self._lock:
+            return not self._conns and not self._listening
 
     def stop_accepting(self) -> None:
         """No thread of ours accepts a new connection from now on; the listening sockets stay
@@ -688,9 +700,14 @@ class Reactor(ConnectionHost):
                 return not listening.cut_off
             if accepted is None:
                 return not waiting
-            conn = self._adopt(listening, accepted[0], accepted[1])
-            if conn is not None:
-                self._serve(conn, True)
+            client = self._socket_for(listening, accepted[0])
+            remote = accepted[1]
+            if not _allowed(listening, remote):
+                self._refuse_peer(listening.protocol, client, remote)
+                continue
+            with self._lock:  # as `_take` does: see there
+                conn = self._adopt(listening, client, remote)
+            self._serve(conn, True)
         # Still more: a socket that is closed to new connections is emptied on the next
         # call; one that is not may never be empty, so it is closed now.
         return not listening.cut_off
@@ -738,6 +755,13 @@ class Reactor(ConnectionHost):
         self._epoll.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+
+def _allowed(listening: _Listening, remote: tuple[str, int] | None) -> bool:
+    """Whether the listener's protocol lets this peer in (--uwsgi-allow-from). A Unix
+    socket's peer always: the socket file's permissions say who may connect."""
+    allowed = listening.allowed
+    return allowed is None or remote is None or remote[0] in allowed
 
 
 class _Listening:
