@@ -62,16 +62,19 @@ class ClientConnection(ChannelConnection):
     __slots__ = (
         "_armed_for",
         "_reactor",
+        "armed",
         "builder",
         "busy",
         "close_after_write",
         "closed",
         "deadline",
+        "drained",
+        "edge",
         "fd",
         "io_timeout",
         "preamble",
         "raw_receive",
-        "registered",
+        "rearm",
         "remote",
         "wait",
     )
@@ -92,7 +95,16 @@ class ClientConnection(ChannelConnection):
         self.http = state  # the protocol state, made by the listener's protocol
         self.busy = True  # the accepting thread owns it first
         self.closed = False
-        self.registered = False  # in the reactor's epoll set
+        # How the reactor watches it (pronghorn.io.reactor, "_serve"): the epoll events it
+        # is registered with (0: not yet); whether it may stay registered edge-triggered
+        # between requests (not under TLS or a preamble, whose bytes OpenSSL or a step may
+        # hold back); whether the last read found the socket empty; and whether it must be
+        # armed again all the same (an event that came while a thread had it, or one that
+        # said the peer has closed).
+        self.armed = 0
+        self.edge = True
+        self.drained = False
+        self.rearm = False
         # Complete small responses held for the end of the reactor's batch.
         # Kept here: the reactor's config is not a compiled class, and reading it through
         # that would be a generic attribute lookup on every request.
@@ -115,6 +127,7 @@ class ClientConnection(ChannelConnection):
         """This connection takes `steps` before its first request (see io.preamble)."""
         self.preamble = steps
         self.wait = WAIT_PREAMBLE
+        self.edge = False  # a step reads what it needs and may leave bytes in the socket
 
     def run_preamble(self) -> bool:
         """The socket is readable while in the preamble: advance it, and go on to HTTP at
@@ -159,12 +172,17 @@ class ClientConnection(ChannelConnection):
                 # `recv` raises (see pronghorn.io.sockets).
                 received = receive(self.fd, _RECV_SIZE)
                 if received is None:
+                    self.drained = True
                     return True
                 data = received
         except BlockingIOError:
+            self.drained = True
             return True
         except OSError:
             return False
+        # A read that filled the buffer may have left bytes behind, which an edge-triggered
+        # epoll would not report again: the reactor re-arms (see pronghorn.io.reactor).
+        self.drained = len(data) < _RECV_SIZE
         metrics = self.metrics
         if metrics is not None:
             metrics.received_bytes += len(data)
@@ -176,9 +194,11 @@ class ClientConnection(ChannelConnection):
         try:
             data = self.sock.recv(_RECV_SIZE)
         except BlockingIOError:
+            self.drained = True
             return
         except OSError:
             data = b""
+        self.drained = len(data) < _RECV_SIZE  # as in readable
         metrics = self.metrics
         if metrics is not None:
             metrics.received_bytes += len(data)

@@ -8,9 +8,13 @@ leader is inside an application call; if that call has lasted longer than `TAKEO
 (a view blocked on its database, say), the standby becomes the leader and the stuck thread
 finishes its request and then waits its turn. So at most `--threads` application calls run
 at once, a blocking app never stops the others from being served, and a fast app never pays
-for threads. Connections are registered EPOLLONESHOT: once an event is taken, nobody else
-sees the socket until the thread that took it hands it back (`_serve`), so no two threads
-ever touch one connection.
+for threads. A thread that takes a connection's event marks it busy under the lock
+(`_claim`), and nobody else acts on it until that thread hands it back (`_serve`), so no
+two threads ever touch one connection. Plain connections stay registered edge-triggered
+from one request to the next, with no system call to arm them again; an event that came
+while the connection was busy, or a read that may have left bytes behind, makes the hand-
+back arm it again (TLS and PROXY-preamble connections, and writes waiting for the socket,
+are armed one-shot each time; docs/design.md, "Edge-triggered keep-alive").
 
 All shared bookkeeping (leadership, which connections are claimed, closing, whether a
 listening socket is open) happens under one lock, `_lock`, held only for a few attribute
@@ -116,8 +120,13 @@ _DRAIN_BATCH: Final = 4096  # a stop accepts at most this many queued connection
 _FRESH_GRACE: Final = 1.0  # while stopping: how long a new connection may take to send anything
 _PEEK: Final = socket.MSG_PEEK | socket.MSG_DONTWAIT
 _POLL_EVENTS: Final = 64
-_CONN_EVENTS: Final = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
-_WRITE_EVENTS: Final = select.EPOLLOUT | select.EPOLLONESHOT
+# How a connection is watched between requests (see `_serve`): edge-triggered, left
+# registered from one request to the next; or one-shot, armed again after each (TLS, a
+# preamble); and for a write that waits for the socket, always armed again.
+_EDGE_READ: Final = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET
+_ONESHOT_READ: Final = select.EPOLLIN | select.EPOLLONESHOT | select.EPOLLRDHUP
+_ONESHOT_WRITE: Final = select.EPOLLOUT | select.EPOLLONESHOT
+_PEER_CLOSED: Final = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 
 
 # Bound once: compiled, `time.monotonic()` looks the function up on the module each call
@@ -285,10 +294,13 @@ class Reactor(ConnectionHost):
         conns = self._conns
         for fd, _mask in self._batch[self._batch_next :]:
             conn = conns.get(fd)  # listeners and the wake pipe are level-triggered: skipped
-            if conn is not None and not conn.busy and not conn.closed and conn.registered:
-                events = _WRITE_EVENTS if conn.wait is WAIT_WRITE else _CONN_EVENTS
-                with contextlib.suppress(OSError):
-                    self._epoll.modify(fd, events)
+            if conn is None or conn.closed or not conn.armed:
+                continue
+            if conn.busy:
+                conn.rearm = True  # its event is spent: re-armed when it is handed back
+                continue
+            with contextlib.suppress(OSError):
+                self._epoll.modify(fd, conn.armed)  # the socket's state looked at anew
         self._batch = []
         self._batch_next = 0
 
@@ -328,6 +340,11 @@ class Reactor(ConnectionHost):
             return
         conn = self._claim(fd)
         if conn is not None:
+            if mask & _PEER_CLOSED:
+                # The peer's close came with this event, perhaps behind data: a read that
+                # stops short at the data leaves the end of the stream unread, and no new
+                # edge will announce it (see _serve).
+                conn.rearm = True
             self._run(conn)
 
     def _drain_wake_pipe(self) -> None:
@@ -512,7 +529,12 @@ class Reactor(ConnectionHost):
         lock.acquire()
         try:
             conn = self._conns.get(fd)
-            if conn is None or conn.closed or conn.busy:
+            if conn is None or conn.closed:
+                return None
+            if conn.busy:
+                # Edge-triggered, this event is not reported again: the thread that has the
+                # connection re-arms it when it hands it back (see _serve).
+                conn.rearm = True
                 return None
             conn.busy = True
             return conn
@@ -528,9 +550,9 @@ class Reactor(ConnectionHost):
             if not keep:
                 conn.close_after_write = True
             conn.wait = WAIT_WRITE
-            events = _WRITE_EVENTS
+            events = _ONESHOT_WRITE
         elif keep and not (self.stopping and conn.wait is WAIT_IDLE):
-            events = _CONN_EVENTS
+            events = _EDGE_READ if conn.edge else _ONESHOT_READ
         else:
             self._close(conn)
             return
@@ -541,11 +563,20 @@ class Reactor(ConnectionHost):
             if conn.closed:
                 return
             conn.busy = False
-            if conn.registered:
-                self._epoll.modify(conn.fd, events)
-            else:
-                conn.registered = True
-                self._epoll.register(conn.fd, events)
+            armed = conn.armed
+            # The keep-alive case, edge-triggered, needs no system call: the socket stays
+            # registered, and epoll reports the next bytes that arrive. Unless the last
+            # read may have left some behind, an event came while this thread had the
+            # connection (the edge was spent), or the event it was taken for said the peer
+            # had closed: then re-armed, which makes epoll look at the socket anew
+            # (docs/design.md, "Edge-triggered keep-alive").
+            if events != _EDGE_READ or armed != events or conn.rearm or not conn.drained:
+                conn.rearm = False
+                conn.armed = events
+                if armed:
+                    self._epoll.modify(conn.fd, events)
+                else:
+                    self._epoll.register(conn.fd, events)
         finally:
             lock.release()
 

@@ -12,8 +12,8 @@ Owns three things, used only on TLS listeners (plain connections never meet them
   not exist; and a peek (MSG_PEEK, the reactor's "is a request waiting?") must look at
   the raw socket.
 - `TLSConnection`, a `ClientConnection` that first runs the handshake one non-blocking
-  step at a time, each time the reactor says the socket is ready (EPOLLONESHOT, like
-  any connection), within --header-timeout of the accept. A handshake that fails or
+  step at a time, each time the reactor says the socket is ready (armed one-shot each
+  time, unlike a plain connection), within --header-timeout of the accept. A handshake that fails or
   stalls costs one log line and the connection; a plain HTTP request gets nginx's
   answer, a 400 in plain text. Once it is done, the connection's requests get HTTPS=on
   and the TLS variables (`pronghorn.wsgi.tls_variables`) in their environ.
@@ -283,6 +283,7 @@ class TLSConnection(ClientConnection):
         super().__init__(reactor, stream, remote, builder, state)
         self._stream = stream
         self.raw_receive = None  # the socket's bytes are TLS records: read through OpenSSL
+        self.edge = False  # OpenSSL may hold decrypted bytes epoll knows nothing of
         self.parked = TLSParkedOutput(reactor.parking)
         self._context = context
         self._handshaking = True
