@@ -11,10 +11,11 @@ at once, a blocking app never stops the others from being served, and a fast app
 for threads. A thread that takes a connection's event marks it busy under the lock
 (`_claim`), and nobody else acts on it until that thread hands it back (`_serve`), so no
 two threads ever touch one connection. Plain connections stay registered edge-triggered
-from one request to the next, with no system call to arm them again; an event that came
-while the connection was busy, or a read that may have left bytes behind, makes the hand-
-back arm it again (TLS and PROXY-preamble connections, and writes waiting for the socket,
-are armed one-shot each time; docs/design.md, "Edge-triggered keep-alive").
+from one request to the next, with no system call to arm them again. The hand-back arms
+one again when its one report may have been spent: an event that came while it was busy,
+a read that may have left bytes behind, an event that also brought the peer's close. TLS
+and PROXY-preamble connections, and writes waiting for the socket, are armed one-shot
+each time (docs/design.md, "Edge-triggered keep-alive").
 
 All shared bookkeeping (leadership, which connections are claimed, closing, whether a
 listening socket is open) happens under one lock, `_lock`, held only for a few attribute
@@ -472,8 +473,8 @@ class Reactor(ConnectionHost):
 
         The compiled build's C accept (pronghorn.io.sockets) says "none" with None and
         returns a non-blocking descriptor; Python's `_accept` raises BlockingIOError and
-        returns a blocking one (see `_socket_for`). Either way no `socket.accept`, which converts
-        family and type to IntEnums on every connection."""
+        returns a blocking one (see `_socket_for`). Either way no `socket.accept`, which
+        converts family and type to IntEnums on every connection."""
         native = listening.native_accept
         if native is not None:
             return native(listening.fd)

@@ -13,9 +13,9 @@ Owns three things, used only on TLS listeners (plain connections never meet them
   the raw socket.
 - `TLSConnection`, a `ClientConnection` that first runs the handshake one non-blocking
   step at a time, each time the reactor says the socket is ready (armed one-shot each
-  time, unlike a plain connection), within --header-timeout of the accept. A handshake that fails or
-  stalls costs one log line and the connection; a plain HTTP request gets nginx's
-  answer, a 400 in plain text. Once it is done, the connection's requests get HTTPS=on
+  time, unlike a plain connection), within --header-timeout of the accept. A handshake
+  that fails or stalls costs one log line and the connection; a plain HTTP request gets
+  nginx's answer, a 400 in plain text. Once it is done, the connection's requests get HTTPS=on
   and the TLS variables (`pronghorn.wsgi.tls_variables`) in their environ.
 - `TLSChannel`, whose `sendfile` reads and sends: `os.sendfile` would put the file's
   plaintext on the wire past OpenSSL.
